@@ -1,0 +1,230 @@
+"""The lmcodec Python API: encode / decode / info / check."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._core import LmcError
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+CODECS = {"hyperprior": 1, "pca": 2}
+CODEC_NAMES = {v: k for k, v in CODECS.items()}
+MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+# Limits applied when reading streams (like Pillow's Image.MAX_IMAGE_PIXELS).
+# Change them with set_limits().
+_limits: Dict[str, int] = {"max_pixels": 1 << 28, "max_chunk_bytes": 1 << 30}
+
+_models: Dict[str, Any] = {}
+_models_lock = threading.Lock()
+
+
+def set_limits(*, max_pixels: Optional[int] = None, max_chunk_bytes: Optional[int] = None) -> Dict[str, int]:
+    """Set the limits used when reading streams; returns the limits now in force."""
+    for key, value in (("max_pixels", max_pixels), ("max_chunk_bytes", max_chunk_bytes)):
+        if value is not None:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise LmcError(f"{key} must be a positive integer")
+            _limits[key] = value
+    return dict(_limits)
+
+
+def get_limits() -> Dict[str, int]:
+    return dict(_limits)
+
+
+def _model(name: str):
+    if name not in CODECS:
+        raise LmcError(f"unknown method {name!r}; choose one of {sorted(CODECS)}")
+    with _models_lock:
+        m = _models.get(name)
+        if m is None:
+            path = MODELS_DIR / f"{name}.lmw"
+            if not path.exists():
+                raise LmcError(f"the {name} weights are not installed ({path})")
+            m = _core.Model(str(path))
+            _models[name] = m
+        return m
+
+
+def _model_for_codec(codec: int):
+    name = CODEC_NAMES.get(codec)
+    if name is None:
+        raise LmcError(f"stream uses unknown codec id {codec}")
+    return _model(name)
+
+
+def _threads(threads: Optional[int]) -> int:
+    if threads is None:
+        return 0
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0 or threads > 1024:
+        raise LmcError("threads must be None or an integer in 0..1024 (0 = one per core)")
+    return threads
+
+
+def _to_array(image: Any) -> np.ndarray:
+    """numpy uint8 (H,W) / (H,W,1) / (H,W,3) / (H,W,4), or a PIL image -> contiguous uint8 array."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is a dependency
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        im = image
+        if im.mode in ("L", "RGB", "RGBA"):
+            pass
+        elif im.mode in ("LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            im = im.convert("RGBA")
+        elif im.mode in ("1", "I;16", "I;16B", "I;16L", "I", "F"):
+            im = im.convert("L")
+        else:  # P, CMYK, YCbCr, LAB, HSV, RGBX, RGBa ...
+            im = im.convert("RGB")
+        arr = np.asarray(im)
+    elif isinstance(image, np.ndarray):
+        arr = image
+    else:
+        raise LmcError(f"encode() takes a numpy array or a PIL image, not {type(image).__name__}")
+    if arr.dtype != np.uint8:
+        if arr.dtype == np.bool_:
+            arr = arr.astype(np.uint8) * 255
+        else:
+            raise LmcError(f"image dtype must be uint8 (got {arr.dtype}); convert 16-bit or float images first, "
+                           "e.g. (a / 257).round().astype(np.uint8) or (a * 255).round().clip(0, 255).astype(np.uint8)")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        pass
+    elif arr.ndim == 3 and arr.shape[2] in (3, 4):
+        pass
+    else:
+        raise LmcError(f"image shape must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise LmcError(f"image must be at least 1x1; got {arr.shape[1]}x{arr.shape[0]}")
+    return np.ascontiguousarray(arr)
+
+
+def _check_quality(quality: Any) -> float:
+    if isinstance(quality, bool) or not isinstance(quality, (int, float, np.integer, np.floating)):
+        raise LmcError(f"quality must be a number in [1, 100], not {quality!r}")
+    q = float(quality)
+    if not (1.0 <= q <= 100.0):
+        raise LmcError(f"quality must be in [1, 100]; got {q}")
+    return q
+
+
+def _as_bytes(data: Any, what: str = "data") -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise LmcError(f"{what} must be bytes-like, not {type(data).__name__}")
+
+
+def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, method: str = "hyperprior",
+           icc_profile: Optional[bytes] = None, exif: Optional[bytes] = None, xmp: Optional[bytes] = None) -> bytes:
+    """Encode an image to .lmc bytes.
+
+    image: numpy uint8 array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, or a
+    PIL image (other modes are converted like Pillow's WebP plugin does).
+    quality: 1 (smallest) .. 100 (best); continuous.
+    threads: worker threads (None = one per core).
+    method: "hyperprior" (the learned codec) or "pca" (the linear baseline).
+    icc_profile / exif / xmp: metadata stored verbatim in optional chunks.
+    """
+    arr = _to_array(image)
+    q = _check_quality(quality)
+    model = _model(method)
+    data = model.encode(arr, q, _threads(threads))
+    extra = []
+    for tag, blob in ((b"iccp", icc_profile), (b"exif", exif), (b"xmpd", xmp)):
+        if blob:
+            extra.append((tag, _as_bytes(blob, tag.decode())))
+    if extra:
+        header, chunks = _core.container_read(data)
+        chunks = [(t if isinstance(t, bytes) else t.encode("ascii"), c) for t, c in chunks]
+        data = _core.container_write(header, chunks + extra)
+    return data
+
+
+def decode(data: Union[bytes, bytearray, memoryview], *, threads: Optional[int] = None) -> np.ndarray:
+    """Decode .lmc bytes to a numpy uint8 array (H, W), (H, W, 3) or (H, W, 4)."""
+    buf = _as_bytes(data)
+    header = _core.container_header(buf, max_pixels=_limits["max_pixels"], max_chunk_bytes=_limits["max_chunk_bytes"])
+    model = _model_for_codec(header["codec"])
+    return model.decode(buf, _threads(threads), _limits["max_pixels"], _limits["max_chunk_bytes"])
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    mode: str
+    channels: int
+    bit_depth: int
+    quality: float
+    codec: str
+    model_id: str
+    flags: int
+    strip_rows: int
+    version: tuple
+    sections: Dict[str, int] = field(default_factory=dict)
+    metadata: Dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple:
+        return (self.width, self.height)
+
+
+def info(data: Union[bytes, bytearray, memoryview], *, sections: bool = True) -> ImageInfo:
+    """Read a stream's header (and, with sections=True, its section sizes and
+    metadata chunks) without decoding any pixels. Raises LmcError on damage."""
+    buf = _as_bytes(data)
+    if sections:
+        header, chunks = _core.container_read(buf, max_pixels=_limits["max_pixels"], max_chunk_bytes=_limits["max_chunk_bytes"])
+    else:
+        header, chunks = _core.container_header(buf, max_pixels=_limits["max_pixels"], max_chunk_bytes=_limits["max_chunk_bytes"]), []
+    sizes: Dict[str, int] = {}
+    meta: Dict[str, bytes] = {}
+    for t, c in chunks:
+        name = t.decode("ascii") if isinstance(t, bytes) else str(t)
+        sizes[name] = sizes.get(name, 0) + len(c)
+        if name in ("iccp", "exif", "xmpd"):
+            meta[{"iccp": "icc_profile", "exif": "exif", "xmpd": "xmp"}[name]] = bytes(c)
+    ch = int(header["channels"])
+    return ImageInfo(width=int(header["width"]), height=int(header["height"]), mode=MODES.get(ch, "?"), channels=ch,
+                     bit_depth=int(header["bit_depth"]), quality=float(header["quality"]),
+                     codec=CODEC_NAMES.get(int(header["codec"]), str(header["codec"])),
+                     model_id=bytes(header["model_id"]).hex(), flags=int(header["flags"]),
+                     strip_rows=int(header["tile_height"]), version=tuple(header["version"]), sections=sizes,
+                     metadata=meta)
+
+
+def check(data: Any) -> bool:
+    """True if data starts with the .lmc signature (cheap sniffing; no validation)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return False
+    return bool(_core.container_sniff(bytes(data[:16])))
+
+
+def set_force_scalar(force: bool = True) -> str:
+    """Force the portable scalar kernels (or allow SIMD again). Returns the active kernel path."""
+    return _core.set_force_scalar(bool(force))
+
+
+def kernel_path() -> str:
+    return _core.kernel_path()
+
+
+def model_info(method: str = "hyperprior") -> Dict[str, Any]:
+    """Parameters, size and id of a shipped model."""
+    return dict(_model(method).info())
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,476 @@
+#include "core/hyperprior.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+namespace lmc {
+namespace {
+
+enum Opcode : int64_t { kConv = 1, kDeconv = 2, kGdn = 3, kIgdn = 4, kRelu = 5 };
+
+struct Op {
+  int64_t code;
+  int cin = 0, cout = 0, k = 0, s = 0;
+  int c = 0;
+};
+
+[[noreturn]] void bad_model(const std::string& m) { fail(Status::InvalidArgument, "weights file: " + m); }
+
+std::vector<Op> parse_ops(const std::vector<int64_t>& a, const std::string& net) {
+  std::vector<Op> ops;
+  size_t i = 0;
+  auto need = [&](size_t n) {
+    if (a.size() - i < n) bad_model("truncated architecture of " + net);
+  };
+  auto dim = [&](int64_t v) -> int {
+    if (v < 1 || v > 4096) bad_model("bad width in " + net);
+    return int(v);
+  };
+  while (i < a.size()) {
+    Op op;
+    op.code = a[i++];
+    switch (op.code) {
+      case kConv:
+      case kDeconv:
+        need(4);
+        op.cin = dim(a[i]);
+        op.cout = dim(a[i + 1]);
+        op.k = int(a[i + 2]);
+        op.s = int(a[i + 3]);
+        i += 4;
+        if ((op.k != 3 && op.k != 5) || (op.s != 1 && op.s != 2) || (op.code == kDeconv && op.s != 2))
+          bad_model("unsupported kernel/stride in " + net);
+        break;
+      case kGdn:
+      case kIgdn:
+        need(1);
+        op.c = dim(a[i++]);
+        break;
+      case kRelu: break;
+      default: bad_model("unknown layer type in " + net);
+    }
+    ops.push_back(op);
+  }
+  if (ops.empty() || (ops[0].code != kConv && ops[0].code != kDeconv)) bad_model(net + " must start with a convolution");
+  return ops;
+}
+
+// Checks channel chaining; returns (cin, cout, total upsampling(+)/downsampling(-) factor).
+void check_chain(const std::vector<Op>& ops, const std::string& net, int cin, int cout, int down, int up) {
+  int c = cin, d = 1, u = 1;
+  for (const Op& op : ops) {
+    if (op.code == kConv || op.code == kDeconv) {
+      if (op.cin != c) bad_model("channel mismatch in " + net);
+      c = op.cout;
+      if (op.code == kConv) d *= op.s;
+      else u *= op.s;
+    } else if (op.code == kGdn || op.code == kIgdn) {
+      if (op.c != c) bad_model("GDN width mismatch in " + net);
+    }
+  }
+  if (c != cout || d != down || u != up) bad_model("unexpected shape of " + net);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------- tables ---
+
+CdfTables OwnedTables::view() const {
+  CdfTables t;
+  t.cdfs = cdfs.data();
+  t.stride = stride;
+  t.cdf_lengths = lengths.data();
+  t.offsets = offsets.data();
+  t.count = lengths.size();
+  return t;
+}
+
+OwnedTables OwnedTables::from_freqs(const Weights& w, const std::string& prefix) {
+  const TensorRef& lt = w.tensor(prefix + ".lengths");
+  const TensorRef& ot = w.tensor(prefix + ".offsets");
+  const TensorRef& ft = w.tensor(prefix + ".freqs");
+  if (lt.dtype != DType::I32 || ot.dtype != DType::I32 || ft.dtype != DType::U16 || lt.count() != ot.count() ||
+      lt.count() == 0 || lt.count() > 65536)
+    bad_model("bad " + prefix + " tables");
+  size_t T = lt.count();
+  const int32_t* len = reinterpret_cast<const int32_t*>(lt.data);
+  const int32_t* off = reinterpret_cast<const int32_t*>(ot.data);
+  const uint16_t* fr = reinterpret_cast<const uint16_t*>(ft.data);
+  size_t total = 0, maxlen = 0;
+  for (size_t t = 0; t < T; ++t) {
+    if (len[t] < 2 || len[t] > kMaxCdfLength - 1) bad_model("bad " + prefix + " table length");
+    total += size_t(len[t]);
+    maxlen = std::max(maxlen, size_t(len[t]));
+  }
+  if (total != ft.count()) bad_model(prefix + " frequency count mismatch");
+  OwnedTables o;
+  o.stride = maxlen + 1;
+  o.cdfs.assign(T * o.stride, 0);
+  o.lengths.resize(T);
+  o.offsets.assign(off, off + T);
+  size_t pos = 0;
+  for (size_t t = 0; t < T; ++t) {
+    uint32_t* c = &o.cdfs[t * o.stride];
+    uint32_t acc = 0;
+    c[0] = 0;
+    for (int32_t i = 0; i < len[t]; ++i) {
+      acc += fr[pos + size_t(i)];
+      c[i + 1] = acc;
+    }
+    for (size_t i = size_t(len[t]) + 1; i < o.stride; ++i) c[i] = acc;
+    pos += size_t(len[t]);
+    o.lengths[t] = len[t] + 1;
+  }
+  validate_tables(o.view());  // every frequency >= 1 and total 2^16
+  return o;
+}
+
+// ---------------------------------------------------------- float net ---
+
+class FloatNet {
+ public:
+  FloatNet(const Weights& w, const std::string& name, int64_t& params) {
+    std::vector<Op> ops = parse_ops(w.get_i64_array("arch." + name), name);
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const Op& op = ops[i];
+      std::string p = name + "." + std::to_string(i);
+      if (op.code == kConv || op.code == kDeconv) {
+        size_t wc = size_t(op.cin) * op.cout * op.k * op.k;
+        std::vector<float> wt = w.floats(p + ".weight", wc, op.code == kConv ? 0 : 1);
+        std::vector<float> b = w.floats(p + ".bias", size_t(op.cout));
+        params += int64_t(wc + op.cout);
+        Stage st;
+        st.deconv = op.code == kDeconv;
+        st.cin = op.cin;
+        st.cout = op.cout;
+        st.stride = op.s;
+        if (st.deconv) st.tconv = std::make_unique<dsp::ConvTranspose2d>(op.cin, op.cout, op.k, op.s, wt.data(), b.data());
+        else st.conv = std::make_unique<dsp::Conv2d>(op.cin, op.cout, op.k, op.s, wt.data(), b.data());
+        stages_.push_back(std::move(st));
+      } else if (op.code == kGdn || op.code == kIgdn) {
+        if (stages_.empty() || stages_.back().fused) bad_model("GDN must follow a convolution in " + name);
+        std::vector<float> beta = w.floats(p + ".beta", size_t(op.c));
+        std::vector<float> gamma = w.floats(p + ".gamma", size_t(op.c) * op.c);
+        params += int64_t(op.c) * (op.c + 1);
+        for (float v : beta)
+          if (!(v > 0)) bad_model("GDN beta must be positive in " + p);
+        for (float v : gamma)
+          if (v < 0) bad_model("GDN gamma must be non-negative in " + p);
+        dsp::Gdn g(op.c, beta.data(), gamma.data(), op.code == kIgdn);
+        Stage& st = stages_.back();
+        if (st.deconv) st.tconv->set_gdn(g);
+        else st.conv->set_gdn(g);
+        st.fused = true;
+      } else if (op.code == kRelu) {
+        if (stages_.empty() || stages_.back().fused) bad_model("ReLU must follow a convolution in " + name);
+        Stage& st = stages_.back();
+        if (st.deconv) st.tconv->set_relu(true);
+        else st.conv->set_relu(true);
+        st.fused = true;
+      }
+    }
+    ops_ = std::move(ops);
+  }
+  const std::vector<Op>& ops() const { return ops_; }
+
+  // in: [cin][h][w]; returns [cout][oh][ow] in out (resized).
+  void run(const float* in, int h, int w, std::vector<float>& out, int& oh, int& ow, dsp::ThreadPool* pool) const {
+    std::vector<float> a, b;
+    const float* src = in;
+    int ch = h, cw = w;
+    for (size_t i = 0; i < stages_.size(); ++i) {
+      const Stage& st = stages_[i];
+      int nh = st.deconv ? ch * 2 : (ch - 1) / st.stride + 1;
+      int nw = st.deconv ? cw * 2 : (cw - 1) / st.stride + 1;
+      std::vector<float>& dst = (i + 1 == stages_.size()) ? out : (i % 2 ? b : a);
+      dst.resize(size_t(st.cout) * nh * nw);
+      if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool);
+      else st.conv->run(src, ch, cw, dst.data(), pool);
+      src = dst.data();
+      ch = nh;
+      cw = nw;
+    }
+    oh = ch;
+    ow = cw;
+  }
+
+ private:
+  struct Stage {
+    bool deconv = false, fused = false;
+    int cin = 0, cout = 0, stride = 1;
+    std::unique_ptr<dsp::Conv2d> conv;
+    std::unique_ptr<dsp::ConvTranspose2d> tconv;
+  };
+  std::vector<Stage> stages_;
+  std::vector<Op> ops_;
+};
+
+// ------------------------------------------------------------ int net ---
+
+class IntNet {
+ public:
+  IntNet(const Weights& w, const std::string& name, int64_t& params) {
+    std::vector<Op> ops = parse_ops(w.get_i64_array("arch." + name), name);
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const Op& op = ops[i];
+      if (op.code == kGdn || op.code == kIgdn) bad_model("GDN is not allowed in the integer " + name);
+      if (op.code == kRelu) continue;  // folded into lo by the export
+      std::string p = name + "." + std::to_string(i);
+      size_t wc = size_t(op.cin) * op.cout * op.k * op.k;
+      const int16_t* wt = w.as<int16_t>(p + ".weight", DType::I16, wc);
+      const int32_t* b = w.as<int32_t>(p + ".bias", DType::I32, size_t(op.cout));
+      for (size_t j = 0; j < wc; ++j)
+        if (wt[j] == INT16_MIN) bad_model("integer weight out of range in " + p);
+      params += int64_t(wc + op.cout);
+      std::string si = std::to_string(i);
+      dsp::Requant rq;
+      int64_t shift = w.get_i64("hs.shift." + si), lo = w.get_i64("hs.lo." + si), hi = w.get_i64("hs.hi." + si);
+      if (shift < 0 || shift > 31 || lo > hi || lo < INT32_MIN || hi > INT32_MAX) bad_model("bad requantization of " + p);
+      bool last = true;
+      for (size_t j = i + 1; j < ops.size(); ++j)
+        if (ops[j].code == kConv || ops[j].code == kDeconv) last = false;
+      if (!last && (lo < -32767 || hi > 32767)) bad_model("intermediate clamp outside int16 in " + p);
+      if (i + 1 < ops.size() && ops[i + 1].code == kRelu && lo < 0) bad_model("relu not folded in " + p);
+      rq.shift = int(shift);
+      rq.lo = int32_t(lo);
+      rq.hi = int32_t(hi);
+      Stage st;
+      st.deconv = op.code == kDeconv;
+      st.cout = op.cout;
+      st.stride = op.s;
+      if (st.deconv) st.tconv = std::make_unique<dsp::ConvTranspose2dI16>(op.cin, op.cout, op.k, op.s, wt, b, rq);
+      else st.conv = std::make_unique<dsp::Conv2dI16>(op.cin, op.cout, op.k, op.s, wt, b, rq);
+      stages_.push_back(std::move(st));
+    }
+    ops_ = std::move(ops);
+  }
+  const std::vector<Op>& ops() const { return ops_; }
+
+  void run(const int16_t* in, int h, int w, std::vector<int32_t>& out, int& oh, int& ow, dsp::ThreadPool* pool) const {
+    std::vector<int16_t> cur;
+    const int16_t* src = in;
+    int ch = h, cw = w;
+    std::vector<int32_t> tmp;
+    for (size_t i = 0; i < stages_.size(); ++i) {
+      const Stage& st = stages_[i];
+      int nh = st.deconv ? ch * 2 : (ch - 1) / st.stride + 1;
+      int nw = st.deconv ? cw * 2 : (cw - 1) / st.stride + 1;
+      std::vector<int32_t>& dst = (i + 1 == stages_.size()) ? out : tmp;
+      dst.resize(size_t(st.cout) * nh * nw);
+      if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool);
+      else st.conv->run(src, ch, cw, dst.data(), pool);
+      if (i + 1 < stages_.size()) {
+        cur.resize(dst.size());
+        for (size_t j = 0; j < dst.size(); ++j) cur[j] = int16_t(dst[j]);  // clamped to int16 by the requant
+        src = cur.data();
+      }
+      ch = nh;
+      cw = nw;
+    }
+    oh = ch;
+    ow = cw;
+  }
+
+ private:
+  struct Stage {
+    bool deconv = false;
+    int cout = 0, stride = 1;
+    std::unique_ptr<dsp::Conv2dI16> conv;
+    std::unique_ptr<dsp::ConvTranspose2dI16> tconv;
+  };
+  std::vector<Stage> stages_;
+  std::vector<Op> ops_;
+};
+
+// -------------------------------------------------------------- model ---
+
+HyperpriorModel::HyperpriorModel(const Weights& w) {
+  if (w.get_str("model") != "hyperprior") bad_model("not a hyperprior model");
+  N_ = int(w.get_i64("N"));
+  M_ = int(w.get_i64("M"));
+  anchors_ = int(w.get_i64("anchors"));
+  if (N_ < 1 || N_ > 4096 || M_ < 1 || M_ > 4096 || anchors_ < 1 || anchors_ > 1024) bad_model("bad widths");
+  if (w.get_str("quality_map") != "linear") fail(Status::Unsupported, "unknown quality map");
+  g_a_ = std::make_unique<FloatNet>(w, "g_a", params_);
+  g_s_ = std::make_unique<FloatNet>(w, "g_s", params_);
+  h_a_ = std::make_unique<FloatNet>(w, "h_a", params_);
+  h_s_ = std::make_unique<IntNet>(w, "h_s", params_);
+  check_chain(g_a_->ops(), "g_a", 3, M_, 16, 1);
+  check_chain(g_s_->ops(), "g_s", M_, 3, 1, 16);
+  check_chain(h_a_->ops(), "h_a", M_, N_, 4, 1);
+  check_chain(h_s_->ops(), "h_s", N_, 2 * M_, 1, 4);
+  frac_ = int(w.get_i64("hs.frac_out"));
+  if (frac_ < 0 || frac_ > 24) bad_model("bad hs.frac_out");
+  idx_base_ = w.get_i64("scale_index.base");
+  idx_step_ = w.get_i64("scale_index.step");
+  scale_count_ = int(w.get_i64("scale.count"));
+  if (idx_step_ < 1 || scale_count_ < 1 || scale_count_ > 4096) bad_model("bad scale index parameters");
+  std::vector<float> g = w.floats("gain", size_t(anchors_) * M_);
+  std::vector<float> ig = w.floats("inv_gain", size_t(anchors_) * M_);
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (!(g[i] > 0) || !(ig[i] > 0)) bad_model("gains must be positive");
+    log_gain_.push_back(std::log(g[i]));
+    log_inv_gain_.push_back(std::log(ig[i]));
+  }
+  params_ += int64_t(2 * g.size());
+  z_tables_ = OwnedTables::from_freqs(w, "z");
+  y_tables_ = OwnedTables::from_freqs(w, "y");
+  if (z_tables_.lengths.size() != size_t(N_)) bad_model("need one z table per channel");
+  if (y_tables_.lengths.size() != size_t(scale_count_)) bad_model("need one y table per scale");
+}
+
+HyperpriorModel::~HyperpriorModel() = default;
+
+void HyperpriorModel::gains(uint16_t qx, std::vector<float>& gain, std::vector<float>& inv_gain) const {
+  double q = std::min(100.0, std::max(1.0, qx / 100.0));
+  double t = (q - 1.0) / 99.0 * (anchors_ - 1);
+  int i = anchors_ > 1 ? std::min(int(std::floor(t)), anchors_ - 2) : 0;
+  float f = anchors_ > 1 ? float(t - i) : 0.f;
+  gain.resize(M_);
+  inv_gain.resize(M_);
+  for (int c = 0; c < M_; ++c) {
+    const float* a = &log_gain_[size_t(i) * M_];
+    const float* ai = &log_inv_gain_[size_t(i) * M_];
+    if (anchors_ > 1) {
+      gain[c] = std::exp(a[c] * (1 - f) + a[c + M_] * f);
+      inv_gain[c] = std::exp(ai[c] * (1 - f) + ai[c + M_] * f);
+    } else {
+      gain[c] = std::exp(a[c]);
+      inv_gain[c] = std::exp(ai[c]);
+    }
+  }
+}
+
+namespace {
+
+inline uint32_t pad64(uint32_t v) { return (v + 63) / 64 * 64; }
+
+// uint8 interleaved rows -> float planar [3][hp][wp] in [0,1], edge-replicated.
+void to_planar(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint32_t wp, uint32_t hp,
+               std::vector<float>& out) {
+  out.resize(size_t(3) * hp * wp);
+  for (int c = 0; c < 3; ++c) {
+    size_t src_c = ch >= 3 ? size_t(c) : 0;  // gray: replicate
+    for (uint32_t y = 0; y < hp; ++y) {
+      const uint8_t* row = px + size_t(std::min(y, h - 1)) * stride;
+      float* o = &out[(size_t(c) * hp + y) * wp];
+      for (uint32_t x = 0; x < w; ++x) o[x] = row[size_t(x) * ch + src_c] * (1.0f / 255.0f);
+      for (uint32_t x = w; x < wp; ++x) o[x] = o[w - 1];
+    }
+  }
+}
+
+}  // namespace
+
+void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, std::vector<float>& mu,
+                                     std::vector<int32_t>& idx) const {
+  std::vector<int16_t> zi(size_t(N_) * zh * zw);
+  for (size_t i = 0; i < zi.size(); ++i) zi[i] = int16_t(std::max(-32767, std::min(32767, z[i])));
+  std::vector<int32_t> out;
+  int oh = 0, ow = 0;
+  h_s_->run(zi.data(), zh, zw, out, oh, ow, pool);
+  size_t n = size_t(M_) * oh * ow;
+  mu.resize(n);
+  idx.resize(n);
+  const float inv = 1.0f / float(int64_t(1) << frac_);
+  for (size_t i = 0; i < n; ++i) {
+    mu[i] = float(out[i]) * inv;
+    int64_t d = int64_t(out[n + i]) - idx_base_;
+    int64_t k = d < 0 ? 0 : d / idx_step_;
+    idx[i] = int32_t(std::min<int64_t>(k, scale_count_ - 1));
+  }
+}
+
+Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
+                                 dsp::ThreadPool* pool) const {
+  Latents L;
+  L.M = M_;
+  L.N = N_;
+  uint32_t wp = pad64(w), hp = pad64(h);
+  std::vector<float> x;
+  to_planar(px, w, h, stride, ch, wp, hp, x);
+  std::vector<float> gain, inv_gain;
+  gains(qx, gain, inv_gain);
+  std::vector<float> y, z;
+  int yh, yw, zh, zw;
+  g_a_->run(x.data(), int(hp), int(wp), y, yh, yw, pool);
+  x.clear();
+  x.shrink_to_fit();
+  dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, gain.data(), pool);
+  h_a_->run(y.data(), yh, yw, z, zh, zw, pool);
+  L.yh = yh;
+  L.yw = yw;
+  L.zh = zh;
+  L.zw = zw;
+  L.z.resize(z.size());
+  for (size_t i = 0; i < z.size(); ++i) {
+    float v = std::nearbyint(z[i]);
+    v = std::max(-2147483520.0f, std::min(2147483520.0f, v));
+    L.z[i] = int32_t(v);
+  }
+  std::vector<float> mu;
+  std::vector<int32_t> idx;
+  entropy_params(L.z.data(), zh, zw, pool, mu, idx);
+  L.r.resize(y.size());
+  for (size_t i = 0; i < y.size(); ++i) {
+    float v = std::nearbyint(y[i] - mu[i]);
+    v = std::max(-2147483520.0f, std::min(2147483520.0f, v));
+    L.r[i] = int32_t(v);
+  }
+  return L;
+}
+
+void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
+                             dsp::ThreadPool* pool, std::vector<uint8_t>& side, std::vector<uint8_t>& latents) const {
+  Latents L = analyse(px, w, h, stride, ch, qx, pool);
+  std::vector<int32_t> zidx(L.z.size());
+  size_t per = size_t(L.zh) * L.zw;
+  for (size_t i = 0; i < zidx.size(); ++i) zidx[i] = int32_t(i / per);
+  side.clear();
+  rans_encode(L.z.data(), zidx.data(), L.z.size(), z_tables_.view(), side);
+  std::vector<float> mu;
+  std::vector<int32_t> idx;
+  entropy_params(L.z.data(), L.zh, L.zw, pool, mu, idx);
+  latents.clear();
+  rans_encode(L.r.data(), idx.data(), L.r.size(), y_tables_.view(), latents);
+}
+
+void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t w,
+                             uint32_t h, uint16_t qx, dsp::ThreadPool* pool, uint8_t* rgb) const {
+  uint32_t wp = pad64(w), hp = pad64(h);
+  int zh = int(hp / 64), zw = int(wp / 64), yh = int(hp / 16), yw = int(wp / 16);
+  size_t nz = size_t(N_) * zh * zw;
+  std::vector<int32_t> zidx(nz), z(nz);
+  for (size_t i = 0; i < nz; ++i) zidx[i] = int32_t(i / (size_t(zh) * zw));
+  rans_decode(side, side_size, zidx.data(), nz, z_tables_.view(), z.data());
+  std::vector<float> mu;
+  std::vector<int32_t> idx;
+  entropy_params(z.data(), zh, zw, pool, mu, idx);
+  size_t ny = size_t(M_) * yh * yw;
+  if (mu.size() != ny) fail(Status::Internal, "latent shape mismatch");
+  std::vector<int32_t> r(ny);
+  rans_decode(lat, lat_size, idx.data(), ny, y_tables_.view(), r.data());
+  std::vector<float> gain, inv_gain;
+  gains(qx, gain, inv_gain);
+  std::vector<float> y(ny);
+  for (size_t i = 0; i < ny; ++i) y[i] = float(r[i]) + mu[i];
+  dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, inv_gain.data(), pool);
+  std::vector<float> x;
+  int oh, ow;
+  g_s_->run(y.data(), yh, yw, x, oh, ow, pool);
+  for (uint32_t yy = 0; yy < h; ++yy)
+    for (int c = 0; c < 3; ++c) {
+      const float* src = &x[(size_t(c) * oh + yy) * ow];
+      uint8_t* dst = rgb + size_t(yy) * w * 3 + c;
+      for (uint32_t xx = 0; xx < w; ++xx) {
+        float v = std::nearbyint(std::min(1.0f, std::max(0.0f, src[xx])) * 255.0f);
+        dst[size_t(xx) * 3] = uint8_t(v);
+      }
+    }
+}
+
+}  // namespace lmc

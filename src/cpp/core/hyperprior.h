@@ -1,0 +1,90 @@
+// lmcodec core: the mean-scale hyperprior codec (the learned one).
+//
+// The network is built from the layer sequence the weights file declares
+// (arch.g_a / g_s / h_a / h_s; see docs/weights.md), so the training model
+// (training/models.py) and this one are the same declared architecture.
+// Stream semantics are those of training/reference_codec.py:
+//
+//   pad to a multiple of 64 (edge replication); t = position(quality)
+//   y = g_a(x) * gain(t);  z = round(h_a(y))        -> SIDE (table = channel)
+//   (mean, ls) = integer h_s(z)  [bit-exact]        -> mu = mean / 2^F, k(ls)
+//   r = round(y - mu)                               -> LATN (table = k)
+//   decoder: x = g_s((r + mu) * inv_gain(t)), crop, round(clamp(x) * 255)
+//
+// Only the h_s path decides what the entropy decoder does, and it is integer
+// arithmetic, so a stream decodes identically on every CPU, kernel path and
+// thread count. g_a / g_s / h_a are float (fused GDN, FMA on AVX2).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/rans.h"
+#include "core/weights.h"
+#include "dsp/conv.h"
+#include "dsp/threadpool.h"
+
+namespace lmc {
+
+// A quantized CDF table set owned in memory (built from u16 frequencies).
+struct OwnedTables {
+  std::vector<uint32_t> cdfs;  // count x stride
+  std::vector<int32_t> lengths;
+  std::vector<int32_t> offsets;
+  size_t stride = 0;
+  CdfTables view() const;
+  static OwnedTables from_freqs(const Weights& w, const std::string& prefix);
+};
+
+class FloatNet;
+class IntNet;
+
+struct Latents {
+  int M = 0, N = 0;
+  int yh = 0, yw = 0, zh = 0, zw = 0;
+  std::vector<int32_t> z;  // [N][zh][zw]
+  std::vector<int32_t> r;  // [M][yh][yw]
+};
+
+class HyperpriorModel {
+ public:
+  explicit HyperpriorModel(const Weights& w);
+  ~HyperpriorModel();
+
+  int N() const { return N_; }
+  int M() const { return M_; }
+  int anchors() const { return anchors_; }
+  int64_t parameter_count() const { return params_; }
+
+  // rgb: packed RGB rows (stride bytes per row). Returns SIDE and LATN payloads.
+  void encode(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
+              uint16_t quality_x100, dsp::ThreadPool* pool, std::vector<uint8_t>& side,
+              std::vector<uint8_t>& latents) const;
+  // Decodes into rgb_out (width*height*3, packed).
+  void decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t width,
+              uint32_t height, uint16_t quality_x100, dsp::ThreadPool* pool, uint8_t* rgb_out) const;
+
+  // For tests / parity: the symbols the encoder codes and the entropy
+  // parameters the integer h_s gives for z.
+  Latents analyse(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
+                  uint16_t quality_x100, dsp::ThreadPool* pool) const;
+  void entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, std::vector<float>& mu,
+                      std::vector<int32_t>& idx) const;
+
+ private:
+  void gains(uint16_t quality_x100, std::vector<float>& gain, std::vector<float>& inv_gain) const;
+
+  int N_ = 0, M_ = 0, anchors_ = 0;
+  int64_t params_ = 0;
+  int frac_ = 0;
+  int64_t idx_base_ = 0, idx_step_ = 1;
+  int scale_count_ = 0;
+  std::vector<float> log_gain_, log_inv_gain_;  // [A][M]
+  std::unique_ptr<FloatNet> g_a_, g_s_, h_a_;
+  std::unique_ptr<IntNet> h_s_;
+  OwnedTables z_tables_, y_tables_;
+};
+
+}  // namespace lmc

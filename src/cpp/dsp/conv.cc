@@ -1,0 +1,772 @@
+// lmcodec dsp: convolution drivers (geometry, weight packing, padding,
+// threading) and the portable reference kernel table.
+//
+// How a convolution runs
+// ----------------------
+// 1. The input is copied into a zero-padded planar buffer. Stride-2 convs
+//    also split it into 4 polyphase planes (even/odd rows x even/odd
+//    columns), which turns them into sums of stride-1 convs. Transposed convs
+//    are padded by one pixel and computed as 4 sub-pixel phase convs (output
+//    pixel (2y+ry, 2x+rx) only sees the kernel taps of matching parity), so
+//    no zero is ever inserted or multiplied.
+// 2. Every conv is then "flattened": output grid pixel p reads input element
+//    p + offset(tap) of each channel, where the grid has the padded row
+//    width (a few padding columns per row are computed and dropped). The
+//    work is a GEMM  out[co][p] += sum_(ci,tap) w[co][ci,tap] * in[ci][p+off]
+//    with no boundary tests in the inner loops.
+// 3. The grid is cut into tiles of kTile pixels (the tasks of the thread
+//    pool). A tile accumulates all output channels in a scratch buffer,
+//    input channels in cache-sized chunks, through a register-blocked
+//    micro-kernel (kMR output channels x NR pixels); then applies the post-op
+//    (ReLU, or a fused GDN/IGDN, which only needs all channels of the tile's
+//    pixels) and stores the kept pixels (interleaving the phases of a
+//    transposed conv).
+// Each output element is computed by one tile, with a fixed summation order
+// (bias, then channel by channel, taps in order), whatever the thread count.
+#include "dsp/conv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include "core/error.h"
+#include "dsp/conv_tile.h"
+#include "dsp/cpu.h"
+#include "dsp/kernels.h"
+
+namespace lmc {
+namespace dsp {
+
+// ---------------------------------------------------------------------------
+// Portable reference micro-kernels (plain loops; the compiler may use SSE2).
+// ---------------------------------------------------------------------------
+namespace detail {
+namespace {
+
+inline int32_t u32_to_i32(uint32_t u) {  // two's complement, without relying on implementation-defined casts
+  return u < 0x80000000u ? static_cast<int32_t>(u) : -static_cast<int32_t>(~u) - 1;
+}
+inline int32_t asr32(int32_t v, int s) {  // arithmetic (flooring) shift right
+  return v >= 0 ? (v >> s) : ~((~v) >> s);
+}
+
+struct ScalarMicro {
+  static constexpr int NR = 8;
+
+  static void f32(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                  int64_t as) {
+    float c[kMR][NR];
+    for (int m = 0; m < kMR; ++m)
+      for (int j = 0; j < NR; ++j) c[m][j] = acc[m * as + j];
+    for (int ci = 0; ci < nc; ++ci) {
+      const float* ip = in + ci * cs;
+      for (int t = 0; t < nt; ++t) {
+        const float* x = ip + offs[t];
+        for (int m = 0; m < kMR; ++m) {
+          const float wv = w[m];
+          for (int j = 0; j < NR; ++j) c[m][j] += wv * x[j];
+        }
+        w += kMR;
+      }
+    }
+    for (int m = 0; m < kMR; ++m)
+      for (int j = 0; j < NR; ++j) acc[m * as + j] = c[m][j];
+  }
+
+  // in: int16 pairs (element e = in[2e], in[2e+1]); w: [nc][nt][kMR][2].
+  static void i16(const int16_t* in, int64_t cs, const int* offs, int nt, int nc, const int16_t* w, uint32_t* acc,
+                  int64_t as) {
+    uint32_t c[kMR][NR];
+    for (int m = 0; m < kMR; ++m)
+      for (int j = 0; j < NR; ++j) c[m][j] = acc[m * as + j];
+    for (int ci = 0; ci < nc; ++ci) {
+      const int16_t* ip = in + 2 * ci * cs;
+      for (int t = 0; t < nt; ++t) {
+        const int16_t* x = ip + 2 * (int64_t)offs[t];
+        for (int m = 0; m < kMR; ++m) {
+          const int32_t w0 = w[2 * m], w1 = w[2 * m + 1];
+          for (int j = 0; j < NR; ++j) {
+            // int16 * int16 always fits int32; the sum wraps modulo 2^32.
+            c[m][j] += static_cast<uint32_t>(x[2 * j] * w0) + static_cast<uint32_t>(x[2 * j + 1] * w1);
+          }
+        }
+        w += 2 * kMR;
+      }
+    }
+    for (int m = 0; m < kMR; ++m)
+      for (int j = 0; j < NR; ++j) acc[m * as + j] = c[m][j];
+  }
+
+  static void fill(float* x, float v, int n) {
+    for (int i = 0; i < n; ++i) x[i] = v;
+  }
+  static void fill_u32(uint32_t* x, uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) x[i] = v;
+  }
+  static void relu(float* x, int n) {
+    for (int i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  }
+  static void abs_copy(float* dst, const float* src, int n) {
+    for (int i = 0; i < n; ++i) dst[i] = std::fabs(src[i]);
+  }
+  static void gdn_apply(float* x, const float* norm, int n, bool inverse) {
+    if (inverse) {
+      for (int i = 0; i < n; ++i) x[i] *= norm[i];
+    } else {
+      for (int i = 0; i < n; ++i) x[i] /= norm[i];
+    }
+  }
+  static void requant(uint32_t* acc, int n, int shift, int32_t lo, int32_t hi) {
+    const uint32_t rnd = shift > 0 ? (1u << (shift - 1)) : 0u;
+    for (int i = 0; i < n; ++i) {
+      int32_t v = asr32(u32_to_i32(acc[i] + rnd), shift);
+      v = v < lo ? lo : (v > hi ? hi : v);
+      acc[i] = static_cast<uint32_t>(v);
+    }
+  }
+  template <class T>
+  static void copy(T* dst, const T* src, int n) {
+    for (int i = 0; i < n; ++i) dst[i] = src[i];
+  }
+  template <class T>
+  static void interleave(T* dst, const T* a, const T* b, int n) {
+    for (int i = 0; i < n; ++i) {
+      dst[2 * i] = a[i];
+      dst[2 * i + 1] = b[i];
+    }
+  }
+};
+
+void scalar_conv_f32_tile(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<ScalarMicro>(j, p0, s); }
+void scalar_conv_i16_tile(const ConvJob& j, int64_t p0, uint32_t* s) { conv_i16_tile_impl<ScalarMicro>(j, p0, s); }
+void scalar_gdn_tile(const GdnJob& j, int64_t p0, float* s) { gdn_tile_impl<ScalarMicro>(j, p0, s); }
+void scalar_relu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+void scalar_scale(float* x, int64_t n, float g) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= g;
+}
+
+}  // namespace
+
+const KernelTable& scalar_kernels() {
+  static const KernelTable t = {"scalar",           ScalarMicro::NR, scalar_conv_f32_tile, scalar_conv_i16_tile,
+                                scalar_gdn_tile, scalar_relu,     scalar_scale};
+  return t;
+}
+
+// ---------------------------------------------------------------------------
+// Scratch buffers
+// ---------------------------------------------------------------------------
+namespace {
+
+class AlignedBuf {
+ public:
+  AlignedBuf() = default;
+  ~AlignedBuf() { std::free(p_); }
+  AlignedBuf(const AlignedBuf&) = delete;
+  AlignedBuf& operator=(const AlignedBuf&) = delete;
+  void* data() const { return p_; }
+  size_t bytes() const { return bytes_; }
+  void ensure(size_t bytes) {
+    if (bytes <= bytes_) return;
+    std::free(p_);
+    p_ = nullptr;
+    bytes_ = 0;
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    if (p == nullptr) throw std::bad_alloc();
+    p_ = p;
+    bytes_ = rounded;
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
+// A few reusable buffers, so that repeated runs neither allocate nor fault in
+// fresh pages. Thread-safe: concurrent runs get different buffers.
+struct ScratchCache {
+  std::mutex mu;
+  std::vector<std::unique_ptr<AlignedBuf>> free_list;
+  static constexpr size_t kKeep = 4;
+
+  std::unique_ptr<AlignedBuf> take(size_t bytes) {
+    std::unique_ptr<AlignedBuf> b;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      // Prefer the smallest buffer that is large enough, else the largest.
+      int best = -1;
+      for (int i = 0; i < (int)free_list.size(); ++i) {
+        const size_t sz = free_list[i]->bytes();
+        if (best < 0) {
+          best = i;
+          continue;
+        }
+        const size_t bsz = free_list[best]->bytes();
+        const bool fits = sz >= bytes, bfits = bsz >= bytes;
+        if ((fits && (!bfits || sz < bsz)) || (!fits && !bfits && sz > bsz)) best = i;
+      }
+      if (best >= 0) {
+        b = std::move(free_list[best]);
+        free_list.erase(free_list.begin() + best);
+      }
+    }
+    if (!b) b.reset(new AlignedBuf());
+    b->ensure(bytes);
+    return b;
+  }
+  void give(std::unique_ptr<AlignedBuf> b) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (free_list.size() < kKeep) free_list.push_back(std::move(b));
+  }
+};
+
+namespace {
+
+class Lease {
+ public:
+  Lease(ScratchCache* c, size_t bytes) : c_(c), b_(c->take(bytes)) {}
+  ~Lease() { c_->give(std::move(b_)); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(b_->data());
+  }
+
+ private:
+  ScratchCache* c_;
+  std::unique_ptr<AlignedBuf> b_;
+};
+
+constexpr int64_t kMaxChannels = 1 << 16;
+constexpr int64_t kMaxDim = 1 << 20;
+constexpr int64_t kMaxPlaneElems = int64_t(1) << 30;  // tap offsets are int
+
+int round_up(int v, int m) { return (v + m - 1) / m * m; }
+int64_t round_up64(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+void check_channels(int cin, int cout) {
+  LMC_CHECK(cin >= 1 && cin <= kMaxChannels, Status::InvalidArgument, "conv: cin out of range");
+  LMC_CHECK(cout >= 1 && cout <= kMaxChannels, Status::InvalidArgument, "conv: cout out of range");
+}
+
+void check_run_args(const void* in, const void* out, int h, int w) {
+  LMC_CHECK(in != nullptr && out != nullptr, Status::InvalidArgument, "conv: null tensor");
+  LMC_CHECK(h >= 1 && w >= 1, Status::InvalidArgument, "conv: height and width must be >= 1");
+  LMC_CHECK(h <= kMaxDim && w <= kMaxDim, Status::LimitExceeded, "conv: image too large");
+}
+
+// Taps (ky, kx) of a transposed conv (stride 2, padding k/2) that reach
+// output phase (ry, rx): ky = ry + k/2 (mod 2), kx = rx + k/2 (mod 2).
+std::vector<int> deconv_phase_taps(int k, int ry, int rx) {
+  const int p = k / 2;
+  std::vector<int> t;
+  for (int ky = 0; ky < k; ++ky)
+    for (int kx = 0; kx < k; ++kx)
+      if (((ry + p - ky) & 1) == 0 && ((rx + p - kx) & 1) == 0) t.push_back(ky * k + kx);
+  return t;
+}
+
+// Where the padded input lives and which offsets each tap reads.
+struct Geometry {
+  int split = 1;      // polyphase split factor (2 for stride-2 convs)
+  int pad = 0;        // zero border on each side before the split
+  int64_t hq = 0, wq = 0;  // plane size
+  int64_t cs = 0;          // elements per channel (all planes)
+  int grid_w = 0, valid_h = 0, valid_w = 0;
+  int ngroups = 1;
+  std::vector<int> taps[kMaxGroups];
+  int max_off = 0;
+  int64_t ntiles = 0;
+
+  int64_t buffer_elems(int nci) const {
+    // every channel's planes, plus what the last channel's taps may read for
+    // the dropped pixels of the last tile
+    return (int64_t)(nci - 1) * cs + std::max<int64_t>(cs, ntiles * kTile + max_off) + 64;
+  }
+};
+
+void finish_geometry(Geometry& g) {
+  g.cs = round_up64((int64_t)g.split * g.split * g.hq * g.wq, 16);
+  LMC_CHECK(g.cs <= kMaxPlaneElems, Status::LimitExceeded, "conv: image too large");
+  g.max_off = 0;
+  for (int i = 0; i < g.ngroups; ++i)
+    for (int o : g.taps[i]) g.max_off = std::max(g.max_off, o);
+  g.ntiles = ((int64_t)g.valid_h * g.grid_w + kTile - 1) / kTile;
+}
+
+Geometry conv_geometry(int h, int w, int k, int s) {
+  Geometry g;
+  g.pad = k / 2;
+  const int64_t hp = h + 2 * g.pad, wp = w + 2 * g.pad;
+  g.split = s;
+  g.hq = (hp + s - 1) / s;
+  g.wq = (wp + s - 1) / s;
+  g.grid_w = static_cast<int>(g.wq);
+  g.valid_h = (h - 1) / s + 1;
+  g.valid_w = (w - 1) / s + 1;
+  const int64_t plane = g.hq * g.wq;
+  for (int ky = 0; ky < k; ++ky)
+    for (int kx = 0; kx < k; ++kx) {
+      const int64_t pl = (int64_t)(ky % s) * s + (kx % s);
+      g.taps[0].push_back(static_cast<int>(pl * plane + (ky / s) * g.wq + kx / s));
+    }
+  finish_geometry(g);
+  return g;
+}
+
+Geometry deconv_geometry(int h, int w, int k) {
+  Geometry g;
+  g.pad = 1;
+  g.split = 1;
+  g.hq = h + 2;
+  g.wq = w + 2;
+  g.grid_w = static_cast<int>(g.wq);
+  g.valid_h = h;
+  g.valid_w = w;
+  g.ngroups = 4;
+  const int p = k / 2;
+  for (int r = 0; r < 4; ++r) {
+    const int ry = r / 2, rx = r % 2;
+    for (int t : deconv_phase_taps(k, ry, rx)) {
+      const int ky = t / k, kx = t % k;
+      const int dy = (ry + p - ky) / 2 + 1, dx = (rx + p - kx) / 2 + 1;  // exact divisions
+      g.taps[r].push_back(static_cast<int>(dy * g.wq + dx));
+    }
+  }
+  finish_geometry(g);
+  return g;
+}
+
+// Fills the padded (and polyphase-split) buffer of one channel.
+// get(y, x) reads the source; rows/columns outside it are zero.
+template <class T, class RowFn>
+void pad_channel(const Geometry& g, int h, int w, T* dst, RowFn copy_row) {
+  const int s = g.split;
+  for (int py = 0; py < s; ++py)
+    for (int px = 0; px < s; ++px) {
+      T* plane = dst + ((int64_t)py * s + px) * g.hq * g.wq;
+      for (int64_t yy = 0; yy < g.hq; ++yy) {
+        T* row = plane + yy * g.wq;
+        const int64_t iy = yy * s + py - g.pad;
+        if (iy < 0 || iy >= h) {
+          std::memset(row, 0, sizeof(T) * g.wq);
+          continue;
+        }
+        // columns xx with 0 <= xx*s + px - pad < w
+        int64_t x0 = 0;
+        while (x0 < g.wq && x0 * s + px - g.pad < 0) ++x0;
+        int64_t x1 = x0;
+        while (x1 < g.wq && x1 * s + px - g.pad < w) ++x1;
+        std::memset(row, 0, sizeof(T) * x0);
+        copy_row(row + x0, iy, x0 * s + px - g.pad, x1 - x0, s);
+        std::memset(row + x1, 0, sizeof(T) * (g.wq - x1));
+      }
+    }
+  const int64_t used = (int64_t)s * s * g.hq * g.wq;
+  std::memset(dst + used, 0, sizeof(T) * (g.cs - used));
+}
+
+void pad_input_f32(const float* in, int cin, int h, int w, const Geometry& g, float* buf, ThreadPool* pool) {
+  parallel_for(pool, cin, [&](int64_t ci, int) {
+    const float* src = in + ci * (int64_t)h * w;
+    pad_channel<float>(g, h, w, buf + ci * g.cs, [&](float* d, int64_t iy, int64_t ix0, int64_t n, int step) {
+      const float* sr = src + iy * w + ix0;
+      if (step == 1) {
+        std::memcpy(d, sr, sizeof(float) * n);
+      } else {
+        for (int64_t i = 0; i < n; ++i) d[i] = sr[i * step];
+      }
+    });
+  });
+  const int64_t tail0 = (int64_t)cin * g.cs, total = g.buffer_elems(cin);
+  if (total > tail0) std::memset(buf + tail0, 0, sizeof(float) * (total - tail0));
+}
+
+// int16 pairs: element (cp, pixel) = (in[2cp][pixel], in[2cp+1][pixel]).
+void pad_input_i16(const int16_t* in, int cin, int h, int w, const Geometry& g, int16_t* buf, ThreadPool* pool) {
+  const int ncp = (cin + 1) / 2;
+  struct Pair {
+    int16_t a, b;
+  };
+  static_assert(sizeof(Pair) == 4, "int16 pair must be 4 bytes");
+  Pair* pbuf = reinterpret_cast<Pair*>(buf);
+  parallel_for(pool, ncp, [&](int64_t cp, int) {
+    const int16_t* s0 = in + (2 * cp) * (int64_t)h * w;
+    const int16_t* s1 = (2 * cp + 1 < cin) ? s0 + (int64_t)h * w : nullptr;
+    pad_channel<Pair>(g, h, w, pbuf + cp * g.cs, [&](Pair* d, int64_t iy, int64_t ix0, int64_t n, int step) {
+      const int16_t* r0 = s0 + iy * w + ix0;
+      const int16_t* r1 = s1 ? s1 + iy * w + ix0 : nullptr;
+      for (int64_t i = 0; i < n; ++i) {
+        d[i].a = r0[i * step];
+        d[i].b = r1 ? r1[i * step] : int16_t(0);
+      }
+    });
+  });
+  const int64_t tail0 = (int64_t)ncp * g.cs, total = g.buffer_elems(ncp);
+  if (total > tail0) std::memset(pbuf + tail0, 0, sizeof(Pair) * (total - tail0));
+}
+
+// Input channels (or int16 channel pairs) per cache chunk, fixed when the
+// weights are packed. A tile's input window is about (rows spanned by the
+// tile + kernel rows) x min(grid width, tile + k) elements per channel and
+// plane, i.e. ~1-1.6 KiB; 8 channels (4 for the 4 planes of a stride-2 conv)
+// keep it within ~16 KiB of L1 while the weights stream through.
+int chunk_channels(bool polyphase) {
+  const char* e = std::getenv(polyphase ? "LMC_KC_S2" : "LMC_KC");  // TUNING ONLY
+  if (e) return std::atoi(e);
+  return polyphase ? 4 : 8;
+}
+
+// Packs weights in the order the tiles read them (see ConvJob::w).
+// group_taps[g]: kernel indices ky*k+kx of group g; pair = 2 packs int16
+// channel pairs; get(co, ci, kidx) reads the PyTorch tensor.
+template <class T, class Get>
+std::vector<T> pack_weights(int cin, int cout, int coutp, int kc, int pair,
+                            const std::vector<std::vector<int>>& group_taps, Get get) {
+  const int nunits = (cin + pair - 1) / pair;
+  size_t ntot = 0;
+  for (const auto& g : group_taps) ntot += g.size();
+  std::vector<T> pw((size_t)nunits * ntot * coutp * pair, T(0));
+  size_t pos = 0;
+  for (int u0 = 0; u0 < nunits; u0 += kc) {
+    const int nc = std::min(kc, nunits - u0);
+    for (const auto& taps : group_taps)
+      for (int ob = 0; ob < coutp / kMR; ++ob)
+        for (int u = 0; u < nc; ++u)
+          for (int kidx : taps)
+            for (int m = 0; m < kMR; ++m)
+              for (int e = 0; e < pair; ++e) {
+                const int co = ob * kMR + m, ci = (u0 + u) * pair + e;
+                pw[pos++] = (co < cout && ci < cin) ? get(co, ci, kidx) : T(0);
+              }
+  }
+  return pw;
+}
+
+std::vector<std::vector<int>> conv_taps(int k) {
+  std::vector<int> t(k * k);
+  for (int i = 0; i < k * k; ++i) t[i] = i;
+  return {t};
+}
+std::vector<std::vector<int>> deconv_taps(int k) {
+  std::vector<std::vector<int>> g;
+  for (int r = 0; r < 4; ++r) g.push_back(deconv_phase_taps(k, r / 2, r % 2));
+  return g;
+}
+
+// Runs the tiles of one conv over the pool.
+template <class S, class TileFn>
+void run_tiles(ScratchCache* cache, ThreadPool* pool, int64_t ntiles, int64_t scratch_elems, TileFn fn) {
+  const int nthreads = pool ? pool->size() : 1;
+  const int64_t per_thread = round_up64(scratch_elems, 64 / sizeof(S));
+  Lease scratch(cache, sizeof(S) * per_thread * nthreads);
+  S* base = scratch.as<S>();
+  parallel_for(pool, ntiles, [&](int64_t t, int thread) { fn(t * kTile, base + per_thread * thread); });
+}
+
+int post_code(PostOp p) {
+  switch (p) {
+    case PostOp::Relu: return kPostRelu;
+    case PostOp::Gdn: return kPostGdn;
+    case PostOp::Igdn: return kPostIgdn;
+    case PostOp::None: break;
+  }
+  return kPostNone;
+}
+
+int64_t f32_scratch_elems(int ngroups, int coutp, int post) {
+  return (int64_t)ngroups * coutp * kTile + ((post == kPostGdn || post == kPostIgdn) ? 2 * (int64_t)coutp * kTile : 0);
+}
+
+void pack_gdn(int c, const float* beta, const float* gamma, std::vector<float>& pbeta, std::vector<float>& pgamma) {
+  const int cp = round_up(c, kMR);
+  pbeta.assign(cp, 1.0f);
+  for (int i = 0; i < c; ++i) pbeta[i] = beta[i];
+  pgamma.assign((size_t)cp * c, 0.0f);
+  for (int i = 0; i < c; ++i)
+    for (int j = 0; j < c; ++j) pgamma[((size_t)(i / kMR) * c + j) * kMR + i % kMR] = gamma[(size_t)i * c + j];
+}
+
+// Shared float driver for Conv2d / ConvTranspose2d.
+void run_conv_f32(const Geometry& g, const float* in, int cin, int h, int w, const float* wpk, int kc, int cout,
+                  int coutp, const float* bias, PostOp post, const float* gbeta, const float* ggamma, float* out,
+                  int64_t out_w, int64_t out_plane, ScratchCache* cache, ThreadPool* pool) {
+  const KernelTable& kt = active_kernels();
+  Lease padded(cache, sizeof(float) * g.buffer_elems(cin));
+  pad_input_f32(in, cin, h, w, g, padded.as<float>(), pool);
+
+  ConvJob j{};
+  j.in = padded.as<float>();
+  j.in_cstride = g.cs;
+  j.nci = cin;
+  j.kc = kc;
+  j.ngroups = g.ngroups;
+  j.ntaps_total = 0;
+  for (int i = 0; i < g.ngroups; ++i) {
+    j.taps[i] = g.taps[i].data();
+    j.ntaps[i] = static_cast<int>(g.taps[i].size());
+    j.ntaps_total += j.ntaps[i];
+  }
+  j.w = wpk;
+  j.cout = cout;
+  j.coutp = coutp;
+  j.bias = bias;
+  j.post = post_code(post);
+  j.gdn_beta = gbeta;
+  j.gdn_gamma = ggamma;
+  j.grid_w = g.grid_w;
+  j.valid_h = g.valid_h;
+  j.valid_w = g.valid_w;
+  j.deconv = g.ngroups == 4;
+  j.out = out;
+  j.out_w = out_w;
+  j.out_cstride = out_plane;
+  run_tiles<float>(cache, pool, g.ntiles, f32_scratch_elems(g.ngroups, coutp, j.post),
+                   [&](int64_t p0, float* s) { kt.conv_f32_tile(j, p0, s); });
+}
+
+void run_conv_i16(const Geometry& g, const int16_t* in, int cin, int h, int w, const int16_t* wpk, int kc, int cout,
+                  int coutp, const int32_t* bias, const Requant& rq, int32_t* out, int64_t out_w, int64_t out_plane,
+                  ScratchCache* cache, ThreadPool* pool) {
+  const KernelTable& kt = active_kernels();
+  const int ncp = (cin + 1) / 2;
+  Lease padded(cache, 4 * g.buffer_elems(ncp));
+  pad_input_i16(in, cin, h, w, g, padded.as<int16_t>(), pool);
+
+  ConvJob j{};
+  j.in = padded.as<int16_t>();
+  j.in_cstride = g.cs;
+  j.nci = ncp;
+  j.kc = kc;
+  j.ngroups = g.ngroups;
+  j.ntaps_total = 0;
+  for (int i = 0; i < g.ngroups; ++i) {
+    j.taps[i] = g.taps[i].data();
+    j.ntaps[i] = static_cast<int>(g.taps[i].size());
+    j.ntaps_total += j.ntaps[i];
+  }
+  j.w = wpk;
+  j.cout = cout;
+  j.coutp = coutp;
+  j.bias = bias;
+  j.shift = rq.shift;
+  j.lo = rq.lo;
+  j.hi = rq.hi;
+  j.grid_w = g.grid_w;
+  j.valid_h = g.valid_h;
+  j.valid_w = g.valid_w;
+  j.deconv = g.ngroups == 4;
+  j.out = out;
+  j.out_w = out_w;
+  j.out_cstride = out_plane;
+  run_tiles<uint32_t>(cache, pool, g.ntiles, (int64_t)g.ngroups * coutp * kTile,
+                      [&](int64_t p0, uint32_t* s) { kt.conv_i16_tile(j, p0, s); });
+}
+
+void check_requant(const Requant& rq) {
+  LMC_CHECK(rq.shift >= 0 && rq.shift <= 31, Status::InvalidArgument, "int conv: shift must be in [0, 31]");
+  LMC_CHECK(rq.lo <= rq.hi, Status::InvalidArgument, "int conv: clamp range lo > hi");
+}
+
+}  // namespace
+}  // namespace detail
+
+using namespace detail;
+
+// ---------------------------------------------------------------------------
+// Gdn
+// ---------------------------------------------------------------------------
+Gdn::Gdn(int channels, const float* beta, const float* gamma, bool inverse)
+    : c_(channels), cp_(0), inverse_(inverse), cache_(std::make_shared<ScratchCache>()) {
+  LMC_CHECK(channels >= 1 && channels <= kMaxChannels, Status::InvalidArgument, "gdn: channels out of range");
+  LMC_CHECK(beta != nullptr && gamma != nullptr, Status::InvalidArgument, "gdn: null parameters");
+  cp_ = round_up(c_, kMR);
+  pack_gdn(c_, beta, gamma, beta_, gamma_);
+}
+
+void Gdn::run(const float* in, int h, int w, float* out, ThreadPool* pool) const {
+  check_run_args(in, out, h, w);
+  const KernelTable& kt = active_kernels();
+  GdnJob j{};
+  j.in = in;
+  j.out = out;
+  j.c = c_;
+  j.cp = cp_;
+  j.hw = (int64_t)h * w;
+  j.beta = beta_.data();
+  j.gamma = gamma_.data();
+  j.inverse = inverse_;
+  const int64_t ntiles = (j.hw + kTile - 1) / kTile;
+  run_tiles<float>(cache_.get(), pool, ntiles, 3 * (int64_t)cp_ * kTile,
+                   [&](int64_t p0, float* s) { kt.gdn_tile(j, p0, s); });
+}
+
+// ---------------------------------------------------------------------------
+// Conv2d
+// ---------------------------------------------------------------------------
+namespace {
+void check_conv_kernel(int k, int s) {
+  LMC_CHECK(k == 3 || k == 5, Status::InvalidArgument, "conv: kernel size must be 3 or 5");
+  LMC_CHECK(s == 1 || s == 2, Status::InvalidArgument, "conv: stride must be 1 or 2");
+}
+void check_deconv_kernel(int k, int s) {
+  LMC_CHECK(k == 3 || k == 5, Status::InvalidArgument, "conv_transpose: kernel size must be 3 or 5");
+  LMC_CHECK(s == 2, Status::InvalidArgument, "conv_transpose: stride must be 2");
+}
+}  // namespace
+
+Conv2d::Conv2d(int cin, int cout, int k, int stride, const float* weight, const float* bias)
+    : cin_(cin), cout_(cout), coutp_(0), k_(k), s_(stride), cache_(std::make_shared<ScratchCache>()) {
+  check_channels(cin, cout);
+  check_conv_kernel(k, stride);
+  LMC_CHECK(weight != nullptr, Status::InvalidArgument, "conv: null weight");
+  coutp_ = round_up(cout, kMR);
+  const int kk = k * k;
+  kc_ = chunk_channels(stride == 2);
+  w_ = pack_weights<float>(cin, cout, coutp_, kc_, 1, conv_taps(k),
+                           [&](int co, int ci, int t) { return weight[((size_t)co * cin + ci) * kk + t]; });
+  bias_.assign(coutp_, 0.0f);
+  if (bias)
+    for (int co = 0; co < cout; ++co) bias_[co] = bias[co];
+}
+
+void Conv2d::set_relu(bool on) {
+  post_ = on ? PostOp::Relu : PostOp::None;
+  gdn_beta_.clear();
+  gdn_gamma_.clear();
+}
+void Conv2d::clear_post_op() { set_relu(false); }
+void Conv2d::set_gdn(const Gdn& gdn) {
+  LMC_CHECK(gdn.channels() == cout_, Status::InvalidArgument, "conv: fused GDN channel count != cout");
+  post_ = gdn.inverse() ? PostOp::Igdn : PostOp::Gdn;
+  gdn_beta_ = gdn.beta_;
+  gdn_gamma_ = gdn.gamma_;
+}
+
+void Conv2d::run(const float* in, int h, int w, float* out, ThreadPool* pool) const {
+  check_run_args(in, out, h, w);
+  const Geometry g = conv_geometry(h, w, k_, s_);
+  run_conv_f32(g, in, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(), gdn_gamma_.data(), out,
+               out_w(w), (int64_t)out_h(h) * out_w(w), cache_.get(), pool);
+}
+
+// ---------------------------------------------------------------------------
+// ConvTranspose2d
+// ---------------------------------------------------------------------------
+ConvTranspose2d::ConvTranspose2d(int cin, int cout, int k, int stride, const float* weight, const float* bias)
+    : cin_(cin), cout_(cout), coutp_(0), k_(k), cache_(std::make_shared<ScratchCache>()) {
+  check_channels(cin, cout);
+  check_deconv_kernel(k, stride);
+  LMC_CHECK(weight != nullptr, Status::InvalidArgument, "conv_transpose: null weight");
+  coutp_ = round_up(cout, kMR);
+  const int kk = k * k;
+  kc_ = chunk_channels(false);
+  w_ = pack_weights<float>(cin, cout, coutp_, kc_, 1, deconv_taps(k),
+                           [&](int co, int ci, int t) { return weight[((size_t)ci * cout + co) * kk + t]; });
+  bias_.assign(coutp_, 0.0f);
+  if (bias)
+    for (int co = 0; co < cout; ++co) bias_[co] = bias[co];
+}
+
+void ConvTranspose2d::set_relu(bool on) {
+  post_ = on ? PostOp::Relu : PostOp::None;
+  gdn_beta_.clear();
+  gdn_gamma_.clear();
+}
+void ConvTranspose2d::clear_post_op() { set_relu(false); }
+void ConvTranspose2d::set_gdn(const Gdn& gdn) {
+  LMC_CHECK(gdn.channels() == cout_, Status::InvalidArgument, "conv_transpose: fused GDN channel count != cout");
+  post_ = gdn.inverse() ? PostOp::Igdn : PostOp::Gdn;
+  gdn_beta_ = gdn.beta_;
+  gdn_gamma_ = gdn.gamma_;
+}
+
+void ConvTranspose2d::run(const float* in, int h, int w, float* out, ThreadPool* pool) const {
+  check_run_args(in, out, h, w);
+  LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
+  const Geometry g = deconv_geometry(h, w, k_);
+  run_conv_f32(g, in, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(), gdn_gamma_.data(), out,
+               2 * (int64_t)w, 4 * (int64_t)h * w, cache_.get(), pool);
+}
+
+// ---------------------------------------------------------------------------
+// Integer convolutions
+// ---------------------------------------------------------------------------
+Conv2dI16::Conv2dI16(int cin, int cout, int k, int stride, const int16_t* weight, const int32_t* bias, Requant rq)
+    : cin_(cin), cout_(cout), coutp_(0), k_(k), s_(stride), rq_(rq), cache_(std::make_shared<ScratchCache>()) {
+  check_channels(cin, cout);
+  check_conv_kernel(k, stride);
+  check_requant(rq);
+  LMC_CHECK(weight != nullptr, Status::InvalidArgument, "int conv: null weight");
+  coutp_ = round_up(cout, kMR);
+  const int kk = k * k;
+  kc_ = chunk_channels(stride == 2);
+  w_ = pack_weights<int16_t>(cin, cout, coutp_, kc_, 2, conv_taps(k),
+                             [&](int co, int ci, int t) { return weight[((size_t)co * cin + ci) * kk + t]; });
+  bias_.assign(coutp_, 0);
+  if (bias)
+    for (int co = 0; co < cout; ++co) bias_[co] = bias[co];
+}
+
+void Conv2dI16::run(const int16_t* in, int h, int w, int32_t* out, ThreadPool* pool) const {
+  check_run_args(in, out, h, w);
+  const Geometry g = conv_geometry(h, w, k_, s_);
+  run_conv_i16(g, in, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), rq_, out, out_w(w),
+               (int64_t)out_h(h) * out_w(w), cache_.get(), pool);
+}
+
+ConvTranspose2dI16::ConvTranspose2dI16(int cin, int cout, int k, int stride, const int16_t* weight,
+                                       const int32_t* bias, Requant rq)
+    : cin_(cin), cout_(cout), coutp_(0), k_(k), rq_(rq), cache_(std::make_shared<ScratchCache>()) {
+  check_channels(cin, cout);
+  check_deconv_kernel(k, stride);
+  check_requant(rq);
+  LMC_CHECK(weight != nullptr, Status::InvalidArgument, "int conv_transpose: null weight");
+  coutp_ = round_up(cout, kMR);
+  const int kk = k * k;
+  kc_ = chunk_channels(false);
+  w_ = pack_weights<int16_t>(cin, cout, coutp_, kc_, 2, deconv_taps(k),
+                             [&](int co, int ci, int t) { return weight[((size_t)ci * cout + co) * kk + t]; });
+  bias_.assign(coutp_, 0);
+  if (bias)
+    for (int co = 0; co < cout; ++co) bias_[co] = bias[co];
+}
+
+void ConvTranspose2dI16::run(const int16_t* in, int h, int w, int32_t* out, ThreadPool* pool) const {
+  check_run_args(in, out, h, w);
+  LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "int conv_transpose: image too large");
+  const Geometry g = deconv_geometry(h, w, k_);
+  run_conv_i16(g, in, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), rq_, out, 2 * (int64_t)w,
+               4 * (int64_t)h * w, cache_.get(), pool);
+}
+
+// ---------------------------------------------------------------------------
+// Element-wise
+// ---------------------------------------------------------------------------
+void relu(float* x, int64_t n, ThreadPool* pool) {
+  LMC_CHECK(n >= 0 && (x != nullptr || n == 0), Status::InvalidArgument, "relu: bad arguments");
+  const KernelTable& kt = active_kernels();
+  constexpr int64_t kChunk = 1 << 16;
+  parallel_for(pool, (n + kChunk - 1) / kChunk,
+               [&](int64_t t, int) { kt.relu(x + t * kChunk, std::min(kChunk, n - t * kChunk)); });
+}
+
+void scale_channels(float* x, int c, int64_t hw, const float* g, ThreadPool* pool) {
+  LMC_CHECK(c >= 0 && hw >= 0, Status::InvalidArgument, "scale_channels: bad shape");
+  LMC_CHECK((x != nullptr && g != nullptr) || c == 0 || hw == 0, Status::InvalidArgument,
+            "scale_channels: null tensor");
+  const KernelTable& kt = active_kernels();
+  parallel_for(pool, c, [&](int64_t i, int) { kt.scale(x + i * hw, hw, g[i]); });
+}
+
+}  // namespace dsp
+}  // namespace lmc

@@ -1,0 +1,171 @@
+// lmcodec dsp: convolution, GDN and element-wise kernels of the codec
+// networks (batch 1, planar CHW, row-major).
+//
+// Semantics follow PyTorch exactly (the model is trained there):
+//   Conv2d           nn.Conv2d(cin, cout, k, stride=s, padding=k//2), k in {3,5},
+//                    s in {1,2}; weight [cout][cin][k][k]; output
+//                    ho = (h - 1) / s + 1, wo = (w - 1) / s + 1.
+//   ConvTranspose2d  nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k//2,
+//                    output_padding=1), k in {3,5} (the codec uses 5);
+//                    weight [cin][cout][k][k]; output exactly 2h x 2w.
+//   Gdn              simplified GDN (Johnston et al. 2019):
+//                    norm_i = beta_i + sum_j gamma[i][j] |x_j|;
+//                    GDN y_i = x_i / norm_i, IGDN y_i = x_i * norm_i.
+//   Conv2dI16 / ConvTranspose2dI16
+//                    same geometry on int16 activations/weights, int32 bias:
+//                    acc = bias + sum in*w (mod 2^32), v = int32(acc + round) >> shift
+//                    (round = shift ? 1 << (shift-1) : 0, arithmetic shift),
+//                    out = clamp(v, lo, hi) as int32. Bit-identical on every
+//                    CPU, code path and thread count.
+//
+// Weights are repacked once by the constructors; run() is const and may be
+// called concurrently from several threads (scratch buffers come from a
+// thread-safe cache that copies of an object share).
+// run(): `out` may alias `in` (the input is copied into a padded buffer before
+// anything is written). Float results are bit-identical for any thread count;
+// they agree with the portable path to rounding (AVX2 uses FMA).
+// Bad arguments throw lmc::Error(InvalidArgument); images whose buffers would
+// exceed internal limits throw lmc::Error(LimitExceeded).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dsp/threadpool.h"
+
+namespace lmc {
+namespace dsp {
+
+namespace detail {
+struct ScratchCache;  // reusable buffers, thread-safe
+}
+
+// Generalized divisive normalisation over the channels of each pixel.
+class Gdn {
+ public:
+  // beta [c] (> 0 in a trained model), gamma [c][c] (row i = output channel i).
+  Gdn(int channels, const float* beta, const float* gamma, bool inverse);
+  int channels() const { return c_; }
+  bool inverse() const { return inverse_; }
+  // in, out: [c][h][w]; out may equal in (in place).
+  void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr) const;
+
+ private:
+  friend class Conv2d;
+  friend class ConvTranspose2d;
+  int c_, cp_;
+  bool inverse_;
+  std::vector<float> beta_;   // [cp]
+  std::vector<float> gamma_;  // packed [cp/4][c][4]
+  std::shared_ptr<detail::ScratchCache> cache_;
+};
+
+// What a convolution applies to its output before storing it.
+enum class PostOp { None, Relu, Gdn, Igdn };
+
+class Conv2d {
+ public:
+  // weight [cout][cin][k][k]; bias [cout] or nullptr for zeros.
+  Conv2d(int cin, int cout, int k, int stride, const float* weight, const float* bias);
+  void set_relu(bool on);             // fuse max(0, x)
+  void set_gdn(const Gdn& gdn);       // fuse GDN/IGDN (gdn.channels() == cout)
+  void clear_post_op();
+  PostOp post_op() const { return post_; }
+
+  int cin() const { return cin_; }
+  int cout() const { return cout_; }
+  int out_h(int h) const { return (h - 1) / s_ + 1; }
+  int out_w(int w) const { return (w - 1) / s_ + 1; }
+  // in [cin][h][w] -> out [cout][out_h(h)][out_w(w)].
+  void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr) const;
+
+ private:
+  int cin_, cout_, coutp_, k_, s_;
+  int kc_;                   // input channels per cache chunk (packing)
+  std::vector<float> w_;     // packed per chunk (see dsp/kernels.h)
+  std::vector<float> bias_;  // [coutp]
+  PostOp post_ = PostOp::None;
+  std::vector<float> gdn_beta_, gdn_gamma_;
+  std::shared_ptr<detail::ScratchCache> cache_;
+};
+
+class ConvTranspose2d {
+ public:
+  // weight [cin][cout][k][k]; bias [cout] or nullptr. stride must be 2.
+  ConvTranspose2d(int cin, int cout, int k, int stride, const float* weight, const float* bias);
+  void set_relu(bool on);
+  void set_gdn(const Gdn& gdn);
+  void clear_post_op();
+  PostOp post_op() const { return post_; }
+
+  int cin() const { return cin_; }
+  int cout() const { return cout_; }
+  int out_h(int h) const { return 2 * h; }
+  int out_w(int w) const { return 2 * w; }
+  // in [cin][h][w] -> out [cout][2h][2w].
+  void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr) const;
+
+ private:
+  int cin_, cout_, coutp_, k_;
+  int kc_;
+  std::vector<float> w_;  // the 4 output phases (2*ry + rx), packed per chunk
+  std::vector<float> bias_;
+  PostOp post_ = PostOp::None;
+  std::vector<float> gdn_beta_, gdn_gamma_;
+  std::shared_ptr<detail::ScratchCache> cache_;
+};
+
+// Requantisation applied to the int32 accumulators of the integer convs.
+struct Requant {
+  int shift = 0;                 // 0..31
+  int32_t lo = INT32_MIN;        // clamp range, lo <= hi
+  int32_t hi = INT32_MAX;
+};
+
+class Conv2dI16 {
+ public:
+  // weight [cout][cin][k][k] int16; bias [cout] int32 or nullptr.
+  Conv2dI16(int cin, int cout, int k, int stride, const int16_t* weight, const int32_t* bias, Requant rq);
+  int cin() const { return cin_; }
+  int cout() const { return cout_; }
+  int out_h(int h) const { return (h - 1) / s_ + 1; }
+  int out_w(int w) const { return (w - 1) / s_ + 1; }
+  // in [cin][h][w] int16 -> out [cout][out_h][out_w] int32.
+  void run(const int16_t* in, int h, int w, int32_t* out, ThreadPool* pool = nullptr) const;
+
+ private:
+  int cin_, cout_, coutp_, k_, s_;
+  Requant rq_;
+  int kc_;                    // channel pairs per cache chunk
+  std::vector<int16_t> w_;    // packed per chunk, channel pairs interleaved
+  std::vector<int32_t> bias_;
+  std::shared_ptr<detail::ScratchCache> cache_;
+};
+
+class ConvTranspose2dI16 {
+ public:
+  // weight [cin][cout][k][k] int16; bias [cout] int32 or nullptr; stride 2.
+  ConvTranspose2dI16(int cin, int cout, int k, int stride, const int16_t* weight, const int32_t* bias, Requant rq);
+  int cin() const { return cin_; }
+  int cout() const { return cout_; }
+  int out_h(int h) const { return 2 * h; }
+  int out_w(int w) const { return 2 * w; }
+  void run(const int16_t* in, int h, int w, int32_t* out, ThreadPool* pool = nullptr) const;
+
+ private:
+  int cin_, cout_, coutp_, k_;
+  Requant rq_;
+  int kc_;
+  std::vector<int16_t> w_;
+  std::vector<int32_t> bias_;
+  std::shared_ptr<detail::ScratchCache> cache_;
+};
+
+// x = max(x, 0), in place, n elements.
+void relu(float* x, int64_t n, ThreadPool* pool = nullptr);
+// x[c][i] *= g[c] for i < hw (per-channel gain), in place.
+void scale_channels(float* x, int c, int64_t hw, const float* g, ThreadPool* pool = nullptr);
+
+}  // namespace dsp
+}  // namespace lmc

@@ -1,0 +1,235 @@
+// lmcodec dsp: AVX2 + FMA kernels (this file alone is compiled with
+// -mavx2 -mfma -mf16c; it is only called after cpu_features() said yes).
+//
+// The micro-kernel keeps a kMR (4) output channels x NR (8*NV) pixels block
+// of accumulators in registers: per (input channel, tap) it loads NV pixel
+// vectors (unaligned, contiguous thanks to the padded/polyphase layout),
+// broadcasts kMR weights and issues kMR*NV FMAs. The int16 version works on
+// channel pairs with vpmaddwd (two int16 products summed exactly in int32)
+// and vpaddd (wrap-around), which is exactly the mod-2^32 reference sum.
+//
+// Do not include headers with inline functions that portable code also uses
+// (std::vector, std::string, core/error.h, ...): the linker could pick the
+// AVX2-compiled copy for everyone. conv_tile.h is in an anonymous namespace.
+#include "dsp/kernels.h"
+
+#if defined(LMC_HAVE_X86) && defined(__AVX2__) && defined(__FMA__)
+
+#include <immintrin.h>
+
+#include <cstring>
+#include <cstdlib>
+
+#include "dsp/conv_tile.h"
+
+namespace lmc {
+namespace dsp {
+namespace detail {
+namespace {
+
+template <int NV>
+struct Avx2Micro {
+  static constexpr int NR = 8 * NV;
+
+  static void f32(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                  int64_t as) {
+    __m256 c[kMR][NV];
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[m][v] = _mm256_loadu_ps(acc + m * as + 8 * v);
+    for (int ci = 0; ci < nc; ++ci) {
+      const float* ip = in + ci * cs;
+      for (int t = 0; t < nt; ++t) {
+        const float* x = ip + offs[t];
+        __m256 xv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) xv[v] = _mm256_loadu_ps(x + 8 * v);
+#pragma GCC unroll 4
+        for (int m = 0; m < kMR; ++m) {
+          const __m256 b = _mm256_broadcast_ss(w + m);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) c[m][v] = _mm256_fmadd_ps(b, xv[v], c[m][v]);
+        }
+        w += kMR;
+      }
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm256_storeu_ps(acc + m * as + 8 * v, c[m][v]);
+  }
+
+  static void i16(const int16_t* in, int64_t cs, const int* offs, int nt, int nc, const int16_t* w, uint32_t* acc,
+                  int64_t as) {
+    __m256i c[kMR][NV];
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        c[m][v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + m * as + 8 * v));
+    for (int ci = 0; ci < nc; ++ci) {
+      const int16_t* ip = in + 2 * ci * cs;
+      for (int t = 0; t < nt; ++t) {
+        const int16_t* x = ip + 2 * (int64_t)offs[t];
+        __m256i xv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) xv[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16 * v));
+#pragma GCC unroll 4
+        for (int m = 0; m < kMR; ++m) {
+          int32_t pair;
+          std::memcpy(&pair, w + 2 * m, sizeof(pair));
+          const __m256i b = _mm256_set1_epi32(pair);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) c[m][v] = _mm256_add_epi32(c[m][v], _mm256_madd_epi16(xv[v], b));
+        }
+        w += 2 * kMR;
+      }
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + m * as + 8 * v), c[m][v]);
+  }
+
+  // n is a multiple of 8 for the helpers below except copy / interleave.
+  static void fill(float* x, float v, int n) {
+    const __m256 vv = _mm256_set1_ps(v);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, vv);
+    for (; i < n; ++i) x[i] = v;
+  }
+  static void fill_u32(uint32_t* x, uint32_t v, int n) {
+    const __m256i vv = _mm256_set1_epi32(static_cast<int>(v));
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + i), vv);
+    for (; i < n; ++i) x[i] = v;
+  }
+  static void relu(float* x, int n) {
+    const __m256 z = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_max_ps(_mm256_loadu_ps(x + i), z));
+    for (; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  }
+  static void abs_copy(float* dst, const float* src, int n) {
+    const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_and_ps(_mm256_loadu_ps(src + i), mask));
+    for (; i < n; ++i) dst[i] = src[i] < 0.0f ? -src[i] : src[i];
+  }
+  static void gdn_apply(float* x, const float* norm, int n, bool inverse) {
+    int i = 0;
+    if (inverse) {
+      for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(norm + i)));
+      for (; i < n; ++i) x[i] *= norm[i];
+    } else {
+      for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(norm + i)));
+      for (; i < n; ++i) x[i] /= norm[i];
+    }
+  }
+  static void requant(uint32_t* acc, int n, int shift, int32_t lo, int32_t hi) {
+    const int rnd = shift > 0 ? static_cast<int>(1u << (shift - 1)) : 0;
+    const __m256i vr = _mm256_set1_epi32(rnd);
+    const __m128i cnt = _mm_cvtsi32_si128(shift);
+    const __m256i vlo = _mm256_set1_epi32(lo), vhi = _mm256_set1_epi32(hi);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i));
+      v = _mm256_sra_epi32(_mm256_add_epi32(v, vr), cnt);
+      v = _mm256_min_epi32(_mm256_max_epi32(v, vlo), vhi);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + i), v);
+    }
+    // Tails never occur (n == kTile), kept for completeness: same integer math.
+    for (; i < n; ++i) {
+      const uint32_t u = acc[i] + static_cast<uint32_t>(rnd);
+      const int32_t s = u < 0x80000000u ? static_cast<int32_t>(u) : -static_cast<int32_t>(~u) - 1;
+      int32_t v = s >= 0 ? (s >> shift) : ~((~s) >> shift);
+      v = v < lo ? lo : (v > hi ? hi : v);
+      acc[i] = static_cast<uint32_t>(v);
+    }
+  }
+  template <class T>
+  static void copy(T* dst, const T* src, int n) {
+    std::memcpy(dst, src, sizeof(T) * n);
+  }
+  static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+  static __m256 load8(const uint32_t* p) {
+    return _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static void store8(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+  static void store8(uint32_t* p, __m256 v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_castps_si256(v));
+  }
+  // dst[2i] = a[i], dst[2i+1] = b[i]; shuffles only, so bit-exact for any T.
+  template <class T>
+  static void interleave(T* dst, const T* a, const T* b, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 va = load8(a + i), vb = load8(b + i);
+      const __m256 lo = _mm256_unpacklo_ps(va, vb);  // a0 b0 a1 b1 | a4 b4 a5 b5
+      const __m256 hi = _mm256_unpackhi_ps(va, vb);  // a2 b2 a3 b3 | a6 b6 a7 b7
+      store8(dst + 2 * i, _mm256_permute2f128_ps(lo, hi, 0x20));
+      store8(dst + 2 * i + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+    for (; i < n; ++i) {
+      dst[2 * i] = a[i];
+      dst[2 * i + 1] = b[i];
+    }
+  }
+};
+
+using Micro = Avx2Micro<3>;
+
+void avx2_conv_f32_tile(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<Micro>(j, p0, s); }
+void avx2_conv_i16_tile(const ConvJob& j, int64_t p0, uint32_t* s) { conv_i16_tile_impl<Micro>(j, p0, s); }
+void avx2_gdn_tile(const GdnJob& j, int64_t p0, float* s) { gdn_tile_impl<Micro>(j, p0, s); }
+
+void avx2_relu(float* x, int64_t n) {
+  const __m256 z = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_max_ps(_mm256_loadu_ps(x + i), z));
+  for (; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+void avx2_scale(float* x, int64_t n, float g) {
+  const __m256 vg = _mm256_set1_ps(g);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vg));
+  for (; i < n; ++i) x[i] *= g;
+}
+
+static_assert(kTile % Micro::NR == 0, "tile must be a multiple of the micro tile");
+
+const KernelTable kAvx2Table = {"avx2",        Micro::NR, avx2_conv_f32_tile, avx2_conv_i16_tile,
+                                avx2_gdn_tile, avx2_relu, avx2_scale};
+// TUNING ONLY
+void t2(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<Avx2Micro<2>>(j, p0, s); }
+void t4(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<Avx2Micro<4>>(j, p0, s); }
+const KernelTable kT2 = {"avx2",        16, t2, avx2_conv_i16_tile,                                avx2_gdn_tile, avx2_relu, avx2_scale};
+const KernelTable kT4 = {"avx2",        32, t4, avx2_conv_i16_tile,                                avx2_gdn_tile, avx2_relu, avx2_scale};
+
+
+}  // namespace
+
+const KernelTable* avx2_kernels() {
+  const char* e = getenv("LMC_NV");
+  if (e && e[0] == '2') return &kT2;
+  if (e && e[0] == '4') return &kT4;
+  return &kAvx2Table; }
+
+}  // namespace detail
+}  // namespace dsp
+}  // namespace lmc
+
+#else  // no AVX2 build
+
+namespace lmc {
+namespace dsp {
+namespace detail {
+const KernelTable* avx2_kernels() { return nullptr; }
+}  // namespace detail
+}  // namespace dsp
+}  // namespace lmc
+
+#endif

@@ -1,0 +1,103 @@
+// lmcodec dsp, internal: the interface between the drivers in conv.cc (plans,
+// packing, padding, threads; compiled without SIMD flags) and the per-ISA
+// kernel tables (conv.cc: portable reference, conv_avx2.cc: AVX2+FMA).
+//
+// Only plain structs, constants and function declarations live here: no
+// inline functions or templates with external linkage, so that nothing
+// compiled with -mavx2 can be picked by the linker for use on the portable
+// path (the classic ODR trap of per-file SIMD flags).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lmc {
+namespace dsp {
+namespace detail {
+
+// Output channels per packed weight block; shared by every ISA so that one
+// packing serves all paths (and set_force_scalar can switch at any time).
+constexpr int kMR = 4;
+// Output pixels per tile (one task / one scratch tile). Every table's nr
+// divides it. Results do not depend on it (each output's sum order is fixed).
+constexpr int kTile = 96;
+constexpr int kMaxGroups = 4;
+
+enum PostCode : int { kPostNone = 0, kPostRelu = 1, kPostGdn = 2, kPostIgdn = 3 };
+
+// One convolution, described as a "flattened stride-1 multi-tap" product.
+//
+// The input has been copied into a zero-padded planar buffer (conv.cc). For
+// output group g (the 4 sub-pixel phases of a transposed conv, else one
+// group) and grid pixel p:
+//     acc[g][co][p] = bias[co] + sum_ci sum_t  w[g][co][ci][t] * in[ci*in_cstride + p + taps[g][t]]
+// Grid pixel p stands for output (y, x) = (p / grid_w, p % grid_w) and is kept
+// when y < valid_h and x < valid_w; the other grid pixels are computed and
+// dropped (padding columns). Float: one element = one float. Int16: one
+// element = an int16 pair (channels 2i, 2i+1), nci counts pairs.
+struct ConvJob {
+  const void* in;
+  int64_t in_cstride;  // elements between channels (pairs for int16)
+  int nci;             // channels (float) or channel pairs (int16)
+  int kc;             // input channels (pairs) per cache chunk
+  int ngroups;        // 1 (conv) or 4 (transposed conv phases, g = 2*ry + rx)
+  const int* taps[kMaxGroups];
+  int ntaps[kMaxGroups];
+  int ntaps_total;    // sum of ntaps[g]
+  // Packed weights, in the order the tiles read them (one sequential stream):
+  // for each chunk q of nc = min(kc, nci - q*kc) input channels, for each
+  // group g, for each block of kMR output channels: [nc][ntaps[g]][kMR]
+  // floats (int16: [nc][ntaps[g]][kMR][2], channel pairs).
+  const void* w;
+  int cout;
+  int coutp;         // cout rounded up to kMR
+  const void* bias;  // [coutp] float or int32
+  // float post-op
+  int post;
+  const float* gdn_beta;   // [coutp] (zero padded)
+  const float* gdn_gamma;  // packed [coutp/kMR][cout][1][kMR]
+  // int16 requantisation
+  int shift;
+  int32_t lo, hi;
+  // output mapping
+  int grid_w, valid_h, valid_w;
+  int deconv;  // 0: out[co][y][x]; 1: out[co][2y+ry][2x+rx] for group 2*ry+rx
+  void* out;   // float or int32
+  int64_t out_w;        // output row stride
+  int64_t out_cstride;  // output channel stride
+};
+
+// Stand-alone GDN / IGDN over a CHW tensor, tile of kTile pixels.
+struct GdnJob {
+  const float* in;
+  float* out;
+  int c;
+  int cp;  // c rounded up to kMR
+  int64_t hw;
+  const float* beta;   // [cp]
+  const float* gamma;  // packed [cp/kMR][c][1][kMR]
+  int inverse;
+};
+
+// Per-thread scratch of one tile (conv.cc allocates it):
+//   conv f32: acc [ngroups][coutp][kTile], plus |x| and norm [coutp][kTile]
+//             each when the post-op is GDN/IGDN;
+//   conv i16: acc [ngroups][coutp][kTile] (uint32, wrap-around);
+//   gdn:      x, |x|, norm, each [cp][kTile].
+struct KernelTable {
+  const char* name;
+  int nr;  // pixels per micro tile (divides kTile)
+  void (*conv_f32_tile)(const ConvJob& job, int64_t p0, float* scratch);
+  void (*conv_i16_tile)(const ConvJob& job, int64_t p0, uint32_t* scratch);
+  void (*gdn_tile)(const GdnJob& job, int64_t p0, float* scratch);
+  void (*relu)(float* x, int64_t n);
+  void (*scale)(float* x, int64_t n, float g);
+};
+
+const KernelTable& scalar_kernels();
+const KernelTable* avx2_kernels();  // nullptr when not built for x86 AVX2
+const KernelTable& active_kernels();
+
+}  // namespace detail
+}  // namespace dsp
+}  // namespace lmc

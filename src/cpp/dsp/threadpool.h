@@ -1,0 +1,73 @@
+// lmcodec dsp: a small fixed-size thread pool for the compute kernels.
+//
+//   ThreadPool pool(2);                       // 1 = everything runs inline
+//   pool.parallel_for(n, [&](int64_t task, int thread) { ... });
+//
+// parallel_for runs fn(task, thread) for every task in [0, n) and returns when
+// all are done. `thread` is in [0, size()) and is unique among the calls that
+// run at the same time, so it can index per-thread scratch buffers. Tasks are
+// handed out dynamically (an atomic counter), so which thread runs which task
+// varies; kernels therefore make each task compute its outputs completely and
+// in a fixed order, which keeps results independent of the thread count.
+//
+// The calling thread takes part in the work. Calls from several threads are
+// serialised; a nested call (from inside a task) runs inline. If tasks throw,
+// the remaining tasks are skipped and the first exception is rethrown.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace lmc {
+namespace dsp {
+
+class ThreadPool {
+ public:
+  // n >= 1 threads in total (the caller counts as one); n < 1 throws
+  // lmc::Error(InvalidArgument).
+  explicit ThreadPool(int n = 1);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_; }
+
+  void parallel_for(int64_t n_tasks, const std::function<void(int64_t task, int thread)>& fn);
+
+  // std::thread::hardware_concurrency(), at least 1.
+  static int hardware_threads();
+
+ private:
+  void worker_main(int id);
+  void run_tasks(int thread);
+
+  int n_;
+  std::vector<std::thread> workers_;
+  std::mutex call_mu_;  // serialises parallel_for callers
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  uint64_t generation_ = 0;
+  int pending_workers_ = 0;
+  bool stop_ = false;
+
+  // Current job (valid while a parallel_for is running).
+  const std::function<void(int64_t, int)>* fn_ = nullptr;
+  int64_t n_tasks_ = 0;
+  std::atomic<int64_t>* next_ = nullptr;
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
+};
+
+// Runs fn over [0, n) on `pool`, or inline when pool is null.
+void parallel_for(ThreadPool* pool, int64_t n_tasks, const std::function<void(int64_t task, int thread)>& fn);
+
+}  // namespace dsp
+}  // namespace lmc

@@ -1,0 +1,133 @@
+/* lmcodec -- a learned image codec. The public C API.
+ *
+ * READ ME FIRST
+ * -------------
+ * One header, plain C, usable from C and C++. Link against the lmcodec_core
+ * library (static; C++ runtime and pthreads needed).
+ *
+ *   lmc_model* m = NULL;
+ *   if (lmc_model_open("hyperprior.lmw", &m) != LMC_OK) { puts(lmc_last_error()); ... }
+ *   uint8_t* data; size_t size;
+ *   lmc_encode(m, rgb, width, height, width * 3, 3, 75.0f, NULL, &data, &size);
+ *   ...write data/size...
+ *   lmc_free(data);
+ *   uint8_t* pixels; lmc_image_info info;
+ *   lmc_decode(m, data, size, NULL, &pixels, &info);   // info.width/height/channels
+ *   lmc_free(pixels);
+ *   lmc_model_close(m);
+ *
+ * Ownership: every buffer the library returns through an out-pointer
+ * (encoded bytes, decoded pixels) is allocated by the library and must be
+ * released with lmc_free(). Input buffers are only read during the call.
+ * A model is immutable once opened: any number of threads may encode and
+ * decode with the same model at once.
+ *
+ * Errors: every function returns an lmc_status. On failure, out-pointers are
+ * left NULL/0 and lmc_last_error() returns a message describing the failure
+ * of the calling thread's most recent call (valid until its next call).
+ * The library never aborts on bad input: malformed, truncated or hostile
+ * streams give LMC_ERR_CORRUPT_STREAM (or LIMIT_EXCEEDED, UNSUPPORTED,
+ * MODEL_MISMATCH).
+ *
+ * Pixels are 8-bit, interleaved, row-major; channels is 1 (gray), 3 (RGB)
+ * or 4 (RGBA, alpha coded losslessly). row_stride is in bytes (>= width *
+ * channels). Decoded pixels are packed (stride = width * channels).
+ */
+#ifndef LMCODEC_H_
+#define LMCODEC_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LMC_VERSION_MAJOR 0
+#define LMC_VERSION_MINOR 1
+#define LMC_VERSION_PATCH 0
+
+typedef enum lmc_status {
+  LMC_OK = 0,
+  LMC_ERR_INVALID_ARGUMENT = 1,
+  LMC_ERR_CORRUPT_STREAM = 2,
+  LMC_ERR_UNSUPPORTED = 3,
+  LMC_ERR_LIMIT_EXCEEDED = 4,
+  LMC_ERR_MODEL_MISMATCH = 5,
+  LMC_ERR_OUT_OF_MEMORY = 6,
+  LMC_ERR_INTERNAL = 7
+} lmc_status;
+
+typedef struct lmc_model lmc_model;
+
+typedef struct lmc_limits {
+  uint64_t max_pixels;       /* width * height; 0 = library default (2^28) */
+  uint64_t max_chunk_bytes;  /* 0 = library default (1 GiB) */
+} lmc_limits;
+
+typedef struct lmc_encode_options {
+  int threads;              /* 0 = one per core */
+  int strip_rows;           /* 0 = library default; rows per strip (multiple of 64) */
+} lmc_encode_options;
+
+typedef struct lmc_decode_options {
+  int threads;              /* 0 = one per core */
+  lmc_limits limits;
+} lmc_decode_options;
+
+typedef struct lmc_image_info {
+  uint32_t width, height;
+  uint32_t channels;        /* 1, 3 or 4 */
+  uint32_t bit_depth;       /* 8 */
+  uint32_t codec;           /* 1 = hyperprior, 2 = pca */
+  float quality;            /* 1 .. 100 */
+  uint8_t model_id[16];
+  uint32_t flags;
+  uint32_t strip_rows;      /* 0 = one strip */
+} lmc_image_info;
+
+/* Library version as "major.minor.patch". */
+const char* lmc_version(void);
+
+/* Message for the calling thread's last failed call ("" if none). */
+const char* lmc_last_error(void);
+
+/* Load a weights file (.lmw) from a path or from memory (copied). */
+lmc_status lmc_model_open(const char* path, lmc_model** out);
+lmc_status lmc_model_open_memory(const uint8_t* data, size_t size, lmc_model** out);
+void lmc_model_close(lmc_model* model);
+/* Codec id (1 hyperprior, 2 pca) and 16-byte id of a loaded model. */
+uint32_t lmc_model_codec(const lmc_model* model);
+void lmc_model_id(const lmc_model* model, uint8_t out[16]);
+/* Number of parameters of the model's networks (0 for PCA). */
+int64_t lmc_model_param_count(const lmc_model* model);
+/* Numeric metadata of the weights file (e.g. "train.steps"); 0 if found. */
+int lmc_model_meta_number(const lmc_model* model, const char* key, double* out);
+
+/* Encode an image. quality in [1, 100]. options may be NULL. */
+lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t width, uint32_t height,
+                      size_t row_stride, uint32_t channels, float quality,
+                      const lmc_encode_options* options, uint8_t** out_data, size_t* out_size);
+
+/* Decode a stream made with this model. options may be NULL. */
+lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size,
+                      const lmc_decode_options* options, uint8_t** out_pixels, lmc_image_info* out_info);
+
+/* Read the header without decoding. limits may be NULL. */
+lmc_status lmc_info(const uint8_t* data, size_t size, const lmc_limits* limits, lmc_image_info* out_info);
+
+/* 1 if data starts with the .lmc signature, else 0. */
+int lmc_check(const uint8_t* data, size_t size);
+
+/* Force the portable scalar kernels (1) or allow SIMD (0), process-wide.
+ * The environment variable LMCODEC_FORCE_SCALAR=1 does the same at start-up.
+ * Returns the name of the kernel path now in use. */
+const char* lmc_set_force_scalar(int force);
+
+void lmc_free(void* p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LMCODEC_H_ */

@@ -1,0 +1,750 @@
+// Tests (and, with --bench, benchmarks) of the lmcodec dsp kernels.
+//
+//   test_dsp            correctness: every kernel vs a naive reference written
+//                       here, scalar vs AVX2, 1 vs 2 threads, bad shapes.
+//   test_dsp --bench    per-layer timings of the codec's synthesis and
+//                       analysis networks (768x512), scalar/AVX2 x 1/2 threads.
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "dsp/conv.h"
+#include "dsp/cpu.h"
+#include "dsp/threadpool.h"
+
+using namespace lmc;
+using namespace lmc::dsp;
+
+namespace {
+
+std::mt19937& rng() {
+  static std::mt19937 r(12345);
+  return r;
+}
+std::vector<float> randf(size_t n, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng());
+  return v;
+}
+// int16 in [-32767, 32767]; with probability p_extreme a value is +-32767.
+std::vector<int16_t> randi16(size_t n, double p_extreme) {
+  std::uniform_int_distribution<int> d(-32767, 32767);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<int16_t> v(n);
+  for (auto& x : v) {
+    const double r = u(rng());
+    x = static_cast<int16_t>(r < p_extreme / 2 ? 32767 : (r < p_extreme ? -32767 : d(rng())));
+  }
+  return v;
+}
+
+// Which paths can run here.
+std::vector<bool> scalar_modes() {
+  std::vector<bool> modes = {true};
+  set_force_scalar(false);
+  if (active_isa() == Isa::Avx2) modes.push_back(false);
+  return modes;
+}
+
+// ---------------------------------------------------------------------------
+// Naive references (double accumulation; |terms| sum for the tolerance).
+// ---------------------------------------------------------------------------
+void ref_conv2d(const std::vector<float>& in, int cin, int h, int w, const std::vector<float>& wt,
+                const std::vector<float>& bias, int cout, int k, int s, std::vector<double>& out,
+                std::vector<double>& mag) {
+  const int p = k / 2;
+  const int ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1;
+  out.assign((size_t)cout * ho * wo, 0.0);
+  mag.assign(out.size(), 0.0);
+  for (int co = 0; co < cout; ++co)
+    for (int oy = 0; oy < ho; ++oy)
+      for (int ox = 0; ox < wo; ++ox) {
+        double acc = bias[co], m = std::fabs(bias[co]);
+        for (int ci = 0; ci < cin; ++ci)
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              const int iy = oy * s - p + ky, ix = ox * s - p + kx;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              const double t = (double)in[((size_t)ci * h + iy) * w + ix] * wt[(((size_t)co * cin + ci) * k + ky) * k + kx];
+              acc += t;
+              m += std::fabs(t);
+            }
+        out[((size_t)co * ho + oy) * wo + ox] = acc;
+        mag[((size_t)co * ho + oy) * wo + ox] = m;
+      }
+}
+
+// Scatter form of ConvTranspose2d(k, stride 2, padding k/2, output_padding 1).
+void ref_deconv(const std::vector<float>& in, int cin, int h, int w, const std::vector<float>& wt,
+                const std::vector<float>& bias, int cout, int k, std::vector<double>& out, std::vector<double>& mag) {
+  const int p = k / 2, ho = 2 * h, wo = 2 * w;
+  out.assign((size_t)cout * ho * wo, 0.0);
+  mag.assign(out.size(), 0.0);
+  for (int co = 0; co < cout; ++co)
+    for (int i = 0; i < ho * wo; ++i) {
+      out[(size_t)co * ho * wo + i] = bias[co];
+      mag[(size_t)co * ho * wo + i] = std::fabs(bias[co]);
+    }
+  for (int ci = 0; ci < cin; ++ci)
+    for (int iy = 0; iy < h; ++iy)
+      for (int ix = 0; ix < w; ++ix)
+        for (int co = 0; co < cout; ++co)
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              const int oy = 2 * iy - p + ky, ox = 2 * ix - p + kx;
+              if (oy < 0 || oy >= ho || ox < 0 || ox >= wo) continue;
+              const double t = (double)in[((size_t)ci * h + iy) * w + ix] * wt[(((size_t)ci * cout + co) * k + ky) * k + kx];
+              out[((size_t)co * ho + oy) * wo + ox] += t;
+              mag[((size_t)co * ho + oy) * wo + ox] += std::fabs(t);
+            }
+}
+
+// GDN on a double tensor, updating the magnitude bound.
+void ref_gdn(std::vector<double>& x, std::vector<double>& mag, int c, int64_t hw, const std::vector<float>& beta,
+             const std::vector<float>& gamma, bool inverse) {
+  std::vector<double> y(x.size());
+  std::vector<double> ym(x.size());
+  for (int64_t p = 0; p < hw; ++p)
+    for (int i = 0; i < c; ++i) {
+      double norm = beta[i], nmag = beta[i];
+      for (int j = 0; j < c; ++j) {
+        norm += (double)gamma[(size_t)i * c + j] * std::fabs(x[(size_t)j * hw + p]);
+        nmag += (double)gamma[(size_t)i * c + j] * (std::fabs(x[(size_t)j * hw + p]) + mag[(size_t)j * hw + p] * 1e-6);
+      }
+      const double v = x[(size_t)i * hw + p];
+      y[(size_t)i * hw + p] = inverse ? v * norm : v / norm;
+      // relative error budget: input error + norm error
+      ym[(size_t)i * hw + p] = inverse ? (mag[(size_t)i * hw + p] * nmag + std::fabs(v) * nmag)
+                                       : (mag[(size_t)i * hw + p] / norm + std::fabs(v) * nmag / (norm * norm));
+    }
+  x.swap(y);
+  mag.swap(ym);
+}
+
+// |got - ref| <= tol * mag (+ tiny absolute slack)
+bool close_to_ref(const std::vector<float>& got, const std::vector<double>& ref, const std::vector<double>& mag,
+                  double tol, const char* what) {
+  if (got.size() != ref.size()) {
+    std::fprintf(stderr, "%s: size mismatch\n", what);
+    return false;
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs((double)got[i] - ref[i]);
+    if (!(err <= tol * mag[i] + 1e-30)) {
+      std::fprintf(stderr, "%s: element %zu got %.9g want %.9g (mag %.3g)\n", what, i, got[i], ref[i], mag[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Element-wise |a-b| <= tol * mag.
+bool close_rel(const std::vector<float>& a, const std::vector<float>& b, const std::vector<double>& mag, double tol) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::fabs((double)a[i] - b[i]) <= tol * mag[i] + 1e-30)) {
+      std::fprintf(stderr, "paths differ at %zu: %.9g vs %.9g (mag %.3g)\n", i, a[i], b[i], mag[i]);
+      return false;
+    }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Float convolutions
+// ---------------------------------------------------------------------------
+struct Shape {
+  int h, w;
+};
+const Shape kShapes[] = {{1, 1}, {1, 7}, {7, 1}, {5, 3}, {2, 2}, {17, 9}, {33, 65}, {12, 8}, {6, 13}};
+struct Chan {
+  int cin, cout;
+};
+const Chan kChans[] = {{1, 1}, {3, 5}, {7, 9}, {13, 6}, {16, 12}};
+
+enum class Post { None, Relu, Gdn, Igdn };
+
+void make_gdn_params(int c, std::vector<float>& beta, std::vector<float>& gamma) {
+  beta = randf(c, 0.5f, 1.5f);
+  gamma = randf((size_t)c * c, 0.0f, 0.2f);
+}
+
+void test_float_conv(bool transposed) {
+  ThreadPool pool2(2);
+  const std::vector<bool> modes = scalar_modes();
+  int cases = 0;
+  for (int k : {3, 5})
+    for (int s : {1, 2}) {
+      if (transposed && s == 1) continue;
+      for (const Chan& ch : kChans)
+        for (const Shape& sh : kShapes) {
+          // keep the naive reference cheap: big shapes only with few channels
+          if (sh.h * sh.w > 400 && ch.cin * ch.cout > 40) continue;
+          const Post posts[] = {Post::None, Post::Relu, Post::Gdn, Post::Igdn};
+          const Post post = posts[cases % 4];
+          ++cases;
+          const int cin = ch.cin, cout = ch.cout;
+          const std::vector<float> in = randf((size_t)cin * sh.h * sh.w);
+          const std::vector<float> wt = randf((size_t)cin * cout * k * k);
+          const std::vector<float> bias = randf(cout, -0.5f, 0.5f);
+          std::vector<float> beta, gamma;
+          make_gdn_params(cout, beta, gamma);
+          std::vector<double> ref, mag;
+          if (transposed) {
+            ref_deconv(in, cin, sh.h, sh.w, wt, bias, cout, k, ref, mag);
+          } else {
+            ref_conv2d(in, cin, sh.h, sh.w, wt, bias, cout, k, s, ref, mag);
+          }
+          const int64_t hw = (int64_t)ref.size() / cout;
+          if (post == Post::Relu) {
+            for (auto& v : ref) v = v > 0 ? v : 0;
+          } else if (post == Post::Gdn || post == Post::Igdn) {
+            ref_gdn(ref, mag, cout, hw, beta, gamma, post == Post::Igdn);
+          }
+          Gdn gdn(cout, beta.data(), gamma.data(), post == Post::Igdn);
+          std::vector<std::vector<float>> per_mode;
+          for (bool scalar : modes) {
+            set_force_scalar(scalar);
+            std::vector<float> o1(ref.size(), -7.0f), o2(ref.size(), -9.0f);
+            if (transposed) {
+              ConvTranspose2d conv(cin, cout, k, s, wt.data(), bias.data());
+              if (post == Post::Relu) conv.set_relu(true);
+              if (post == Post::Gdn || post == Post::Igdn) conv.set_gdn(gdn);
+              CHECK(conv.out_h(sh.h) * conv.out_w(sh.w) == hw);
+              conv.run(in.data(), sh.h, sh.w, o1.data(), nullptr);
+              conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
+            } else {
+              Conv2d conv(cin, cout, k, s, wt.data(), bias.data());
+              if (post == Post::Relu) conv.set_relu(true);
+              if (post == Post::Gdn || post == Post::Igdn) conv.set_gdn(gdn);
+              CHECK(conv.out_h(sh.h) * conv.out_w(sh.w) == hw);
+              conv.run(in.data(), sh.h, sh.w, o1.data(), nullptr);
+              conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
+            }
+            char what[160];
+            std::snprintf(what, sizeof what, "%s k%d s%d %dx%d %d->%d post%d %s", transposed ? "deconv" : "conv", k, s,
+                          sh.h, sh.w, cin, cout, (int)post, active_isa_name());
+            if (!close_to_ref(o1, ref, mag, 1e-5, what)) CHECK(!"float conv vs reference");
+            if (!bit_equal(o1, o2)) {
+              std::fprintf(stderr, "%s: 1 vs 2 threads differ\n", what);
+              CHECK(!"1 vs 2 threads bit-identical");
+            }
+            per_mode.push_back(o1);
+          }
+          if (per_mode.size() == 2) CHECK(close_rel(per_mode[0], per_mode[1], mag, 1e-5));
+        }
+    }
+  set_force_scalar(false);
+  std::printf("%s: %d cases x %zu paths ok\n", transposed ? "conv_transpose2d" : "conv2d", cases, modes.size());
+}
+
+// Bigger layer shapes (the codec's channel counts) against each other:
+// scalar vs AVX2 and 1 vs 2 threads, plus a spot check against the reference.
+void test_float_large() {
+  ThreadPool pool2(2);
+  const std::vector<bool> modes = scalar_modes();
+  struct L {
+    bool tr;
+    int cin, cout, k, s, h, w;
+  };
+  const L layers[] = {{false, 3, 64, 5, 2, 37, 51}, {false, 64, 36, 5, 2, 19, 23}, {false, 48, 40, 3, 1, 11, 29},
+                      {true, 40, 24, 5, 2, 9, 13},  {true, 64, 3, 5, 2, 14, 10},   {false, 130, 20, 5, 2, 9, 9}};
+  for (const L& l : layers) {
+    const std::vector<float> in = randf((size_t)l.cin * l.h * l.w);
+    const std::vector<float> wt = randf((size_t)l.cin * l.cout * l.k * l.k, -0.1f, 0.1f);
+    const std::vector<float> bias = randf(l.cout);
+    std::vector<double> ref, mag;
+    if (l.tr)
+      ref_deconv(in, l.cin, l.h, l.w, wt, bias, l.cout, l.k, ref, mag);
+    else
+      ref_conv2d(in, l.cin, l.h, l.w, wt, bias, l.cout, l.k, l.s, ref, mag);
+    std::vector<std::vector<float>> res;
+    for (bool scalar : modes) {
+      set_force_scalar(scalar);
+      std::vector<float> o1(ref.size()), o2(ref.size());
+      if (l.tr) {
+        ConvTranspose2d c(l.cin, l.cout, l.k, l.s, wt.data(), bias.data());
+        c.run(in.data(), l.h, l.w, o1.data());
+        c.run(in.data(), l.h, l.w, o2.data(), &pool2);
+      } else {
+        Conv2d c(l.cin, l.cout, l.k, l.s, wt.data(), bias.data());
+        c.run(in.data(), l.h, l.w, o1.data());
+        c.run(in.data(), l.h, l.w, o2.data(), &pool2);
+      }
+      CHECK(close_to_ref(o1, ref, mag, 1e-5, "large layer"));
+      CHECK(bit_equal(o1, o2));
+      res.push_back(o1);
+    }
+    if (res.size() == 2) CHECK(close_rel(res[0], res[1], mag, 1e-5));
+  }
+  set_force_scalar(false);
+  std::printf("large float layers ok\n");
+}
+
+void test_gdn_standalone() {
+  ThreadPool pool2(2);
+  const std::vector<bool> modes = scalar_modes();
+  for (int c : {1, 3, 8, 13, 64})
+    for (const Shape& sh : kShapes)
+      for (bool inverse : {false, true}) {
+        const int64_t hw = (int64_t)sh.h * sh.w;
+        const std::vector<float> x = randf((size_t)c * hw, -3.0f, 3.0f);
+        std::vector<float> beta, gamma;
+        make_gdn_params(c, beta, gamma);
+        std::vector<double> ref(x.begin(), x.end()), mag(x.size());
+        for (size_t i = 0; i < x.size(); ++i) mag[i] = std::fabs(x[i]);
+        ref_gdn(ref, mag, c, hw, beta, gamma, inverse);
+        Gdn g(c, beta.data(), gamma.data(), inverse);
+        std::vector<std::vector<float>> res;
+        for (bool scalar : modes) {
+          set_force_scalar(scalar);
+          std::vector<float> o1(x.size()), o2 = x;
+          g.run(x.data(), sh.h, sh.w, o1.data());
+          g.run(o2.data(), sh.h, sh.w, o2.data(), &pool2);  // in place, 2 threads
+          CHECK(close_to_ref(o1, ref, mag, 1e-5, inverse ? "igdn" : "gdn"));
+          CHECK(bit_equal(o1, o2));
+          res.push_back(o1);
+        }
+        if (res.size() == 2) CHECK(close_rel(res[0], res[1], mag, 1e-5));
+      }
+  set_force_scalar(false);
+  std::printf("gdn/igdn ok\n");
+}
+
+void test_elementwise() {
+  ThreadPool pool2(2);
+  for (bool scalar : scalar_modes()) {
+    set_force_scalar(scalar);
+    for (int64_t n : {0, 1, 7, 8, 9, 100, 70001}) {
+      std::vector<float> x = randf(n), y = x;
+      relu(y.data(), n, &pool2);
+      bool ok = true;
+      for (int64_t i = 0; i < n; ++i) ok = ok && y[i] == (x[i] > 0 ? x[i] : 0.0f);
+      CHECK(ok);
+    }
+    for (int c : {1, 3, 5}) {
+      const int64_t hw = 37;
+      std::vector<float> x = randf(c * hw), g = randf(c), y = x;
+      scale_channels(y.data(), c, hw, g.data(), &pool2);
+      bool ok = true;
+      for (int i = 0; i < c; ++i)
+        for (int64_t p = 0; p < hw; ++p) ok = ok && y[i * hw + p] == x[i * hw + p] * g[i];
+      CHECK(ok);
+    }
+  }
+  set_force_scalar(false);
+  std::printf("relu/scale ok\n");
+}
+
+// ---------------------------------------------------------------------------
+// Integer convolutions: exact.
+// ---------------------------------------------------------------------------
+int32_t ref_requant(uint32_t acc, const Requant& rq) {
+  const uint32_t a2 = acc + (rq.shift > 0 ? (1u << (rq.shift - 1)) : 0u);
+  const int64_t sv = a2 >= 0x80000000u ? (int64_t)a2 - 4294967296LL : (int64_t)a2;
+  int64_t v = sv >> rq.shift;  // int64 arithmetic shift of a value in int32 range
+  if (v < rq.lo) v = rq.lo;
+  if (v > rq.hi) v = rq.hi;
+  return (int32_t)v;
+}
+
+void ref_conv_i16(const std::vector<int16_t>& in, int cin, int h, int w, const std::vector<int16_t>& wt,
+                  const std::vector<int32_t>& bias, int cout, int k, int s, bool transposed, const Requant& rq,
+                  std::vector<int32_t>& out) {
+  const int p = k / 2;
+  const int ho = transposed ? 2 * h : (h + 2 * p - k) / s + 1;
+  const int wo = transposed ? 2 * w : (w + 2 * p - k) / s + 1;
+  std::vector<int64_t> acc((size_t)cout * ho * wo);
+  for (int co = 0; co < cout; ++co)
+    for (int i = 0; i < ho * wo; ++i) acc[(size_t)co * ho * wo + i] = bias[co];
+  if (!transposed) {
+    for (int co = 0; co < cout; ++co)
+      for (int oy = 0; oy < ho; ++oy)
+        for (int ox = 0; ox < wo; ++ox)
+          for (int ci = 0; ci < cin; ++ci)
+            for (int ky = 0; ky < k; ++ky)
+              for (int kx = 0; kx < k; ++kx) {
+                const int iy = oy * s - p + ky, ix = ox * s - p + kx;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                acc[((size_t)co * ho + oy) * wo + ox] += (int64_t)in[((size_t)ci * h + iy) * w + ix] *
+                                                         wt[(((size_t)co * cin + ci) * k + ky) * k + kx];
+              }
+  } else {
+    for (int ci = 0; ci < cin; ++ci)
+      for (int iy = 0; iy < h; ++iy)
+        for (int ix = 0; ix < w; ++ix)
+          for (int co = 0; co < cout; ++co)
+            for (int ky = 0; ky < k; ++ky)
+              for (int kx = 0; kx < k; ++kx) {
+                const int oy = 2 * iy - p + ky, ox = 2 * ix - p + kx;
+                if (oy < 0 || oy >= ho || ox < 0 || ox >= wo) continue;
+                acc[((size_t)co * ho + oy) * wo + ox] += (int64_t)in[((size_t)ci * h + iy) * w + ix] *
+                                                         wt[(((size_t)ci * cout + co) * k + ky) * k + kx];
+              }
+  }
+  out.resize(acc.size());
+  for (size_t i = 0; i < acc.size(); ++i) out[i] = ref_requant((uint32_t)(uint64_t)acc[i], rq);
+}
+
+void test_int_conv() {
+  ThreadPool pool2(2);
+  const std::vector<bool> modes = scalar_modes();
+  const Requant rqs[] = {{0, INT32_MIN, INT32_MAX}, {1, -1000000, 1000000}, {7, -32767, 32767},
+                         {12, -40000, 5}, {31, INT32_MIN, INT32_MAX}, {20, -3, 3}};
+  struct C {
+    bool tr;
+    int cin, cout, k, s;
+    double p_ext;
+  };
+  const C convs[] = {{false, 1, 1, 3, 1, 0.5},  {false, 3, 5, 3, 2, 0.3},   {false, 7, 9, 5, 1, 1.0},
+                     {false, 13, 6, 5, 2, 0.9}, {true, 5, 7, 5, 2, 1.0},    {true, 6, 3, 3, 2, 0.2},
+                     {true, 9, 10, 5, 2, 0.0},  {false, 40, 6, 5, 2, 1.0}, {true, 33, 5, 5, 2, 1.0}};
+  int n = 0, wrapped = 0;
+  for (const C& c : convs)
+    for (const Shape& sh : kShapes) {
+      if (sh.h * sh.w > 400 && c.cin * c.cout > 100) continue;
+      const Requant rq = rqs[n % 6];
+      ++n;
+      const std::vector<int16_t> in = randi16((size_t)c.cin * sh.h * sh.w, c.p_ext);
+      const std::vector<int16_t> wt = randi16((size_t)c.cin * c.cout * c.k * c.k, c.p_ext);
+      std::vector<int32_t> bias(c.cout);
+      std::uniform_int_distribution<int32_t> bd(INT32_MIN, INT32_MAX);
+      for (auto& b : bias) b = bd(rng());
+      if (n % 5 == 0) bias[0] = INT32_MAX;
+      std::vector<int32_t> ref;
+      ref_conv_i16(in, c.cin, sh.h, sh.w, wt, bias, c.cout, c.k, c.s, c.tr, rq, ref);
+      // does this case actually wrap int32? (sum of |products| > 2^31)
+      if (c.p_ext >= 0.9 && c.cin * c.k * c.k >= 9) ++wrapped;
+      std::vector<std::vector<int32_t>> res;
+      for (bool scalar : modes) {
+        set_force_scalar(scalar);
+        std::vector<int32_t> o1(ref.size(), 77), o2(ref.size(), 78);
+        if (c.tr) {
+          ConvTranspose2dI16 conv(c.cin, c.cout, c.k, c.s, wt.data(), bias.data(), rq);
+          conv.run(in.data(), sh.h, sh.w, o1.data());
+          conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
+        } else {
+          Conv2dI16 conv(c.cin, c.cout, c.k, c.s, wt.data(), bias.data(), rq);
+          conv.run(in.data(), sh.h, sh.w, o1.data());
+          conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
+        }
+        if (o1 != ref) {
+          size_t i = 0;
+          while (i < ref.size() && o1[i] == ref[i]) ++i;
+          std::fprintf(stderr, "int %s k%d s%d %dx%d %d->%d %s: element %zu got %d want %d\n", c.tr ? "deconv" : "conv",
+                       c.k, c.s, sh.h, sh.w, c.cin, c.cout, active_isa_name(), i, o1[i], ref[i]);
+          CHECK(!"int conv == reference");
+        }
+        CHECK(o1 == o2);
+        res.push_back(o1);
+      }
+      if (res.size() == 2) CHECK(res[0] == res[1]);
+    }
+  // All-extreme case: every product is +-32767^2, the sums wrap many times.
+  for (bool tr : {false, true}) {
+    const int cin = 64, cout = 8, k = 5, h = 9, w = 11;
+    std::vector<int16_t> in((size_t)cin * h * w, 32767), wt((size_t)cin * cout * k * k, 32767);
+    for (size_t i = 0; i < wt.size(); i += 3) wt[i] = -32767;
+    std::vector<int32_t> bias(cout, INT32_MAX);
+    const Requant rq{3, INT32_MIN, INT32_MAX};
+    std::vector<int32_t> ref;
+    ref_conv_i16(in, cin, h, w, wt, bias, cout, k, 2, tr, rq, ref);
+    for (bool scalar : modes) {
+      set_force_scalar(scalar);
+      std::vector<int32_t> o(ref.size());
+      if (tr) {
+        ConvTranspose2dI16(cin, cout, k, 2, wt.data(), bias.data(), rq).run(in.data(), h, w, o.data(), &pool2);
+      } else {
+        Conv2dI16(cin, cout, k, 2, wt.data(), bias.data(), rq).run(in.data(), h, w, o.data(), &pool2);
+      }
+      CHECK(o == ref);
+    }
+  }
+  set_force_scalar(false);
+  std::printf("int16 convs: %d cases (%d with int32 wrap-around) x %zu paths bit-exact\n", n + 2, wrapped + 2,
+              modes.size());
+}
+
+// ---------------------------------------------------------------------------
+// Misc
+// ---------------------------------------------------------------------------
+void test_bad_args() {
+  const Status IA = Status::InvalidArgument;
+  const std::vector<float> w(5 * 5 * 4 * 4, 0.1f), b(4, 0.0f), g(16, 0.1f);
+  const std::vector<int16_t> wi(5 * 5 * 4 * 4, 1);
+  std::vector<float> buf(4096);
+  std::vector<int32_t> ibuf(4096);
+  std::vector<int16_t> i16(4096);
+  CHECK_THROWS(Conv2d(4, 4, 4, 1, w.data(), b.data()), IA);
+  CHECK_THROWS(Conv2d(4, 4, 1, 1, w.data(), b.data()), IA);
+  CHECK_THROWS(Conv2d(4, 4, 3, 3, w.data(), b.data()), IA);
+  CHECK_THROWS(Conv2d(4, 4, 3, 0, w.data(), b.data()), IA);
+  CHECK_THROWS(Conv2d(0, 4, 3, 1, w.data(), b.data()), IA);
+  CHECK_THROWS(Conv2d(4, -1, 3, 1, w.data(), b.data()), IA);
+  CHECK_THROWS(Conv2d(4, 4, 3, 1, nullptr, b.data()), IA);
+  CHECK_THROWS(ConvTranspose2d(4, 4, 5, 1, w.data(), b.data()), IA);
+  CHECK_THROWS(ConvTranspose2d(4, 4, 4, 2, w.data(), b.data()), IA);
+  CHECK_THROWS(ConvTranspose2d(0, 4, 5, 2, w.data(), b.data()), IA);
+  CHECK_THROWS(Gdn(0, b.data(), g.data(), false), IA);
+  CHECK_THROWS(Gdn(4, nullptr, g.data(), false), IA);
+  {
+    Conv2d c(4, 4, 3, 1, w.data(), nullptr);  // null bias = zeros is allowed
+    CHECK_THROWS(c.run(buf.data(), 0, 4, buf.data()), IA);
+    CHECK_THROWS(c.run(buf.data(), 4, -2, buf.data()), IA);
+    CHECK_THROWS(c.run(nullptr, 4, 4, buf.data()), IA);
+    CHECK_THROWS(c.run(buf.data(), 4, 4, nullptr), IA);
+    CHECK_THROWS(c.run(buf.data(), 1 << 24, 4, buf.data()), Status::LimitExceeded);
+    Gdn g3(3, b.data(), g.data(), true);
+    CHECK_THROWS(c.set_gdn(g3), IA);
+    Gdn g4(4, b.data(), g.data(), true);
+    c.set_gdn(g4);
+    CHECK(c.post_op() == PostOp::Igdn);
+    c.clear_post_op();
+    CHECK(c.post_op() == PostOp::None);
+    CHECK_THROWS(g4.run(buf.data(), 0, 1, buf.data()), IA);
+  }
+  {
+    ConvTranspose2d d(4, 4, 5, 2, w.data(), b.data());
+    CHECK_THROWS(d.run(buf.data(), 3, 0, buf.data()), IA);
+  }
+  CHECK_THROWS(Conv2dI16(4, 4, 3, 1, wi.data(), nullptr, Requant{32, 0, 1}), IA);
+  CHECK_THROWS(Conv2dI16(4, 4, 3, 1, wi.data(), nullptr, Requant{-1, 0, 1}), IA);
+  CHECK_THROWS(Conv2dI16(4, 4, 3, 1, wi.data(), nullptr, Requant{2, 5, 4}), IA);
+  CHECK_THROWS(Conv2dI16(4, 4, 2, 1, wi.data(), nullptr, Requant{}), IA);
+  CHECK_THROWS(Conv2dI16(4, 4, 5, 3, wi.data(), nullptr, Requant{}), IA);
+  CHECK_THROWS(ConvTranspose2dI16(4, 4, 5, 1, wi.data(), nullptr, Requant{}), IA);
+  CHECK_THROWS(ConvTranspose2dI16(4, 0, 5, 2, wi.data(), nullptr, Requant{}), IA);
+  {
+    Conv2dI16 c(4, 4, 5, 2, wi.data(), nullptr, Requant{});
+    CHECK_THROWS(c.run(i16.data(), 0, 3, ibuf.data()), IA);
+    CHECK_THROWS(c.run(nullptr, 3, 3, ibuf.data()), IA);
+  }
+  CHECK_THROWS(ThreadPool(0), IA);
+  CHECK_THROWS(relu(nullptr, 5), IA);
+  CHECK_THROWS(scale_channels(buf.data(), -1, 4, g.data()), IA);
+  std::printf("bad arguments ok\n");
+}
+
+void test_threadpool_and_dispatch() {
+  for (int n : {1, 2, 3}) {
+    ThreadPool pool(n);
+    CHECK(pool.size() == n);
+    for (int64_t tasks : {0, 1, 2, 5, 1000}) {
+      std::vector<std::atomic<int>> hits(tasks);
+      for (auto& h : hits) h.store(0);
+      std::atomic<bool> bad_thread{false};
+      pool.parallel_for(tasks, [&](int64_t t, int th) {
+        hits[t].fetch_add(1);
+        if (th < 0 || th >= n) bad_thread = true;
+      });
+      bool once = true;
+      for (auto& h : hits) once = once && h.load() == 1;
+      CHECK(once);
+      CHECK(!bad_thread.load());
+    }
+    // exceptions propagate, pool stays usable
+    CHECK_THROWS(pool.parallel_for(10, [&](int64_t t, int) {
+      if (t == 3) throw Error(Status::Internal, "boom");
+    }), Status::Internal);
+    std::atomic<int> cnt{0};
+    pool.parallel_for(10, [&](int64_t, int) {
+      // nested calls run inline
+      pool.parallel_for(3, [&](int64_t, int) { cnt.fetch_add(1); });
+    });
+    CHECK(cnt.load() == 30);
+  }
+  const CpuFeatures& f = cpu_features();
+  set_force_scalar(true);
+  CHECK(active_isa() == Isa::Scalar);
+  CHECK(std::string(active_isa_name()) == "scalar");
+  set_force_scalar(false);
+  if (f.avx2 && f.fma) CHECK(active_isa() == Isa::Avx2);
+  std::printf("cpu: sse2=%d avx=%d avx2=%d fma=%d f16c=%d avx512f=%d; active path: %s\n", f.sse2, f.avx, f.avx2, f.fma,
+              f.f16c, f.avx512f, active_isa_name());
+}
+
+// ---------------------------------------------------------------------------
+// Benchmark
+// ---------------------------------------------------------------------------
+double now_ms() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+struct BenchLayer {
+  std::string name;
+  enum Kind { kConv, kDeconv, kGdn } kind;
+  int cin, cout, k, s, h, w;  // input size
+  Post post;                  // fused post-op
+};
+
+struct BuiltLayer {
+  BenchLayer spec;
+  std::unique_ptr<Conv2d> conv;
+  std::unique_ptr<ConvTranspose2d> deconv;
+  std::unique_ptr<Gdn> gdn;
+  double gmac = 0;
+  int64_t out_elems = 0;
+};
+
+std::vector<BuiltLayer> build(const std::vector<BenchLayer>& specs) {
+  std::vector<BuiltLayer> out;
+  for (const BenchLayer& s : specs) {
+    BuiltLayer b;
+    b.spec = s;
+    std::vector<float> beta, gamma;
+    make_gdn_params(s.kind == BenchLayer::kGdn ? s.cin : s.cout, beta, gamma);
+    const float scale = 1.0f / std::sqrt((float)s.cin * s.k * s.k);
+    if (s.kind == BenchLayer::kConv) {
+      std::vector<float> w = randf((size_t)s.cin * s.cout * s.k * s.k, -scale, scale), bias = randf(s.cout);
+      b.conv.reset(new Conv2d(s.cin, s.cout, s.k, s.s, w.data(), bias.data()));
+      const int ho = b.conv->out_h(s.h), wo = b.conv->out_w(s.w);
+      b.gmac = (double)ho * wo * s.cout * s.cin * s.k * s.k * 1e-9;
+      b.out_elems = (int64_t)s.cout * ho * wo;
+      if (s.post == Post::Relu) b.conv->set_relu(true);
+      if (s.post == Post::Gdn || s.post == Post::Igdn) {
+        b.conv->set_gdn(Gdn(s.cout, beta.data(), gamma.data(), s.post == Post::Igdn));
+        b.gmac += (double)ho * wo * s.cout * s.cout * 1e-9;
+      }
+    } else if (s.kind == BenchLayer::kDeconv) {
+      std::vector<float> w = randf((size_t)s.cin * s.cout * s.k * s.k, -scale * 2, scale * 2), bias = randf(s.cout);
+      b.deconv.reset(new ConvTranspose2d(s.cin, s.cout, s.k, s.s, w.data(), bias.data()));
+      // useful MACs: each output pixel sees k*k/4 taps on average
+      b.gmac = 4.0 * s.h * s.w * s.cout * s.cin * (s.k * s.k / 4.0) * 1e-9;
+      b.out_elems = (int64_t)s.cout * 4 * s.h * s.w;
+      if (s.post == Post::Relu) b.deconv->set_relu(true);
+      if (s.post == Post::Gdn || s.post == Post::Igdn) {
+        b.deconv->set_gdn(Gdn(s.cout, beta.data(), gamma.data(), s.post == Post::Igdn));
+        b.gmac += 4.0 * s.h * s.w * s.cout * s.cout * 1e-9;
+      }
+    } else {
+      b.gdn.reset(new Gdn(s.cin, beta.data(), gamma.data(), s.post == Post::Igdn));
+      b.gmac = (double)s.h * s.w * s.cin * s.cin * 1e-9;
+      b.out_elems = (int64_t)s.cin * s.h * s.w;
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+// Runs the network once; returns per-layer ms.
+std::vector<double> run_net(std::vector<BuiltLayer>& net, ThreadPool* pool, std::vector<float>& a,
+                            std::vector<float>& b) {
+  std::vector<double> ms;
+  for (BuiltLayer& l : net) {
+    const BenchLayer& s = l.spec;
+    if ((int64_t)b.size() < l.out_elems) b.resize(l.out_elems);
+    const double t0 = now_ms();
+    if (l.conv) {
+      l.conv->run(a.data(), s.h, s.w, b.data(), pool);
+    } else if (l.deconv) {
+      l.deconv->run(a.data(), s.h, s.w, b.data(), pool);
+    } else {
+      l.gdn->run(a.data(), s.h, s.w, b.data(), pool);
+    }
+    ms.push_back(now_ms() - t0);
+    std::swap(a, b);
+  }
+  return ms;
+}
+
+void bench_net(const char* title, const std::vector<BenchLayer>& specs) {
+  std::vector<BuiltLayer> net = build(specs);
+  const BenchLayer& s0 = specs[0];
+  std::vector<float> input = randf((size_t)s0.cin * s0.h * s0.w);
+  struct Cfg {
+    bool scalar;
+    int threads;
+  };
+  std::vector<Cfg> cfgs;
+  for (bool scalar : scalar_modes())
+    for (int t : {1, 2}) cfgs.push_back({scalar, t});
+  std::vector<std::vector<double>> best(cfgs.size(), std::vector<double>(net.size(), 1e30));
+  for (size_t c = 0; c < cfgs.size(); ++c) {
+    set_force_scalar(cfgs[c].scalar);
+    ThreadPool pool(cfgs[c].threads);
+    const int reps = cfgs[c].scalar ? 2 : 5;  // first run warms the caches / buffers
+    for (int r = 0; r < reps; ++r) {
+      std::vector<float> a = input, b;
+      const std::vector<double> ms = run_net(net, &pool, a, b);
+      if (r == 0 && reps > 1) continue;
+      for (size_t i = 0; i < ms.size(); ++i) best[c][i] = std::min(best[c][i], ms[i]);
+    }
+  }
+  set_force_scalar(false);
+  std::printf("\n%s (best of runs; ms and GFLOP/s = 2*MAC/s)\n", title);
+  std::printf("%-34s %6s", "layer", "GMAC");
+  for (const Cfg& c : cfgs) std::printf(" | %6s %dT      ", c.scalar ? "scalar" : "avx2", c.threads);
+  std::printf("\n");
+  std::vector<double> tot(cfgs.size(), 0.0);
+  double gm = 0;
+  for (size_t i = 0; i < net.size(); ++i) {
+    std::printf("%-34s %6.3f", net[i].spec.name.c_str(), net[i].gmac);
+    gm += net[i].gmac;
+    for (size_t c = 0; c < cfgs.size(); ++c) {
+      std::printf(" | %7.2fms %5.1f", best[c][i], 2 * net[i].gmac / best[c][i] * 1e3);
+      tot[c] += best[c][i];
+    }
+    std::printf("\n");
+  }
+  std::printf("%-34s %6.3f", "TOTAL", gm);
+  for (size_t c = 0; c < cfgs.size(); ++c) std::printf(" | %7.2fms %5.1f", tot[c], 2 * gm / tot[c] * 1e3);
+  std::printf("\n");
+}
+
+int run_bench() {
+  std::printf("lmcodec dsp benchmark; active path %s; hardware threads %d\n", active_isa_name(),
+              ThreadPool::hardware_threads());
+  using K = BenchLayer;
+  const std::vector<BenchLayer> synth = {
+      {"deconv 192->128 48x32 +IGDN", K::kDeconv, 192, 128, 5, 2, 32, 48, Post::Igdn},
+      {"deconv 128->128 96x64 +IGDN", K::kDeconv, 128, 128, 5, 2, 64, 96, Post::Igdn},
+      {"deconv 128->64 192x128 +IGDN", K::kDeconv, 128, 64, 5, 2, 128, 192, Post::Igdn},
+      {"deconv 64->3 384x256", K::kDeconv, 64, 3, 5, 2, 256, 384, Post::None},
+  };
+  const std::vector<BenchLayer> analysis = {
+      {"conv 3->64 s2 768x512 +GDN", K::kConv, 3, 64, 5, 2, 512, 768, Post::Gdn},
+      {"conv 64->128 s2 384x256 +GDN", K::kConv, 64, 128, 5, 2, 256, 384, Post::Gdn},
+      {"conv 128->128 s2 192x128 +GDN", K::kConv, 128, 128, 5, 2, 128, 192, Post::Gdn},
+      {"conv 128->192 s2 96x64", K::kConv, 128, 192, 5, 2, 64, 96, Post::None},
+      {"conv 192->128 k3 s1 48x32 +relu", K::kConv, 192, 128, 3, 1, 32, 48, Post::Relu},
+      {"conv 128->128 s2 48x32 +relu", K::kConv, 128, 128, 5, 2, 32, 48, Post::Relu},
+      {"conv 128->128 s2 24x16", K::kConv, 128, 128, 5, 2, 16, 24, Post::None},
+  };
+  const std::vector<BenchLayer> gdn_only = {
+      {"IGDN 128 96x64 (stand-alone)", K::kGdn, 128, 128, 1, 1, 64, 96, Post::Igdn},
+      {"IGDN 64 384x256 (stand-alone)", K::kGdn, 64, 64, 1, 1, 256, 384, Post::Igdn},
+  };
+  bench_net("synthesis (decoder), 768x512 output", synth);
+  bench_net("analysis (encoder) + hyper analysis, 768x512 input", analysis);
+  bench_net("stand-alone GDN", gdn_only);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--bench") return run_bench();
+  test_threadpool_and_dispatch();
+  test_bad_args();
+  test_elementwise();
+  test_gdn_standalone();
+  test_float_conv(false);
+  test_float_conv(true);
+  test_float_large();
+  test_int_conv();
+  return check_summary();
+}

@@ -1,0 +1,44 @@
+"""The lmcodec command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from lmcodec.__main__ import main
+from test_api import natural
+
+
+def test_encode_decode_info(tmp_path, capsys):
+    src = tmp_path / "in.png"
+    Image.fromarray(natural(48, 64)).save(src)
+    out = tmp_path / "o.lmc"
+    assert main(["encode", str(src), "-o", str(out), "-q", "60", "-v"]) == 0
+    line = capsys.readouterr().out
+    assert "bytes" in line and "bpp" in line and "MP/s" in line and "PSNR" in line
+    assert main(["info", str(out)]) == 0
+    assert "64x48 RGB" in capsys.readouterr().out
+    png = tmp_path / "o.png"
+    assert main(["decode", str(out), "-o", str(png)]) == 0
+    assert np.asarray(Image.open(png)).shape == (48, 64, 3)
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.lmc"
+    bad.write_bytes(b"nonsense")
+    assert main(["decode", str(bad), "-o", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lmcodec: error:") and err.count("\n") == 1
+    assert main(["info", str(tmp_path / "missing.lmc")]) == 1
+    assert main(["encode", str(bad), "-o", str(tmp_path / "y.lmc")]) == 1
+
+
+def test_demo(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "lmcodec", "demo", "-o", str(tmp_path / "demo"), "--qualities", "50"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "hyperprior" in r.stdout and "pca" in r.stdout
+    assert list((tmp_path / "demo").glob("*.lmc")) and list((tmp_path / "demo").glob("*.png"))

@@ -1,0 +1,178 @@
+"""The lmcodec models.
+
+``MeanScaleHyperprior`` -- the declared architecture of the nonlinear codec
+(Minnen et al. 2018 without the autoregressive context), with gain units for
+continuous rate control (Cui et al. 2021). ``ARCH`` below is the single source
+of truth for its layer sequence: the export writes it into the weights file
+and the C++ core builds its network from what the file declares.
+
+Rate control: A anchors with log-spaced lambdas; each anchor a owns a gain
+vector g_a and an inverse-gain vector ig_a (length M). A continuous position
+t in [0, A-1] interpolates both exponentially between neighbouring anchors:
+g(t) = g_i^(1-f) * g_(i+1)^f, i = floor(t), f = t - i. Quality 1..100 maps
+linearly onto t.
+
+Shapes: x (B,3,H,W) in [0,1], H and W multiples of 64.
+  y = g_a(x) * g(t)           (B,M,H/16,W/16)
+  z = h_a(y)                  (B,N,H/64,W/64)
+  z_hat = round(z)            coded with the factorized prior
+  mean, log_scale = split(h_s(z_hat))   (the integer path at inference)
+  r = round(y - mean)         coded with the Gaussian conditional
+  x_hat = g_s((r + mean) * ig(t))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+
+from .entropy_models import (
+    LOG_SCALE_MAX,
+    LOG_SCALE_MIN,
+    FactorizedPrior,
+    GaussianConditional,
+    quantize_ste,
+)
+from .layers import GDN, conv, deconv
+
+
+@dataclass
+class HyperpriorConfig:
+    N: int = 128
+    M: int = 192
+    N1: int = 64  # width at half resolution (first/last transform stage): the costliest layers
+    lambdas: list[float] = field(default_factory=lambda: [0.0016, 0.0032, 0.0064, 0.0128, 0.025, 0.05, 0.1, 0.2])
+
+    @property
+    def anchors(self) -> int:
+        return len(self.lambdas)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TINY_CONFIG = HyperpriorConfig(N=8, M=12, N1=6, lambdas=[0.005, 0.05])
+
+
+def arch(cfg: HyperpriorConfig) -> dict[str, list[list]]:
+    """The declared layer sequence of each sub-network.
+
+    Each op: ["conv", c_in, c_out, k, stride] | ["deconv", c_in, c_out, k, stride]
+    | ["gdn", c] | ["igdn", c] | ["relu"]. Parameter tensors are named
+    f"{net}.{index}.weight" / ".bias" / ".beta" / ".gamma" in op order.
+    """
+    N, M, N1 = cfg.N, cfg.M, cfg.N1
+    return {
+        "g_a": [["conv", 3, N1, 5, 2], ["gdn", N1], ["conv", N1, N, 5, 2], ["gdn", N],
+                ["conv", N, N, 5, 2], ["gdn", N], ["conv", N, M, 5, 2]],
+        "g_s": [["deconv", M, N, 5, 2], ["igdn", N], ["deconv", N, N, 5, 2], ["igdn", N],
+                ["deconv", N, N1, 5, 2], ["igdn", N1], ["deconv", N1, 3, 5, 2]],
+        "h_a": [["conv", M, N, 3, 1], ["relu"], ["conv", N, N, 5, 2], ["relu"], ["conv", N, N, 5, 2]],
+        "h_s": [["deconv", N, N, 5, 2], ["relu"], ["deconv", N, N, 5, 2], ["relu"], ["conv", N, 2 * M, 3, 1]],
+    }
+
+
+def build(ops: list[list]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for op in ops:
+        kind = op[0]
+        if kind == "conv":
+            layers.append(conv(op[1], op[2], op[3], op[4]))
+        elif kind == "deconv":
+            layers.append(deconv(op[1], op[2], op[3], op[4]))
+        elif kind == "gdn":
+            layers.append(GDN(op[1]))
+        elif kind == "igdn":
+            layers.append(GDN(op[1], inverse=True))
+        elif kind == "relu":
+            layers.append(nn.ReLU())
+        else:  # pragma: no cover - arch() is fixed
+            raise ValueError(kind)
+    return nn.Sequential(*layers)
+
+
+def quality_to_position(quality: float, anchors: int) -> float:
+    """Quality 1..100 -> continuous anchor position t in [0, anchors-1]."""
+    q = min(100.0, max(1.0, float(quality)))
+    return (q - 1.0) / 99.0 * (anchors - 1)
+
+
+class MeanScaleHyperprior(nn.Module):
+    def __init__(self, cfg: HyperpriorConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or HyperpriorConfig()
+        a = arch(self.cfg)
+        self.g_a = build(a["g_a"])
+        self.g_s = build(a["g_s"])
+        self.h_a = build(a["h_a"])
+        self.h_s = build(a["h_s"])
+        A, M = self.cfg.anchors, self.cfg.M
+        # log-gains; initialised so that higher anchors quantize more finely
+        init = torch.linspace(-1.0, 1.0, A).view(A, 1).repeat(1, M) * 0.5 * math.log(A)
+        self.log_gain = nn.Parameter(init.clone())
+        self.log_inv_gain = nn.Parameter(-init.clone())
+        self.z_prior = FactorizedPrior(self.cfg.N)
+        self.gauss = GaussianConditional()
+        self.register_buffer("log_lambdas", torch.tensor([math.log(v) for v in self.cfg.lambdas]))
+
+    # -- rate control -------------------------------------------------------
+    def _interp(self, table: torch.Tensor, t: float) -> torch.Tensor:
+        A = table.shape[0]
+        t = min(max(float(t), 0.0), A - 1.0)
+        i = min(int(math.floor(t)), A - 2) if A > 1 else 0
+        f = t - i
+        if A == 1:
+            return table[0]
+        return table[i] * (1 - f) + table[i + 1] * f
+
+    def gains(self, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.exp(self._interp(self.log_gain, t)), torch.exp(self._interp(self.log_inv_gain, t))
+
+    def lam(self, t: float) -> float:
+        return float(torch.exp(self._interp(self.log_lambdas, t)))
+
+    # -- hyper-synthesis outputs --------------------------------------------
+    def entropy_params(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.h_s(z_hat)
+        mean, log_scale = p.chunk(2, dim=1)
+        return mean, log_scale
+
+    @staticmethod
+    def scale_from_log(log_scale: torch.Tensor) -> torch.Tensor:
+        return torch.exp(torch.clamp(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX))
+
+    # -- training forward ---------------------------------------------------
+    def forward(self, x: torch.Tensor, t: float, noise: bool = True) -> dict[str, torch.Tensor]:
+        """noise=True: training proxy (uniform noise for the rates);
+        noise=False: what the real codec does (rounding everywhere)."""
+        gain, inv_gain = self.gains(t)
+        y = self.g_a(x) * gain.view(1, -1, 1, 1)
+        z = self.h_a(y)
+        z_hat = quantize_ste(z)
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else z_hat
+        z_lik = self.z_prior.likelihood(z_noisy)
+        mean, log_scale = self.entropy_params(z_hat)
+        scale = self.scale_from_log(log_scale)
+        if noise:
+            y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        else:
+            y_noisy = torch.round(y - mean) + mean
+        y_lik = self.gauss.likelihood(y_noisy, mean, scale)
+        y_hat = quantize_ste(y - mean) + mean
+        x_hat = self.g_s(y_hat * inv_gain.view(1, -1, 1, 1))
+        return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
+
+
+def rd_loss(out: dict[str, torch.Tensor], x: torch.Tensor, lam: float) -> dict[str, torch.Tensor]:
+    B, _, H, W = x.shape
+    num_pixels = B * H * W
+    bpp_y = -torch.log2(out["y_lik"]).sum() / num_pixels
+    bpp_z = -torch.log2(out["z_lik"]).sum() / num_pixels
+    bpp = bpp_y + bpp_z
+    mse = torch.mean((out["x_hat"] - x) ** 2)
+    loss = lam * 255.0 ** 2 * mse + bpp
+    psnr = -10 * torch.log10(mse.detach().clamp_min(1e-10))
+    return {"loss": loss, "bpp": bpp, "bpp_y": bpp_y, "bpp_z": bpp_z, "mse": mse, "psnr": psnr}

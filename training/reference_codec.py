@@ -1,0 +1,159 @@
+"""Reference codec in Python: torch for the float transforms, the integer h_s
+of training/export.py, and the C++ entropy coder and container from
+lmcodec._core. It writes and reads real .lmc streams and is the cross-check
+for the C++ codec (which must produce the same streams and pixels).
+
+Stream semantics (what both implementations do):
+  pad the image to a multiple of 64 by edge replication;
+  t = position(quality)            quality stored as round(q*100)/100
+  y = g_a(x) * gain(t)             z = round(h_a(y))
+  SIDE = rANS(z, table = channel)  channel-major order (c, h, w)
+  (mean, ls) = int_h_s(z)          mu = mean / 2^F, k = scale_index(ls)
+  r = round(y - mu)                LATN = rANS(r, table = k)
+  decoder: y_hat = r + mu; x_hat = g_s(y_hat * inv_gain(t)), cropped, *255,
+  rounded half-to-even and clamped to 0..255.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import lmw
+from .export import IntHyperSynthesis, cdfs_from_freqs, config_from_meta, load_hyperprior_weights, scale_indexes
+from .models import arch, quality_to_position
+
+CODEC_HYPERPRIOR = 1
+
+
+def _core():
+    from lmcodec import _core  # type: ignore
+
+    return _core
+
+
+@dataclass
+class Tables:
+    cdfs: np.ndarray
+    lengths: np.ndarray
+    offsets: np.ndarray
+
+
+class ReferenceCodec:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        wf = lmw.read(self.path)
+        self.meta, self.tensors, self.model_id = wf.meta, wf.tensors, wf.model_id
+        self.cfg = config_from_meta(self.meta)
+        self.model = load_hyperprior_weights(None, self.path).eval()
+        self.hs = IntHyperSynthesis(arch(self.cfg)["h_s"], self.tensors, self.meta)
+        self.frac = int(self.meta["hs.frac_out"])
+        self.base = int(self.meta["scale_index.base"])
+        self.step = int(self.meta["scale_index.step"])
+        self.count = int(self.meta["scale.count"])
+        self.z_tables = self._tables("z")
+        self.y_tables = self._tables("y")
+
+    def _tables(self, prefix: str) -> Tables:
+        cdfs, lengths = cdfs_from_freqs(self.tensors[f"{prefix}.freqs"], self.tensors[f"{prefix}.lengths"])
+        return Tables(cdfs, lengths, np.asarray(self.tensors[f"{prefix}.offsets"], dtype=np.int32))
+
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _position(quality_x100: int, anchors: int) -> float:
+        return quality_to_position(quality_x100 / 100.0, anchors)
+
+    def _params(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.hs(z_hat)
+        mean_i, ls_i = self.hs.split(out)
+        mu = mean_i.to(torch.float32) / float(1 << self.frac)
+        idx = scale_indexes(ls_i, self.base, self.step, self.count).to(torch.int32)
+        return mu, idx
+
+    @torch.no_grad()
+    def analyse(self, image: np.ndarray, quality: float) -> dict:
+        """Everything the encoder computes (for tests and RD estimates)."""
+        H, W = image.shape[:2]
+        qx = int(round(min(100.0, max(1.0, float(quality))) * 100))
+        t = self._position(qx, self.cfg.anchors)
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+        Hp, Wp = -(-H // 64) * 64, -(-W // 64) * 64
+        x = F.pad(x, (0, Wp - W, 0, Hp - H), mode="replicate")
+        gain, inv_gain = self.model.gains(t)
+        y = self.model.g_a(x) * gain.view(1, -1, 1, 1)
+        z_hat = torch.round(self.model.h_a(y))
+        mu, idx = self._params(z_hat)
+        r = torch.round(y - mu)
+        return {"qx": qx, "t": t, "y": y, "z_hat": z_hat, "mu": mu, "idx": idx, "r": r, "size": (H, W)}
+
+    def encode(self, image: np.ndarray, quality: float) -> bytes:
+        core = _core()
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("reference codec takes HxWx3 uint8")
+        a = self.analyse(image, quality)
+        z = a["z_hat"][0].to(torch.int64)
+        zc = z.shape[0]
+        z_sym = z.reshape(-1).clamp(-(2**31) + 1, 2**31 - 1).to(torch.int32).numpy()
+        z_idx = np.repeat(np.arange(zc, dtype=np.int32), z.shape[1] * z.shape[2])
+        side = core.rans_encode(z_sym, z_idx, self.z_tables.cdfs, self.z_tables.lengths, self.z_tables.offsets)
+        r = a["r"][0].reshape(-1).clamp(-(2**31) + 1, 2**31 - 1).to(torch.int32).numpy()
+        idx = a["idx"][0].reshape(-1).numpy().astype(np.int32)
+        lat = core.rans_encode(r, idx, self.y_tables.cdfs, self.y_tables.lengths, self.y_tables.offsets)
+        H, W = a["size"]
+        header = {"width": W, "height": H, "channels": 3, "bit_depth": 8, "codec": CODEC_HYPERPRIOR,
+                  "quality": a["qx"] / 100.0, "model_id": self.model_id, "flags": 0, "tile_height": 0}
+        return core.container_write(header, [(b"SIDE", side), (b"LATN", lat)])
+
+    @torch.no_grad()
+    def decode(self, data: bytes) -> np.ndarray:
+        core = _core()
+        header, chunks = core.container_read(data)
+        if bytes(header["model_id"]) != self.model_id:
+            raise ValueError("stream was made with other weights")
+        chunks = {(c[0].decode() if isinstance(c[0], bytes) else c[0]): c[1] for c in chunks}
+        H, W = header["height"], header["width"]
+        Hp, Wp = -(-H // 64) * 64, -(-W // 64) * 64
+        qx = int(round(header["quality"] * 100))
+        t = self._position(qx, self.cfg.anchors)
+        N, M = self.cfg.N, self.cfg.M
+        zh, zw = Hp // 64, Wp // 64
+        z_idx = np.repeat(np.arange(N, dtype=np.int32), zh * zw)
+        z = core.rans_decode(chunks["SIDE"], z_idx, self.z_tables.cdfs, self.z_tables.lengths, self.z_tables.offsets)
+        z_hat = torch.from_numpy(z.astype(np.int64)).view(1, N, zh, zw)
+        mu, idx = self._params(z_hat)
+        r = core.rans_decode(chunks["LATN"], idx.reshape(-1).numpy().astype(np.int32), self.y_tables.cdfs,
+                             self.y_tables.lengths, self.y_tables.offsets)
+        y_hat = torch.from_numpy(r.astype(np.float32)).view(1, M, Hp // 16, Wp // 16) + mu
+        _, inv_gain = self.model.gains(t)
+        x_hat = self.model.g_s(y_hat * inv_gain.view(1, -1, 1, 1))[0, :, :H, :W]
+        out = torch.round(x_hat.clamp(0, 1) * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(out)
+
+    def estimated_bits(self, image: np.ndarray, quality: float) -> float:
+        """Ideal code length (bits) under the quantized tables: the rate the coder should hit."""
+        a = self.analyse(image, quality)
+        bits = 0.0
+        z = a["z_hat"][0].to(torch.int64)
+        zc = self.z_tables
+        for c in range(z.shape[0]):
+            s = z[c].reshape(-1).numpy() - zc.offsets[c]
+            n = zc.lengths[c] - 2  # regular symbols
+            cdf = zc.cdfs[c].astype(np.float64)
+            ok = (s >= 0) & (s < n)
+            p = (cdf[s[ok] + 1] - cdf[s[ok]]) / 65536.0
+            bits += float(-np.log2(p).sum()) + (~ok).sum() * 20.0
+        yc = self.y_tables
+        r = a["r"][0].reshape(-1).to(torch.int64).numpy()
+        idx = a["idx"][0].reshape(-1).numpy()
+        s = r - yc.offsets[idx]
+        n = yc.lengths[idx] - 2
+        ok = (s >= 0) & (s < n)
+        cdf = yc.cdfs.astype(np.float64)
+        p = (cdf[idx[ok], s[ok] + 1] - cdf[idx[ok], s[ok]]) / 65536.0
+        bits += float(-np.log2(p).sum()) + (~ok).sum() * 20.0
+        return bits
