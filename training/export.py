@@ -130,14 +130,14 @@ def load_float_net(prefix: str, net: nn.Sequential, ops: list[list], t: dict[str
         for i, (op, layer) in enumerate(zip(ops, net)):
             name = f"{prefix}.{i}"
             if op[0] in ("conv", "deconv"):
-                w = t[f"{name}.weight"]
+                w = np.array(t[f"{name}.weight"])
                 if w.dtype == np.int8:
                     w = dequant_int8(w, t[f"{name}.wscale"], 0 if op[0] == "conv" else 1)
                 layer.weight.copy_(torch.from_numpy(np.asarray(w, dtype=np.float32)))
-                layer.bias.copy_(torch.from_numpy(np.asarray(t[f"{name}.bias"], dtype=np.float32)))
+                layer.bias.copy_(torch.from_numpy(np.array(t[f"{name}.bias"], dtype=np.float32)))
             elif op[0] in ("gdn", "igdn"):
-                beta = torch.from_numpy(np.asarray(t[f"{name}.beta"], dtype=np.float32))
-                gamma = torch.from_numpy(np.asarray(t[f"{name}.gamma"], dtype=np.float32))
+                beta = torch.from_numpy(np.array(t[f"{name}.beta"], dtype=np.float32))
+                gamma = torch.from_numpy(np.array(t[f"{name}.gamma"], dtype=np.float32))
                 layer.beta_raw.copy_(torch.sqrt(torch.clamp(beta - GDN.BETA_MIN, min=0)))
                 layer.gamma_raw.copy_(torch.sqrt(torch.clamp(gamma, min=0)))
 

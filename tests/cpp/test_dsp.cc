@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -583,6 +584,13 @@ double now_ms() {
   using namespace std::chrono;
   return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
+// CPU time of the whole process (all threads), to separate kernel efficiency
+// from contention with other processes on a shared machine.
+double cpu_ms() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
 
 struct BenchLayer {
   std::string name;
@@ -640,14 +648,14 @@ std::vector<BuiltLayer> build(const std::vector<BenchLayer>& specs) {
   return out;
 }
 
-// Runs the network once; returns per-layer ms.
+// Runs the network once; returns per-layer wall ms (and CPU ms in cpu).
 std::vector<double> run_net(std::vector<BuiltLayer>& net, ThreadPool* pool, std::vector<float>& a,
-                            std::vector<float>& b) {
+                            std::vector<float>& b, std::vector<double>& cpu) {
   std::vector<double> ms;
+  cpu.clear();
   for (BuiltLayer& l : net) {
     const BenchLayer& s = l.spec;
-    if ((int64_t)b.size() < l.out_elems) b.resize(l.out_elems);
-    const double t0 = now_ms();
+    const double t0 = now_ms(), c0 = cpu_ms();
     if (l.conv) {
       l.conv->run(a.data(), s.h, s.w, b.data(), pool);
     } else if (l.deconv) {
@@ -656,6 +664,7 @@ std::vector<double> run_net(std::vector<BuiltLayer>& net, ThreadPool* pool, std:
       l.gdn->run(a.data(), s.h, s.w, b.data(), pool);
     }
     ms.push_back(now_ms() - t0);
+    cpu.push_back(cpu_ms() - c0);
     std::swap(a, b);
   }
   return ms;
@@ -673,41 +682,122 @@ void bench_net(const char* title, const std::vector<BenchLayer>& specs) {
   for (bool scalar : scalar_modes())
     for (int t : {1, 2}) cfgs.push_back({scalar, t});
   std::vector<std::vector<double>> best(cfgs.size(), std::vector<double>(net.size(), 1e30));
+  std::vector<std::vector<double>> best_cpu = best;
   for (size_t c = 0; c < cfgs.size(); ++c) {
     set_force_scalar(cfgs[c].scalar);
     ThreadPool pool(cfgs[c].threads);
-    const int reps = cfgs[c].scalar ? 2 : 5;  // first run warms the caches / buffers
+    const int reps = cfgs[c].scalar ? 2 : 6;  // first run warms the caches / buffers
+    // activations preallocated: the timings exclude page faults of fresh memory
+    size_t max_elems = input.size();
+    for (const BuiltLayer& l : net) max_elems = std::max(max_elems, (size_t)l.out_elems);
+    std::vector<float> a(max_elems), b(max_elems);
     for (int r = 0; r < reps; ++r) {
-      std::vector<float> a = input, b;
-      const std::vector<double> ms = run_net(net, &pool, a, b);
+      std::copy(input.begin(), input.end(), a.begin());
+      std::vector<double> cpu;
+      const std::vector<double> ms = run_net(net, &pool, a, b, cpu);
       if (r == 0 && reps > 1) continue;
-      for (size_t i = 0; i < ms.size(); ++i) best[c][i] = std::min(best[c][i], ms[i]);
+      for (size_t i = 0; i < ms.size(); ++i) {
+        best[c][i] = std::min(best[c][i], ms[i]);
+        best_cpu[c][i] = std::min(best_cpu[c][i], cpu[i]);
+      }
     }
   }
   set_force_scalar(false);
-  std::printf("\n%s (best of runs; ms and GFLOP/s = 2*MAC/s)\n", title);
+  std::printf("\n%s\n", title);
+  std::printf("  per config: wall ms (best of runs) / GFLOP/s (2*MAC per wall second) / GFLOP/s per busy core\n");
+  std::printf("  (2*MAC per CPU second of all threads: the kernel's own speed, unaffected by other processes)\n");
   std::printf("%-34s %6s", "layer", "GMAC");
-  for (const Cfg& c : cfgs) std::printf(" | %6s %dT      ", c.scalar ? "scalar" : "avx2", c.threads);
+  for (const Cfg& c : cfgs) std::printf(" | %6s %dT             ", c.scalar ? "scalar" : "avx2", c.threads);
   std::printf("\n");
-  std::vector<double> tot(cfgs.size(), 0.0);
+  std::vector<double> tot(cfgs.size(), 0.0), totc(cfgs.size(), 0.0);
   double gm = 0;
   for (size_t i = 0; i < net.size(); ++i) {
     std::printf("%-34s %6.3f", net[i].spec.name.c_str(), net[i].gmac);
     gm += net[i].gmac;
     for (size_t c = 0; c < cfgs.size(); ++c) {
-      std::printf(" | %7.2fms %5.1f", best[c][i], 2 * net[i].gmac / best[c][i] * 1e3);
+      std::printf(" | %8.2fms %5.1f %5.1f", best[c][i], 2 * net[i].gmac / best[c][i] * 1e3,
+                  2 * net[i].gmac / best_cpu[c][i] * 1e3);
       tot[c] += best[c][i];
+      totc[c] += best_cpu[c][i];
     }
     std::printf("\n");
   }
   std::printf("%-34s %6.3f", "TOTAL", gm);
-  for (size_t c = 0; c < cfgs.size(); ++c) std::printf(" | %7.2fms %5.1f", tot[c], 2 * gm / tot[c] * 1e3);
+  for (size_t c = 0; c < cfgs.size(); ++c)
+    std::printf(" | %8.2fms %5.1f %5.1f", tot[c], 2 * gm / tot[c] * 1e3, 2 * gm / totc[c] * 1e3);
   std::printf("\n");
 }
 
+// Integer (entropy-model path) layers: exact int16 x int16 -> int32.
+void bench_int() {
+  struct IL {
+    const char* name;
+    bool tr;
+    int cin, cout, k, s, h, w;
+  };
+  const IL layers[] = {{"i16 deconv 128->128 12x8", true, 128, 128, 5, 2, 8, 12},
+                       {"i16 deconv 128->128 24x16", true, 128, 128, 5, 2, 16, 24},
+                       {"i16 conv 128->256 k3 s1 48x32", false, 128, 256, 3, 1, 32, 48},
+                       {"i16 conv 192->128 k3 s1 48x32", false, 192, 128, 3, 1, 32, 48},
+                       {"i16 conv 128->128 s2 48x32", false, 128, 128, 5, 2, 32, 48}};
+  struct Cfg {
+    bool scalar;
+    int threads;
+  };
+  std::vector<Cfg> cfgs;
+  for (bool scalar : scalar_modes())
+    for (int t : {1, 2}) cfgs.push_back({scalar, t});
+  std::printf("\nint16 convs (entropy-model path): wall ms / GOP/s (2*MAC per wall second)\n%-34s %6s", "layer", "GMAC");
+  for (const Cfg& c : cfgs) std::printf(" | %6s %dT       ", c.scalar ? "scalar" : "avx2", c.threads);
+  std::printf("\n");
+  for (const IL& l : layers) {
+    const std::vector<int16_t> in = randi16((size_t)l.cin * l.h * l.w, 0.0);
+    const std::vector<int16_t> wt = randi16((size_t)l.cin * l.cout * l.k * l.k, 0.0);
+    const std::vector<int32_t> bias(l.cout, 1000);
+    const Requant rq{12, -32767, 32767};
+    std::unique_ptr<Conv2dI16> c;
+    std::unique_ptr<ConvTranspose2dI16> d;
+    int64_t out_elems;
+    double gmac;
+    if (l.tr) {
+      d.reset(new ConvTranspose2dI16(l.cin, l.cout, l.k, l.s, wt.data(), bias.data(), rq));
+      out_elems = (int64_t)l.cout * 4 * l.h * l.w;
+      gmac = 4.0 * l.h * l.w * l.cout * l.cin * (l.k * l.k / 4.0) * 1e-9;
+    } else {
+      c.reset(new Conv2dI16(l.cin, l.cout, l.k, l.s, wt.data(), bias.data(), rq));
+      out_elems = (int64_t)l.cout * c->out_h(l.h) * c->out_w(l.w);
+      gmac = (double)c->out_h(l.h) * c->out_w(l.w) * l.cout * l.cin * l.k * l.k * 1e-9;
+    }
+    std::vector<int32_t> out(out_elems);
+    std::printf("%-34s %6.3f", l.name, gmac);
+    for (const Cfg& cfg : cfgs) {
+      set_force_scalar(cfg.scalar);
+      ThreadPool pool(cfg.threads);
+      double best = 1e30;
+      for (int r = 0; r < (cfg.scalar ? 2 : 6); ++r) {
+        const double t0 = now_ms();
+        if (d) {
+          d->run(in.data(), l.h, l.w, out.data(), &pool);
+        } else {
+          c->run(in.data(), l.h, l.w, out.data(), &pool);
+        }
+        if (r > 0) best = std::min(best, now_ms() - t0);
+      }
+      std::printf(" | %8.2fms %5.1f", best, 2 * gmac / best * 1e3);
+    }
+    std::printf("\n");
+  }
+  set_force_scalar(false);
+}
+
 int run_bench() {
-  std::printf("lmcodec dsp benchmark; active path %s; hardware threads %d\n", active_isa_name(),
-              ThreadPool::hardware_threads());
+  double load[3] = {0, 0, 0};
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+    std::fclose(f);
+  }
+  std::printf("lmcodec dsp benchmark; active path %s; hardware threads %d; load average %.2f\n", active_isa_name(),
+              ThreadPool::hardware_threads(), load[0]);
   using K = BenchLayer;
   const std::vector<BenchLayer> synth = {
       {"deconv 192->128 48x32 +IGDN", K::kDeconv, 192, 128, 5, 2, 32, 48, Post::Igdn},
@@ -731,6 +821,7 @@ int run_bench() {
   bench_net("synthesis (decoder), 768x512 output", synth);
   bench_net("analysis (encoder) + hyper analysis, 768x512 input", analysis);
   bench_net("stand-alone GDN", gdn_only);
+  bench_int();
   return 0;
 }
 

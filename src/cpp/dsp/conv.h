@@ -19,8 +19,10 @@
 //                    CPU, code path and thread count.
 //
 // Weights are repacked once by the constructors; run() is const and may be
-// called concurrently from several threads (scratch buffers come from a
-// thread-safe cache that copies of an object share).
+// called concurrently from several threads. Scratch memory (the padded input
+// and per-thread tiles) comes from a small process-wide, thread-safe cache of
+// buffers, so that repeated runs neither allocate nor fault in fresh pages;
+// release_scratch_buffers() returns the idle ones to the system.
 // run(): `out` may alias `in` (the input is copied into a padded buffer before
 // anything is written). Float results are bit-identical for any thread count;
 // they agree with the portable path to rounding (AVX2 uses FMA).
@@ -29,17 +31,12 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "dsp/threadpool.h"
 
 namespace lmc {
 namespace dsp {
-
-namespace detail {
-struct ScratchCache;  // reusable buffers, thread-safe
-}
 
 // Generalized divisive normalisation over the channels of each pixel.
 class Gdn {
@@ -58,7 +55,6 @@ class Gdn {
   bool inverse_;
   std::vector<float> beta_;   // [cp]
   std::vector<float> gamma_;  // packed [cp/4][c][4]
-  std::shared_ptr<detail::ScratchCache> cache_;
 };
 
 // What a convolution applies to its output before storing it.
@@ -82,12 +78,11 @@ class Conv2d {
 
  private:
   int cin_, cout_, coutp_, k_, s_;
-  int kc_;                   // input channels per cache chunk (packing)
+  int kc_ = 0;                 // input channels per cache chunk (packing)
   std::vector<float> w_;     // packed per chunk (see dsp/kernels.h)
   std::vector<float> bias_;  // [coutp]
   PostOp post_ = PostOp::None;
   std::vector<float> gdn_beta_, gdn_gamma_;
-  std::shared_ptr<detail::ScratchCache> cache_;
 };
 
 class ConvTranspose2d {
@@ -108,12 +103,11 @@ class ConvTranspose2d {
 
  private:
   int cin_, cout_, coutp_, k_;
-  int kc_;
+  int kc_ = 0;
   std::vector<float> w_;  // the 4 output phases (2*ry + rx), packed per chunk
   std::vector<float> bias_;
   PostOp post_ = PostOp::None;
   std::vector<float> gdn_beta_, gdn_gamma_;
-  std::shared_ptr<detail::ScratchCache> cache_;
 };
 
 // Requantisation applied to the int32 accumulators of the integer convs.
@@ -137,10 +131,9 @@ class Conv2dI16 {
  private:
   int cin_, cout_, coutp_, k_, s_;
   Requant rq_;
-  int kc_;                    // channel pairs per cache chunk
+  int kc_ = 0;                  // channel pairs per cache chunk
   std::vector<int16_t> w_;    // packed per chunk, channel pairs interleaved
   std::vector<int32_t> bias_;
-  std::shared_ptr<detail::ScratchCache> cache_;
 };
 
 class ConvTranspose2dI16 {
@@ -156,11 +149,13 @@ class ConvTranspose2dI16 {
  private:
   int cin_, cout_, coutp_, k_;
   Requant rq_;
-  int kc_;
+  int kc_ = 0;
   std::vector<int16_t> w_;
   std::vector<int32_t> bias_;
-  std::shared_ptr<detail::ScratchCache> cache_;
 };
+
+// Frees the idle buffers of the scratch cache (they are re-created on demand).
+void release_scratch_buffers();
 
 // x = max(x, 0), in place, n elements.
 void relu(float* x, int64_t n, ThreadPool* pool = nullptr);

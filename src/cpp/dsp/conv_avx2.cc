@@ -18,7 +18,6 @@
 #include <immintrin.h>
 
 #include <cstring>
-#include <cstdlib>
 
 #include "dsp/conv_tile.h"
 
@@ -203,20 +202,9 @@ static_assert(kTile % Micro::NR == 0, "tile must be a multiple of the micro tile
 
 const KernelTable kAvx2Table = {"avx2",        Micro::NR, avx2_conv_f32_tile, avx2_conv_i16_tile,
                                 avx2_gdn_tile, avx2_relu, avx2_scale};
-// TUNING ONLY
-void t2(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<Avx2Micro<2>>(j, p0, s); }
-void t4(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<Avx2Micro<4>>(j, p0, s); }
-const KernelTable kT2 = {"avx2",        16, t2, avx2_conv_i16_tile,                                avx2_gdn_tile, avx2_relu, avx2_scale};
-const KernelTable kT4 = {"avx2",        32, t4, avx2_conv_i16_tile,                                avx2_gdn_tile, avx2_relu, avx2_scale};
-
-
 }  // namespace
 
-const KernelTable* avx2_kernels() {
-  const char* e = getenv("LMC_NV");
-  if (e && e[0] == '2') return &kT2;
-  if (e && e[0] == '4') return &kT4;
-  return &kAvx2Table; }
+const KernelTable* avx2_kernels() { return &kAvx2Table; }
 
 }  // namespace detail
 }  // namespace dsp

@@ -34,18 +34,37 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_tasks(int thread) {
-  InsideGuard guard(this);
+struct ThreadPool::Job {
+  const std::function<void(int64_t, int)>* fn = nullptr;
+  int64_t n = 0;
+  std::atomic<int64_t> next{0};  // next task to claim
+  std::atomic<int64_t> done{0};  // tasks finished (or skipped after an error)
+  std::atomic<bool> failed{false};
+  std::mutex err_mu;
+  std::exception_ptr error;
+  ThreadPool* pool = nullptr;
+};
+
+// Claims and runs tasks until none is left. A task index >= n is never run, so
+// a worker that wakes up after the job is over touches only the Job object
+// (kept alive by its shared_ptr), never fn.
+void ThreadPool::run_tasks(Job& job, int thread) {
+  InsideGuard guard(job.pool);
   for (;;) {
-    if (failed_.load(std::memory_order_relaxed)) return;
-    const int64_t t = next_->fetch_add(1, std::memory_order_relaxed);
-    if (t >= n_tasks_) return;
-    try {
-      (*fn_)(t, thread);
-    } catch (...) {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (!error_) error_ = std::current_exception();
-      failed_.store(true);
+    const int64_t t = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (t >= job.n) return;
+    if (!job.failed.load(std::memory_order_relaxed)) {
+      try {
+        (*job.fn)(t, thread);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(job.err_mu);
+        if (!job.error) job.error = std::current_exception();
+        job.failed.store(true);
+      }
+    }
+    if (job.done.fetch_add(1, std::memory_order_acq_rel) + 1 == job.n) {
+      std::lock_guard<std::mutex> lk(job.pool->mu_);
+      job.pool->done_cv_.notify_all();
     }
   }
 }
@@ -53,17 +72,15 @@ void ThreadPool::run_tasks(int thread) {
 void ThreadPool::worker_main(int id) {
   uint64_t seen = 0;
   for (;;) {
+    std::shared_ptr<Job> job;
     {
       std::unique_lock<std::mutex> lk(mu_);
       work_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
+      job = job_;
     }
-    run_tasks(id);
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--pending_workers_ == 0) done_cv_.notify_one();
-    }
+    if (job) run_tasks(*job, id);
   }
 }
 
@@ -75,29 +92,23 @@ void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t,
     return;
   }
   std::lock_guard<std::mutex> call_lock(call_mu_);
-  std::atomic<int64_t> next{0};
+  auto job = std::make_shared<Job>();
+  job->fn = &fn;
+  job->n = n_tasks;
+  job->pool = this;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    fn_ = &fn;
-    n_tasks_ = n_tasks;
-    next_ = &next;
-    error_ = nullptr;
-    failed_.store(false);
-    pending_workers_ = static_cast<int>(workers_.size());
+    job_ = job;
     ++generation_;
   }
   work_cv_.notify_all();
-  run_tasks(0);
-  std::exception_ptr err;
+  run_tasks(*job, 0);
   {
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_workers_ == 0; });
-    fn_ = nullptr;
-    next_ = nullptr;
-    err = error_;
-    error_ = nullptr;
+    done_cv_.wait(lk, [&] { return job->done.load(std::memory_order_acquire) == job->n; });
+    job_.reset();
   }
-  if (err) std::rethrow_exception(err);
+  if (job->error) std::rethrow_exception(job->error);
 }
 
 void parallel_for(ThreadPool* pool, int64_t n_tasks, const std::function<void(int64_t, int)>& fn) {

@@ -10,9 +10,11 @@
 // varies; kernels therefore make each task compute its outputs completely and
 // in a fixed order, which keeps results independent of the thread count.
 //
-// The calling thread takes part in the work. Calls from several threads are
-// serialised; a nested call (from inside a task) runs inline. If tasks throw,
-// the remaining tasks are skipped and the first exception is rethrown.
+// The calling thread takes part in the work and returns as soon as every task
+// is done: it never waits for a worker that has not woken up yet (on a busy
+// machine it may simply run all the tasks itself). Calls from several threads
+// are serialised; a nested call (from inside a task) runs inline. If tasks
+// throw, the remaining tasks are skipped and the first exception is rethrown.
 #pragma once
 
 #include <atomic>
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -44,8 +47,9 @@ class ThreadPool {
   static int hardware_threads();
 
  private:
+  struct Job;
   void worker_main(int id);
-  void run_tasks(int thread);
+  static void run_tasks(Job& job, int thread);
 
   int n_;
   std::vector<std::thread> workers_;
@@ -55,15 +59,8 @@ class ThreadPool {
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
   uint64_t generation_ = 0;
-  int pending_workers_ = 0;
   bool stop_ = false;
-
-  // Current job (valid while a parallel_for is running).
-  const std::function<void(int64_t, int)>* fn_ = nullptr;
-  int64_t n_tasks_ = 0;
-  std::atomic<int64_t>* next_ = nullptr;
-  std::exception_ptr error_;
-  std::atomic<bool> failed_{false};
+  std::shared_ptr<Job> job_;  // the current job; workers hold a reference while they look at it
 };
 
 // Runs fn over [0, n) on `pool`, or inline when pool is null.
