@@ -352,7 +352,7 @@ class PyModel {
   PyModel(const PyModel&) = delete;
   PyModel& operator=(const PyModel&) = delete;
 
-  py::bytes encode(const py::array& image, double quality, int threads) const {
+  py::bytes encode(const py::array& image, double quality, int threads, int strip_rows) const {
     if (!py::isinstance<py::array_t<uint8_t>>(image) || image.dtype().kind() != 'u' || image.itemsize() != 1)
       throw lmc::Error(lmc::Status::InvalidArgument, "image must be a uint8 array");
     auto arr = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
@@ -364,7 +364,7 @@ class PyModel {
     uint8_t* out = nullptr;
     size_t size = 0;
     lmc_status st;
-    lmc_encode_options opt{threads, 0};
+    lmc_encode_options opt{threads, strip_rows};
     {
       py::gil_scoped_release nogil;
       st = lmc_encode(m_, arr.data(), uint32_t(w), uint32_t(h), size_t(w) * size_t(c), uint32_t(c), float(quality), &opt,
@@ -376,11 +376,11 @@ class PyModel {
     return result;
   }
 
-  py::array decode(py::bytes data, int threads, uint64_t max_pixels, uint64_t max_chunk_bytes) const {
+  py::array decode(py::bytes data, int threads, uint64_t max_pixels, uint64_t max_chunk_bytes, int strip_rows) const {
     std::string buf = data;
     uint8_t* px = nullptr;
     lmc_image_info info;
-    lmc_decode_options opt{threads, {max_pixels, max_chunk_bytes}};
+    lmc_decode_options opt{threads, {max_pixels, max_chunk_bytes}, strip_rows};
     lmc_status st;
     {
       py::gil_scoped_release nogil;
@@ -427,9 +427,10 @@ class PyModel {
 void bind_codec(py::module_& m) {
   py::class_<PyModel>(m, "Model")
       .def(py::init<const std::string&>(), py::arg("path"))
-      .def("encode", &PyModel::encode, py::arg("image"), py::arg("quality"), py::arg("threads") = 0)
+      .def("encode", &PyModel::encode, py::arg("image"), py::arg("quality"), py::arg("threads") = 0,
+           py::arg("strip_rows") = 0)
       .def("decode", &PyModel::decode, py::arg("data"), py::arg("threads") = 0, py::arg("max_pixels") = 0,
-           py::arg("max_chunk_bytes") = 0)
+           py::arg("max_chunk_bytes") = 0, py::arg("strip_rows") = 0)
       .def("info", &PyModel::info);
   m.def("set_force_scalar", [](bool force) { return std::string(lmc_set_force_scalar(force ? 1 : 0)); });
   m.def("kernel_path", [] { return std::string(lmc::dsp::active_isa_name()); });

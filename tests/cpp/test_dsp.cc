@@ -262,7 +262,9 @@ void test_float_large() {
     int cin, cout, k, s, h, w;
   };
   const L layers[] = {{false, 3, 64, 5, 2, 37, 51}, {false, 64, 36, 5, 2, 19, 23}, {false, 48, 40, 3, 1, 11, 29},
-                      {true, 40, 24, 5, 2, 9, 13},  {true, 64, 3, 5, 2, 14, 10},   {false, 130, 20, 5, 2, 9, 9}};
+                      {true, 40, 24, 5, 2, 9, 13},  {true, 64, 3, 5, 2, 14, 10},   {false, 130, 20, 5, 2, 9, 9},
+                      {false, 3, 8, 5, 2, 130, 190},  {false, 5, 6, 3, 2, 101, 77},   {false, 4, 5, 5, 1, 90, 70},
+                      {true, 6, 5, 5, 2, 45, 71}};
   for (const L& l : layers) {
     const std::vector<float> in = randf((size_t)l.cin * l.h * l.w);
     const std::vector<float> wt = randf((size_t)l.cin * l.cout * l.k * l.k, -0.1f, 0.1f);

@@ -183,7 +183,9 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
     std::vector<lmc::Chunk> chunks;
     if (model->hyper) {
       lmc::Chunk side{lmc::kSideInfo, {}}, lat{lmc::kLatents, {}};
-      model->hyper->encode(pixels, width, height, row_stride, channels, hdr.quality_x100, pool.get(), side.data, lat.data);
+      LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
+      model->hyper->encode(pixels, width, height, row_stride, channels, hdr.quality_x100, pool.get(), side.data, lat.data,
+                           options ? options->strip_rows : 0);
       chunks.push_back(std::move(side));
       chunks.push_back(std::move(lat));
     } else {
@@ -233,8 +235,9 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
     if (model->hyper) {
       const lmc::ChunkView* side = v.find(lmc::kSideInfo);
       LMC_CHECK(side != nullptr, Status::CorruptStream, "stream has no side-information chunk");
+      LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
       model->hyper->decode(side->data, side->size, lat->data, lat->size, h.width, h.height, h.quality_x100, pool.get(),
-                           rgb.data());
+                           rgb.data(), options ? options->strip_rows : 0);
     } else {
       model->pca->decode(lat->data, lat->size, h.width, h.height, h.quality_x100, rgb.data());
     }

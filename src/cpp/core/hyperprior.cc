@@ -349,15 +349,16 @@ namespace {
 
 inline uint32_t pad64(uint32_t v) { return (v + 63) / 64 * 64; }
 
-// uint8 interleaved rows -> float planar [3][hp][wp] in [0,1], edge-replicated.
-void to_planar(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint32_t wp, uint32_t hp,
-               std::vector<float>& out) {
-  out.resize(size_t(3) * hp * wp);
+// Rows [y0, y1) of the padded planar image (edge-replicated beyond w, h).
+void to_planar_rows(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint32_t wp, uint32_t y0,
+                    uint32_t y1, std::vector<float>& out) {
+  const uint32_t rows = y1 - y0;
+  out.resize(size_t(3) * rows * wp);
   for (int c = 0; c < 3; ++c) {
     size_t src_c = ch >= 3 ? size_t(c) : 0;  // gray: replicate
-    for (uint32_t y = 0; y < hp; ++y) {
+    for (uint32_t y = y0; y < y1; ++y) {
       const uint8_t* row = px + size_t(std::min(y, h - 1)) * stride;
-      float* o = &out[(size_t(c) * hp + y) * wp];
+      float* o = &out[(size_t(c) * rows + (y - y0)) * wp];
       for (uint32_t x = 0; x < w; ++x) o[x] = row[size_t(x) * ch + src_c] * (1.0f / 255.0f);
       for (uint32_t x = w; x < wp; ++x) o[x] = o[w - 1];
     }
@@ -385,21 +386,43 @@ void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::Thre
   }
 }
 
+namespace {
+int strip_latent_rows(int strip_rows) {
+  if (strip_rows <= 0) return HyperpriorModel::kStripLatentRows;
+  return std::max(1, strip_rows / 16);
+}
+}  // namespace
+
 Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
-                                 dsp::ThreadPool* pool) const {
+                                 dsp::ThreadPool* pool, int strip_rows) const {
+  const int S = strip_latent_rows(strip_rows);
   Latents L;
   L.M = M_;
   L.N = N_;
   uint32_t wp = pad64(w), hp = pad64(h);
-  std::vector<float> x;
-  to_planar(px, w, h, stride, ch, wp, hp, x);
   std::vector<float> gain, inv_gain;
   gains(qx, gain, inv_gain);
   std::vector<float> y, z;
-  int yh, yw, zh, zw;
-  g_a_->run(x.data(), int(hp), int(wp), y, yh, yw, pool);
-  x.clear();
-  x.shrink_to_fit();
+  int yh = int(hp / 16), yw = int(wp / 16), zh, zw;
+  {
+    // g_a in horizontal strips of kStripLatentRows latent rows with a halo of
+    // kEncodeHaloRows latent rows (16 pixels each) on both sides: the halo
+    // absorbs the strip edges' influence (2 latent rows for 4 stride-2 5x5
+    // convolutions), so every strip computes exactly what the whole image
+    // would, with peak memory bounded by the strip size.
+    y.assign(size_t(M_) * yh * yw, 0.f);
+    std::vector<float> xs, ys;
+    for (int r0 = 0; r0 < yh; r0 += S) {
+      int r1 = std::min(yh, r0 + S);
+      int a = std::max(0, r0 - kEncodeHaloRows), b = std::min(yh, r1 + kEncodeHaloRows);
+      to_planar_rows(px, w, h, stride, ch, wp, uint32_t(16 * a), uint32_t(16 * b), xs);
+      int oh, ow;
+      g_a_->run(xs.data(), 16 * (b - a), int(wp), ys, oh, ow, pool);
+      if (oh != b - a || ow != yw) fail(Status::Internal, "g_a strip shape");
+      for (int c = 0; c < M_; ++c)
+        std::memcpy(&y[(size_t(c) * yh + r0) * yw], &ys[(size_t(c) * oh + (r0 - a)) * ow], sizeof(float) * size_t(r1 - r0) * yw);
+    }
+  }
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, gain.data(), pool);
   h_a_->run(y.data(), yh, yw, z, zh, zw, pool);
   L.yh = yh;
@@ -425,8 +448,9 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
 }
 
 void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
-                             dsp::ThreadPool* pool, std::vector<uint8_t>& side, std::vector<uint8_t>& latents) const {
-  Latents L = analyse(px, w, h, stride, ch, qx, pool);
+                             dsp::ThreadPool* pool, std::vector<uint8_t>& side, std::vector<uint8_t>& latents,
+                             int strip_rows) const {
+  Latents L = analyse(px, w, h, stride, ch, qx, pool, strip_rows);
   std::vector<int32_t> zidx(L.z.size());
   size_t per = size_t(L.zh) * L.zw;
   for (size_t i = 0; i < zidx.size(); ++i) zidx[i] = int32_t(i / per);
@@ -440,7 +464,8 @@ void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t s
 }
 
 void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t w,
-                             uint32_t h, uint16_t qx, dsp::ThreadPool* pool, uint8_t* rgb) const {
+                             uint32_t h, uint16_t qx, dsp::ThreadPool* pool, uint8_t* rgb, int strip_rows) const {
+  const int S = strip_latent_rows(strip_rows);
   uint32_t wp = pad64(w), hp = pad64(h);
   int zh = int(hp / 64), zw = int(wp / 64), yh = int(hp / 16), yw = int(wp / 16);
   size_t nz = size_t(N_) * zh * zw;
@@ -459,18 +484,28 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   std::vector<float> y(ny);
   for (size_t i = 0; i < ny; ++i) y[i] = float(r[i]) + mu[i];
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, inv_gain.data(), pool);
-  std::vector<float> x;
-  int oh, ow;
-  g_s_->run(y.data(), yh, yw, x, oh, ow, pool);
-  for (uint32_t yy = 0; yy < h; ++yy)
-    for (int c = 0; c < 3; ++c) {
-      const float* src = &x[(size_t(c) * oh + yy) * ow];
-      uint8_t* dst = rgb + size_t(yy) * w * 3 + c;
-      for (uint32_t xx = 0; xx < w; ++xx) {
-        float v = std::nearbyint(std::min(1.0f, std::max(0.0f, src[xx])) * 255.0f);
-        dst[size_t(xx) * 3] = uint8_t(v);
+  // g_s in strips (see analyse): the halo of kDecodeHaloRows latent rows
+  // covers the 30 output rows a strip edge can influence.
+  std::vector<float> ys, x;
+  for (int r0 = 0; r0 < yh && uint32_t(16 * r0) < h; r0 += S) {
+    int r1 = std::min(yh, r0 + S);
+    int a = std::max(0, r0 - kDecodeHaloRows), b = std::min(yh, r1 + kDecodeHaloRows);
+    ys.resize(size_t(M_) * (b - a) * yw);
+    for (int c = 0; c < M_; ++c)
+      std::memcpy(&ys[size_t(c) * (b - a) * yw], &y[(size_t(c) * yh + a) * yw], sizeof(float) * size_t(b - a) * yw);
+    int oh, ow;
+    g_s_->run(ys.data(), b - a, yw, x, oh, ow, pool);
+    uint32_t out0 = uint32_t(16 * r0), out1 = std::min(h, uint32_t(16 * r1));
+    for (uint32_t yy = out0; yy < out1; ++yy)
+      for (int c = 0; c < 3; ++c) {
+        const float* src = &x[(size_t(c) * oh + (yy - uint32_t(16 * a))) * ow];
+        uint8_t* dst = rgb + size_t(yy) * w * 3 + c;
+        for (uint32_t xx = 0; xx < w; ++xx) {
+          float v = std::nearbyint(std::min(1.0f, std::max(0.0f, src[xx])) * 255.0f);
+          dst[size_t(xx) * 3] = uint8_t(v);
+        }
       }
-    }
+  }
 }
 
 }  // namespace lmc

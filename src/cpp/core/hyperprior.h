@@ -50,6 +50,13 @@ struct Latents {
 
 class HyperpriorModel {
  public:
+  // Strip processing (bounded memory, identical results to whole-image runs).
+  // strip_rows arguments: image rows per strip (rounded down to a multiple
+  // of 16, at least 16); 0 = the default of 16 * kStripLatentRows.
+  static constexpr int kStripLatentRows = 32;  // 512 image rows per strip
+  static constexpr int kEncodeHaloRows = 3;
+  static constexpr int kDecodeHaloRows = 2;
+
   explicit HyperpriorModel(const Weights& w);
   ~HyperpriorModel();
 
@@ -61,15 +68,16 @@ class HyperpriorModel {
   // rgb: packed RGB rows (stride bytes per row). Returns SIDE and LATN payloads.
   void encode(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
               uint16_t quality_x100, dsp::ThreadPool* pool, std::vector<uint8_t>& side,
-              std::vector<uint8_t>& latents) const;
+              std::vector<uint8_t>& latents, int strip_rows = 0) const;
   // Decodes into rgb_out (width*height*3, packed).
   void decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t width,
-              uint32_t height, uint16_t quality_x100, dsp::ThreadPool* pool, uint8_t* rgb_out) const;
+              uint32_t height, uint16_t quality_x100, dsp::ThreadPool* pool, uint8_t* rgb_out,
+              int strip_rows = 0) const;
 
   // For tests / parity: the symbols the encoder codes and the entropy
   // parameters the integer h_s gives for z.
   Latents analyse(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
-                  uint16_t quality_x100, dsp::ThreadPool* pool) const;
+                  uint16_t quality_x100, dsp::ThreadPool* pool, int strip_rows = 0) const;
   void entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, std::vector<float>& mu,
                       std::vector<int32_t>& idx) const;
 

@@ -145,7 +145,7 @@ void gdn_tile_impl(const GdnJob& j, int64_t p0, float* scratch) {
   const int n = static_cast<int>(tile_min64(kTile, j.hw - p0));
   for (int i = 0; i < j.c; ++i) {
     M::copy(x + i * kTile, j.in + i * j.hw + p0, n);
-    
+    if (n < kTile) M::fill(x + i * kTile + n, 0.0f, kTile - n);
   }
   gdn_on_tile<M>(j.c, j.cp, j.beta, j.gamma, j.inverse != 0, x, ax, nm);
   for (int i = 0; i < j.c; ++i) M::copy(j.out + i * j.hw + p0, x + i * kTile, n);

@@ -65,14 +65,19 @@ typedef struct lmc_limits {
   uint64_t max_chunk_bytes;  /* 0 = library default (1 GiB) */
 } lmc_limits;
 
+/* Large images are transformed in horizontal strips so that peak memory is
+ * bounded by the strip size, not the image size; the result is identical to
+ * a whole-image run (tested). strip_rows: image rows per strip, rounded down
+ * to a multiple of 16; 0 = library default (512). */
 typedef struct lmc_encode_options {
   int threads;              /* 0 = one per core */
-  int strip_rows;           /* 0 = library default; rows per strip (multiple of 64) */
+  int strip_rows;
 } lmc_encode_options;
 
 typedef struct lmc_decode_options {
   int threads;              /* 0 = one per core */
   lmc_limits limits;
+  int strip_rows;
 } lmc_decode_options;
 
 typedef struct lmc_image_info {

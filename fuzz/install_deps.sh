@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what fuzz/build.sh needs: clang with libFuzzer + ASan/UBSan runtimes.
+# Debian/Ubuntu only (apt-get); a no-op when a suitable clang is already there.
+# Usage: fuzz/install_deps.sh        (run as root, or with sudo available)
+set -euo pipefail
+
+have_fuzzer_clang() {
+  local cxx
+  for cxx in "${CXX_FUZZ:-}" clang++-14 clang++; do
+    [ -n "$cxx" ] && command -v "$cxx" >/dev/null 2>&1 || continue
+    local tmp
+    tmp=$(mktemp -d)
+    printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long){return 0;}\n' >"$tmp/t.cc"
+    if "$cxx" -fsanitize=fuzzer,address,undefined "$tmp/t.cc" -o "$tmp/t" >/dev/null 2>&1; then
+      rm -rf "$tmp"
+      echo "fuzz/install_deps.sh: $cxx can build libFuzzer targets"
+      return 0
+    fi
+    rm -rf "$tmp"
+  done
+  return 1
+}
+
+if have_fuzzer_clang; then exit 0; fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "fuzz/install_deps.sh: no apt-get; install clang (>= 14) with libFuzzer and the sanitizer runtimes yourself" >&2
+  exit 1
+fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev >/dev/null \
+  || $SUDO apt-get install -y -qq --no-install-recommends clang-14 >/dev/null   # older releases ship the runtimes in clang-14
+have_fuzzer_clang
