@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates the fuzz seed corpora from the shipped models.
 
-    python fuzz/make_corpus.py            # writes fuzz/corpus/decode/*.lmc and fuzz/corpus/rans/*
+    python fuzz/make_corpus.py            # writes fuzz/corpus/{decode,rans,latents}/
     python fuzz/make_corpus.py --check    # exit 1 if the committed decode seeds no longer
                                           # match the shipped models (model id changed)
 
@@ -12,7 +12,8 @@ its inputs, so old seeds still reach the decoder, but fresh ones decode.)
 Decode seeds: small synthetic images (16x16 .. 64x48), gray / RGB / RGBA,
 both codecs, several qualities, one with metadata chunks; every file
 <= 4 KB, at most 30 files in all. rANS seeds: a few inputs in fuzz_rans'
-layout (see fuzz/fuzz_rans.cc), made by the real encoder.
+layout (see fuzz/fuzz_rans.cc), made by the real encoder. Latent seeds: a
+few inputs in fuzz_latents' layout (see fuzz/fuzz_latents.cc).
 """
 
 from __future__ import annotations
@@ -107,6 +108,17 @@ def make_rans_seeds(core) -> dict:
     return out
 
 
+def make_latents_seeds() -> dict:
+    """Seeds in fuzz_latents' layout: selector, w-1, h-1, quality (u16), symbol source."""
+    rng = np.random.default_rng(11)
+    out = {}
+    for name, sel, w, h, q in (("hp_rgb", 0b010, 24, 16, 5000), ("pca_gray", 0b001, 17, 9, 2000),
+                               ("hp_rgba", 0b100, 16, 16, 9000)):
+        src = bytes(rng.choice([0, 0, 0, 0x85, 0x9A, 0xC1, 0xF3, 0xFE, 0xFF], size=200).astype(np.uint8))
+        out[f"latents/{name}"] = bytes([sel, w - 1, h - 1]) + struct.pack("<H", q - 100) + src
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="only check that the decode seeds match the shipped models")
@@ -128,9 +140,9 @@ def main() -> int:
         print("corpus matches the shipped models")
         return 0
 
-    files = {**make_decode_seeds(lmcodec), **make_rans_seeds(_core)}
+    files = {**make_decode_seeds(lmcodec), **make_rans_seeds(_core), **make_latents_seeds()}
     assert len(files) <= MAX_FILES, len(files)
-    for sub in ("decode", "rans"):
+    for sub in ("decode", "rans", "latents"):
         d = args.out / sub
         d.mkdir(parents=True, exist_ok=True)
         for old in d.iterdir():

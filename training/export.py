@@ -371,13 +371,15 @@ def psnr_of(model: MeanScaleHyperprior, x: torch.Tensor, t: float) -> tuple[floa
 
 def main(argv=None) -> int:
     from .data import PatchBank
-    from .train import cache_dir
+    from .train import COMPACT_DIR, cache_dir, save_compact
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default=str(cache_dir("hyperprior") / "state.pt"))
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
     ap.add_argument("--calib", type=int, default=16)
+    ap.add_argument("--compact", default=None, help="also write a compact resume state here "
+                    "(default training/checkpoints/hyperprior.pt when exporting to the default path)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     st = torch.load(args.ckpt, map_location="cpu", weights_only=False)
@@ -400,6 +402,10 @@ def main(argv=None) -> int:
               f"(dPSNR {p1 - p0:+.3f} dB)")
     print(f"[export] wrote {args.out}: {size / 1e6:.2f} MB, model id {model_id.hex()}, step {st.get('step')}, "
           f"{st.get('hours', 0):.2f} h")
+    compact = args.compact or (str(COMPACT_DIR / "hyperprior.pt") if Path(args.out) == DEFAULT_OUT else None)
+    if compact:
+        save_compact(st, Path(compact))
+        print(f"[export] compact resume state {compact}: {Path(compact).stat().st_size / 1e6:.1f} MB")
     return 0
 
 

@@ -38,6 +38,20 @@ from .models import TINY_CONFIG, HyperpriorConfig, MeanScaleHyperprior, rd_loss
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EXPORT = REPO / "python" / "lmcodec" / "models"
+COMPACT_DIR = REPO / "training" / "checkpoints"
+
+
+def save_compact(state: dict, path: Path) -> None:
+    """A compact resume state for the repository: the raw weights in fp16
+    (the EMA restarts from them; the optimizer re-warms), step and hours."""
+    model = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
+    atomic_save({"model_fp16": model, "step": state["step"], "hours": state["hours"], "config": state["config"]}, path)
+
+
+def load_compact(model: MeanScaleHyperprior, path: Path) -> tuple[int, float]:
+    st = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in st["model_fp16"].items()})
+    return int(st["step"]), float(st["hours"])
 
 
 def cache_dir(name: str) -> Path:
@@ -162,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         step = st["step"]
         hours = st.get("hours", 0.0)
         start_from = f"cache step {step}"
+    elif args.resume and not args.tiny and (COMPACT_DIR / f"{args.name}.pt").exists():
+        step, hours = load_compact(model, COMPACT_DIR / f"{args.name}.pt")
+        ema.model.load_state_dict(model.state_dict())
+        start_from = f"compact checkpoint step {step}"
     elif args.resume and not args.tiny:
         start_from = load_start_weights(model, args.name)
         ema.model.load_state_dict(model.state_dict())

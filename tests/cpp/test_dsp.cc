@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -186,7 +187,7 @@ void make_gdn_params(int c, std::vector<float>& beta, std::vector<float>& gamma)
 void test_float_conv(bool transposed) {
   ThreadPool pool2(2);
   const std::vector<bool> modes = scalar_modes();
-  int cases = 0;
+  int cases = 0, wino_cases = 0;
   for (int k : {3, 5})
     for (int s : {1, 2}) {
       if (transposed && s == 1) continue;
@@ -216,40 +217,63 @@ void test_float_conv(bool transposed) {
             ref_gdn(ref, mag, cout, hw, beta, gamma, post == Post::Igdn);
           }
           Gdn gdn(cout, beta.data(), gamma.data(), post == Post::Igdn);
-          std::vector<std::vector<float>> per_mode;
-          for (bool scalar : modes) {
-            set_force_scalar(scalar);
-            std::vector<float> o1(ref.size(), -7.0f), o2(ref.size(), -9.0f);
-            if (transposed) {
-              ConvTranspose2d conv(cin, cout, k, s, wt.data(), bias.data());
-              if (post == Post::Relu) conv.set_relu(true);
-              if (post == Post::Gdn || post == Post::Igdn) conv.set_gdn(gdn);
-              CHECK(conv.out_h(sh.h) * conv.out_w(sh.w) == hw);
-              conv.run(in.data(), sh.h, sh.w, o1.data(), nullptr);
-              conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
-            } else {
-              Conv2d conv(cin, cout, k, s, wt.data(), bias.data());
-              if (post == Post::Relu) conv.set_relu(true);
-              if (post == Post::Gdn || post == Post::Igdn) conv.set_gdn(gdn);
-              CHECK(conv.out_h(sh.h) * conv.out_w(sh.w) == hw);
-              conv.run(in.data(), sh.h, sh.w, o1.data(), nullptr);
-              conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
+          for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd}) {
+            std::vector<std::vector<float>> per_mode;
+            for (bool scalar : modes) {
+              set_force_scalar(scalar);
+              std::vector<float> o1(ref.size(), -7.0f), o2(ref.size(), -9.0f);
+              bool ran = true;
+              if (transposed) {
+                ConvTranspose2d conv(cin, cout, k, s, wt.data(), bias.data());
+                if (post == Post::Relu) conv.set_relu(true);
+                if (post == Post::Gdn || post == Post::Igdn) conv.set_gdn(gdn);
+                CHECK(conv.out_h(sh.h) * conv.out_w(sh.w) == hw);
+                CHECK(conv.winograd_supported() == (k == 5));
+                if (algo == ConvAlgo::Winograd && !conv.winograd_supported()) {
+                  CHECK_THROWS(conv.set_algorithm(algo), Status::InvalidArgument);
+                  ran = false;
+                } else {
+                  conv.set_algorithm(algo);
+                  CHECK(conv.algorithm() == algo);
+                  conv.run(in.data(), sh.h, sh.w, o1.data(), nullptr);
+                  conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
+                }
+              } else {
+                Conv2d conv(cin, cout, k, s, wt.data(), bias.data());
+                if (post == Post::Relu) conv.set_relu(true);
+                if (post == Post::Gdn || post == Post::Igdn) conv.set_gdn(gdn);
+                CHECK(conv.out_h(sh.h) * conv.out_w(sh.w) == hw);
+                CHECK(conv.winograd_supported() == ((k == 5 && s == 2) || (k == 3 && s == 1)));
+                if (algo == ConvAlgo::Winograd && !conv.winograd_supported()) {
+                  CHECK_THROWS(conv.set_algorithm(algo), Status::InvalidArgument);
+                  ran = false;
+                } else {
+                  conv.set_algorithm(algo);
+                  CHECK(conv.algorithm() == algo);
+                  conv.run(in.data(), sh.h, sh.w, o1.data(), nullptr);
+                  conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
+                }
+              }
+              if (!ran) break;
+              char what[160];
+              std::snprintf(what, sizeof what, "%s k%d s%d %dx%d %d->%d post%d %s %s", transposed ? "deconv" : "conv",
+                            k, s, sh.h, sh.w, cin, cout, (int)post, active_isa_name(),
+                            algo == ConvAlgo::Winograd ? "winograd" : "direct");
+              if (!close_to_ref(o1, ref, mag, 1e-5, what)) CHECK(!"float conv vs reference");
+              if (!bit_equal(o1, o2)) {
+                std::fprintf(stderr, "%s: 1 vs 2 threads differ\n", what);
+                CHECK(!"1 vs 2 threads bit-identical");
+              }
+              per_mode.push_back(o1);
+              if (algo == ConvAlgo::Winograd) ++wino_cases;
             }
-            char what[160];
-            std::snprintf(what, sizeof what, "%s k%d s%d %dx%d %d->%d post%d %s", transposed ? "deconv" : "conv", k, s,
-                          sh.h, sh.w, cin, cout, (int)post, active_isa_name());
-            if (!close_to_ref(o1, ref, mag, 1e-5, what)) CHECK(!"float conv vs reference");
-            if (!bit_equal(o1, o2)) {
-              std::fprintf(stderr, "%s: 1 vs 2 threads differ\n", what);
-              CHECK(!"1 vs 2 threads bit-identical");
-            }
-            per_mode.push_back(o1);
+            if (per_mode.size() == 2) CHECK(close_rel(per_mode[0], per_mode[1], mag, 1e-5));
           }
-          if (per_mode.size() == 2) CHECK(close_rel(per_mode[0], per_mode[1], mag, 1e-5));
         }
     }
   set_force_scalar(false);
-  std::printf("%s: %d cases x %zu paths ok\n", transposed ? "conv_transpose2d" : "conv2d", cases, modes.size());
+  std::printf("%s: %d cases x %zu paths ok (direct; %d Winograd runs)\n", transposed ? "conv_transpose2d" : "conv2d",
+              cases, modes.size(), wino_cases);
 }
 
 // Bigger layer shapes (the codec's channel counts) against each other:
@@ -274,27 +298,111 @@ void test_float_large() {
       ref_deconv(in, l.cin, l.h, l.w, wt, bias, l.cout, l.k, ref, mag);
     else
       ref_conv2d(in, l.cin, l.h, l.w, wt, bias, l.cout, l.k, l.s, ref, mag);
-    std::vector<std::vector<float>> res;
-    for (bool scalar : modes) {
-      set_force_scalar(scalar);
-      std::vector<float> o1(ref.size()), o2(ref.size());
-      if (l.tr) {
-        ConvTranspose2d c(l.cin, l.cout, l.k, l.s, wt.data(), bias.data());
-        c.run(in.data(), l.h, l.w, o1.data());
-        c.run(in.data(), l.h, l.w, o2.data(), &pool2);
-      } else {
-        Conv2d c(l.cin, l.cout, l.k, l.s, wt.data(), bias.data());
-        c.run(in.data(), l.h, l.w, o1.data());
-        c.run(in.data(), l.h, l.w, o2.data(), &pool2);
+    for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Auto}) {
+      std::vector<std::vector<float>> res;
+      for (bool scalar : modes) {
+        set_force_scalar(scalar);
+        std::vector<float> o1(ref.size()), o2(ref.size());
+        std::vector<float> o3(ref.size()), o4(ref.size());
+        if (l.tr) {
+          ConvTranspose2d c(l.cin, l.cout, l.k, l.s, wt.data(), bias.data());
+          c.set_algorithm(algo);
+          c.run(in.data(), l.h, l.w, o1.data(), nullptr, 0);
+          c.run(in.data(), l.h, l.w, o2.data(), &pool2, 0);
+          c.run(in.data(), l.h, l.w, o3.data());  // first_row unknown: Auto = Direct
+          c.set_algorithm(ConvAlgo::Direct);
+          c.run(in.data(), l.h, l.w, o4.data());
+        } else {
+          Conv2d c(l.cin, l.cout, l.k, l.s, wt.data(), bias.data());
+          c.set_algorithm(algo);
+          c.run(in.data(), l.h, l.w, o1.data(), nullptr, 0);
+          c.run(in.data(), l.h, l.w, o2.data(), &pool2, 0);
+          c.run(in.data(), l.h, l.w, o3.data());
+          c.set_algorithm(ConvAlgo::Direct);
+          c.run(in.data(), l.h, l.w, o4.data());
+        }
+        CHECK(bit_equal(o3, o4));
+        CHECK(close_to_ref(o1, ref, mag, 1e-5, "large layer"));
+        CHECK(bit_equal(o1, o2));
+        res.push_back(o1);
       }
-      CHECK(close_to_ref(o1, ref, mag, 1e-5, "large layer"));
-      CHECK(bit_equal(o1, o2));
-      res.push_back(o1);
+      if (res.size() == 2) CHECK(close_rel(res[0], res[1], mag, 1e-5));
     }
-    if (res.size() == 2) CHECK(close_rel(res[0], res[1], mag, 1e-5));
   }
   set_force_scalar(false);
   std::printf("large float layers ok\n");
+}
+
+// Strip-wise runs (first_row) reproduce the whole-image output bit for bit,
+// for both algorithms, every strip offset parity and with fused IGDN.
+void test_strips() {
+  ThreadPool pool2(2);
+  const int H = 15, W = 13, cin = 18, cout = 20;
+  const std::vector<float> in = randf((size_t)cin * H * W);
+  const std::vector<float> bias = randf(cout);
+  std::vector<float> beta, gamma;
+  make_gdn_params(cout, beta, gamma);
+  const Gdn igdn(cout, beta.data(), gamma.data(), true);
+  int checked = 0;
+  for (bool scalar : scalar_modes()) {
+    set_force_scalar(scalar);
+    for (int kind = 0; kind < 3; ++kind) {  // 0: deconv k5, 1: conv k3 s1, 2: conv k5 s2
+      const int k = kind == 1 ? 3 : 5, s = kind == 2 ? 2 : 1;
+      const std::vector<float> wt = randf((size_t)cin * cout * k * k, -0.2f, 0.2f);
+      std::unique_ptr<ConvTranspose2d> d;
+      std::unique_ptr<Conv2d> c;
+      if (kind == 0) {
+        d.reset(new ConvTranspose2d(cin, cout, k, 2, wt.data(), bias.data()));
+        d->set_gdn(igdn);
+      } else {
+        c.reset(new Conv2d(cin, cout, k, s, wt.data(), bias.data()));
+      }
+      auto out_rows = [&](int h) { return kind == 0 ? 2 * h : (h - 1) / s + 1; };
+      const int OW = kind == 0 ? 2 * W : (W - 1) / s + 1;
+      for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd}) {
+        if (d) d->set_algorithm(algo);
+        if (c) c->set_algorithm(algo);
+        std::vector<float> full((size_t)cout * out_rows(H) * OW);
+        if (d) d->run(in.data(), H, W, full.data(), &pool2);
+        if (c) c->run(in.data(), H, W, full.data(), &pool2);
+        for (int a = 0; a < H; a += s)
+          for (int b = a + 1; b <= H; b += 3) {
+            const int h = b - a;
+            std::vector<float> strip_in((size_t)cin * h * W);
+            for (int ci = 0; ci < cin; ++ci)
+              std::memcpy(&strip_in[(size_t)ci * h * W], &in[((size_t)ci * H + a) * W], sizeof(float) * h * W);
+            std::vector<float> so((size_t)cout * out_rows(h) * OW);
+            if (d) d->run(strip_in.data(), h, W, so.data(), nullptr, a);
+            if (c) c->run(strip_in.data(), h, W, so.data(), nullptr, a);
+            // output rows (global) whose receptive field lies inside the strip
+            int g0, g1;  // [g0, g1)
+            if (kind == 0) {
+              g0 = a == 0 ? 0 : 2 * (a + 1);
+              g1 = b == H ? 2 * H : 2 * (b - 1);
+            } else if (kind == 1) {
+              g0 = a == 0 ? 0 : a + 1;
+              g1 = b == H ? H : b - 1;
+            } else {
+              g0 = a == 0 ? 0 : (a + 2) / 2;
+              g1 = b == H ? out_rows(H) : (b - 3) / 2 + 1;
+            }
+            const int o0 = kind == 0 ? 2 * a : a / s;  // global row of strip output row 0
+            bool same = true;
+            for (int co = 0; co < cout; ++co)
+              for (int y = g0; y < g1; ++y)
+                same = same && std::memcmp(&so[((size_t)co * out_rows(h) + (y - o0)) * OW],
+                                           &full[((size_t)co * out_rows(H) + y) * OW], sizeof(float) * OW) == 0;
+            if (!same)
+              std::fprintf(stderr, "strip kind %d %s rows [%d, %d) differs from the whole image (%s)\n", kind,
+                           algo == ConvAlgo::Winograd ? "winograd" : "direct", a, b, active_isa_name());
+            CHECK(same);
+            ++checked;
+          }
+      }
+    }
+  }
+  set_force_scalar(false);
+  std::printf("strips == whole image: %d strips ok\n", checked);
 }
 
 void test_gdn_standalone() {
@@ -542,6 +650,11 @@ void test_bad_args() {
 }
 
 void test_threadpool_and_dispatch() {
+  // LMCODEC_FORCE_SCALAR is read on first use (this is the first use).
+  const char* env = std::getenv("LMCODEC_FORCE_SCALAR");
+  const bool env_scalar = env != nullptr && env[0] != '\0' && std::string(env) != "0";
+  if (env_scalar) CHECK(active_isa() == Isa::Scalar);
+  std::printf("LMCODEC_FORCE_SCALAR=%s -> initial path %s\n", env ? env : "(unset)", active_isa_name());
   for (int n : {1, 2, 3}) {
     ThreadPool pool(n);
     CHECK(pool.size() == n);
@@ -610,7 +723,7 @@ struct BuiltLayer {
   int64_t out_elems = 0;
 };
 
-std::vector<BuiltLayer> build(const std::vector<BenchLayer>& specs) {
+std::vector<BuiltLayer> build(const std::vector<BenchLayer>& specs, ConvAlgo algo) {
   std::vector<BuiltLayer> out;
   for (const BenchLayer& s : specs) {
     BuiltLayer b;
@@ -621,6 +734,8 @@ std::vector<BuiltLayer> build(const std::vector<BenchLayer>& specs) {
     if (s.kind == BenchLayer::kConv) {
       std::vector<float> w = randf((size_t)s.cin * s.cout * s.k * s.k, -scale, scale), bias = randf(s.cout);
       b.conv.reset(new Conv2d(s.cin, s.cout, s.k, s.s, w.data(), bias.data()));
+      b.conv->set_algorithm(algo == ConvAlgo::Winograd && !b.conv->winograd_supported() ? ConvAlgo::Direct : algo);
+      if (b.conv->algorithm() == ConvAlgo::Winograd) b.spec.name += " [W]";
       const int ho = b.conv->out_h(s.h), wo = b.conv->out_w(s.w);
       b.gmac = (double)ho * wo * s.cout * s.cin * s.k * s.k * 1e-9;
       b.out_elems = (int64_t)s.cout * ho * wo;
@@ -632,6 +747,8 @@ std::vector<BuiltLayer> build(const std::vector<BenchLayer>& specs) {
     } else if (s.kind == BenchLayer::kDeconv) {
       std::vector<float> w = randf((size_t)s.cin * s.cout * s.k * s.k, -scale * 2, scale * 2), bias = randf(s.cout);
       b.deconv.reset(new ConvTranspose2d(s.cin, s.cout, s.k, s.s, w.data(), bias.data()));
+      b.deconv->set_algorithm(algo == ConvAlgo::Winograd && !b.deconv->winograd_supported() ? ConvAlgo::Direct : algo);
+      if (b.deconv->algorithm() == ConvAlgo::Winograd) b.spec.name += " [W]";
       // useful MACs: each output pixel sees k*k/4 taps on average
       b.gmac = 4.0 * s.h * s.w * s.cout * s.cin * (s.k * s.k / 4.0) * 1e-9;
       b.out_elems = (int64_t)s.cout * 4 * s.h * s.w;
@@ -659,9 +776,9 @@ std::vector<double> run_net(std::vector<BuiltLayer>& net, ThreadPool* pool, std:
     const BenchLayer& s = l.spec;
     const double t0 = now_ms(), c0 = cpu_ms();
     if (l.conv) {
-      l.conv->run(a.data(), s.h, s.w, b.data(), pool);
+      l.conv->run(a.data(), s.h, s.w, b.data(), pool, 0);  // whole image: first_row 0
     } else if (l.deconv) {
-      l.deconv->run(a.data(), s.h, s.w, b.data(), pool);
+      l.deconv->run(a.data(), s.h, s.w, b.data(), pool, 0);
     } else {
       l.gdn->run(a.data(), s.h, s.w, b.data(), pool);
     }
@@ -672,8 +789,8 @@ std::vector<double> run_net(std::vector<BuiltLayer>& net, ThreadPool* pool, std:
   return ms;
 }
 
-void bench_net(const char* title, const std::vector<BenchLayer>& specs) {
-  std::vector<BuiltLayer> net = build(specs);
+void bench_net(const char* title, const std::vector<BenchLayer>& specs, ConvAlgo algo) {
+  std::vector<BuiltLayer> net = build(specs, algo);
   const BenchLayer& s0 = specs[0];
   std::vector<float> input = randf((size_t)s0.cin * s0.h * s0.w);
   struct Cfg {
@@ -707,7 +824,8 @@ void bench_net(const char* title, const std::vector<BenchLayer>& specs) {
   set_force_scalar(false);
   std::printf("\n%s\n", title);
   std::printf("  per config: wall ms (best of runs) / GFLOP/s (2*MAC per wall second) / GFLOP/s per busy core\n");
-  std::printf("  (2*MAC per CPU second of all threads: the kernel's own speed, unaffected by other processes)\n");
+  std::printf("  (2*MAC per CPU second of all threads: the kernel's own speed, unaffected by other processes).\n");
+  std::printf("  MAC = direct-convolution MACs (+ GDN); [W] layers use Winograd, which does ~half of them.\n");
   std::printf("%-34s %6s", "layer", "GMAC");
   for (const Cfg& c : cfgs) std::printf(" | %6s %dT             ", c.scalar ? "scalar" : "avx2", c.threads);
   std::printf("\n");
@@ -820,9 +938,11 @@ int run_bench() {
       {"IGDN 128 96x64 (stand-alone)", K::kGdn, 128, 128, 1, 1, 64, 96, Post::Igdn},
       {"IGDN 64 384x256 (stand-alone)", K::kGdn, 64, 64, 1, 1, 256, 384, Post::Igdn},
   };
-  bench_net("synthesis (decoder), 768x512 output", synth);
-  bench_net("analysis (encoder) + hyper analysis, 768x512 input", analysis);
-  bench_net("stand-alone GDN", gdn_only);
+  bench_net("synthesis (decoder), 768x512 output, ConvAlgo::Auto", synth, ConvAlgo::Auto);
+  bench_net("synthesis (decoder), 768x512 output, ConvAlgo::Direct", synth, ConvAlgo::Direct);
+  bench_net("analysis (encoder) + hyper analysis, 768x512 input, ConvAlgo::Auto", analysis, ConvAlgo::Auto);
+  bench_net("analysis (encoder) + hyper analysis, 768x512 input, ConvAlgo::Direct", analysis, ConvAlgo::Direct);
+  bench_net("stand-alone GDN", gdn_only, ConvAlgo::Auto);
   bench_int();
   return 0;
 }
@@ -838,6 +958,7 @@ int main(int argc, char** argv) {
   test_float_conv(false);
   test_float_conv(true);
   test_float_large();
+  test_strips();
   test_int_conv();
   return check_summary();
 }

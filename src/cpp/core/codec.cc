@@ -231,15 +231,18 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
     LMC_CHECK(v.find_all(lmc::kLatents).size() == 1, Status::CorruptStream, "stream has more than one latents chunk");
     auto pool = make_pool(options ? options->threads : 0);
     const size_t n = size_t(h.width) * h.height;
-    std::vector<uint8_t> rgb(n * 3);
+    // Not value-initialised: the decoders write every byte, and a hostile
+    // header (large size, tiny payload) must not commit n*3 bytes of zeros
+    // before the payload is found to be garbage.
+    std::unique_ptr<uint8_t[]> rgb(new uint8_t[n * 3]);
     if (model->hyper) {
       const lmc::ChunkView* side = v.find(lmc::kSideInfo);
       LMC_CHECK(side != nullptr, Status::CorruptStream, "stream has no side-information chunk");
       LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
       model->hyper->decode(side->data, side->size, lat->data, lat->size, h.width, h.height, h.quality_x100, pool.get(),
-                           rgb.data(), options ? options->strip_rows : 0);
+                           rgb.get(), options ? options->strip_rows : 0);
     } else {
-      model->pca->decode(lat->data, lat->size, h.width, h.height, h.quality_x100, rgb.data());
+      model->pca->decode(lat->data, lat->size, h.width, h.height, h.quality_x100, rgb.get());
     }
     const size_t ch = h.channels;
     uint8_t* out = static_cast<uint8_t*>(std::malloc(n * ch));

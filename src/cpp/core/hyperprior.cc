@@ -178,18 +178,24 @@ class FloatNet {
   const std::vector<Op>& ops() const { return ops_; }
 
   // in: [cin][h][w]; returns [cout][oh][ow] in out (resized).
-  void run(const float* in, int h, int w, std::vector<float>& out, int& oh, int& ow, dsp::ThreadPool* pool) const {
+  // first_row: row of the full image (at this net's input resolution) where
+  // `in` starts; it lets the Winograd kernels tile strips exactly as they
+  // tile the whole image (so strip runs equal whole-image runs).
+  void run(const float* in, int h, int w, std::vector<float>& out, int& oh, int& ow, dsp::ThreadPool* pool,
+           int first_row = 0) const {
     std::vector<float> a, b;
     const float* src = in;
     int ch = h, cw = w;
+    int row = first_row;
     for (size_t i = 0; i < stages_.size(); ++i) {
       const Stage& st = stages_[i];
       int nh = st.deconv ? ch * 2 : (ch - 1) / st.stride + 1;
       int nw = st.deconv ? cw * 2 : (cw - 1) / st.stride + 1;
       std::vector<float>& dst = (i + 1 == stages_.size()) ? out : (i % 2 ? b : a);
       dst.resize(size_t(st.cout) * nh * nw);
-      if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool);
-      else st.conv->run(src, ch, cw, dst.data(), pool);
+      if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool, row);
+      else st.conv->run(src, ch, cw, dst.data(), pool, row);
+      row = st.deconv ? row * 2 : row / st.stride;
       src = dst.data();
       ch = nh;
       cw = nw;
@@ -417,7 +423,7 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
       int a = std::max(0, r0 - kEncodeHaloRows), b = std::min(yh, r1 + kEncodeHaloRows);
       to_planar_rows(px, w, h, stride, ch, wp, uint32_t(16 * a), uint32_t(16 * b), xs);
       int oh, ow;
-      g_a_->run(xs.data(), 16 * (b - a), int(wp), ys, oh, ow, pool);
+      g_a_->run(xs.data(), 16 * (b - a), int(wp), ys, oh, ow, pool, 16 * a);
       if (oh != b - a || ow != yw) fail(Status::Internal, "g_a strip shape");
       for (int c = 0; c < M_; ++c)
         std::memcpy(&y[(size_t(c) * yh + r0) * yw], &ys[(size_t(c) * oh + (r0 - a)) * ow], sizeof(float) * size_t(r1 - r0) * yw);
@@ -494,7 +500,7 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
     for (int c = 0; c < M_; ++c)
       std::memcpy(&ys[size_t(c) * (b - a) * yw], &y[(size_t(c) * yh + a) * yw], sizeof(float) * size_t(b - a) * yw);
     int oh, ow;
-    g_s_->run(ys.data(), b - a, yw, x, oh, ow, pool);
+    g_s_->run(ys.data(), b - a, yw, x, oh, ow, pool, a);
     uint32_t out0 = uint32_t(16 * r0), out1 = std::min(h, uint32_t(16 * r1));
     for (uint32_t yy = out0; yy < out1; ++yy)
       for (int c = 0; c < 3; ++c) {

@@ -3,6 +3,7 @@
 #include "core/pca_codec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <string>
 
@@ -254,6 +255,29 @@ void PcaCodec::decode(const uint8_t* payload, size_t size, uint32_t width, uint3
   size_t bx = 0, by = 0;
   const size_t n = symbol_count(width, height, &bx, &by);
   if (rgb_out == nullptr || (payload == nullptr && size != 0)) fail(Status::InvalidArgument, "pca: null buffer");
+  // Refuse a payload too short for n symbols before allocating n-sized
+  // buffers (a 2 KB file with a 16384x16384 header must not cost 7 GB).
+  // rANS (rans.h): decoding a symbol of frequency f changes log2(state) by
+  // at most -log2(2^16 / f) + 2^-15/ln 2, a word read by at most 32 + 2^-15/ln 2,
+  // the states start below 2^63 and must end at 2^31; so a stream that
+  // decodes has sum_i (log2(2^16 / max_freq_i) - 4.41e-5) < 8 * size + 1e-5 * size.
+  {
+    std::vector<double> table_bits(cdf_lengths_.size(), 1e300);
+    double block_bits = 0.0;
+    for (int k = 0; k < kDim; ++k) {
+      const size_t t = size_t(s.idx[size_t(k)]);
+      if (table_bits[t] == 1e300) {
+        const uint32_t* c = &cdfs_[t * stride_];
+        uint32_t fmax = 1;
+        for (int32_t i = 1; i < cdf_lengths_[t]; ++i) fmax = std::max(fmax, c[i] - c[i - 1]);
+        table_bits[t] = std::log2(double(kCdfTotal) / double(fmax)) - 5e-5;
+      }
+      block_bits += table_bits[t];
+    }
+    if (block_bits * double(bx * by) > 8.001 * double(size) + 64.0)
+      fail(Status::CorruptStream, "pca: a " + std::to_string(size) + "-byte payload cannot hold " +
+                                      std::to_string(width) + "x" + std::to_string(height) + " pixels");
+  }
 
   std::vector<int32_t> sym(n);
   {

@@ -23,11 +23,21 @@
 //    transposed conv).
 // Each output element is computed by one tile, with a fixed summation order
 // (bias, then channel by channel, taps in order), whatever the thread count.
+//
+// Winograd (ConvAlgo, float only): the 2x2 output blocks of every 3x3 / 3x2 /
+// 2x3 / 2x2 sub-kernel (stride-2 polyphase planes, transposed-conv phases, or
+// a plain 3x3 conv) are computed as F(2x2, a x b): the padded input is split
+// into 2x2 (4x4 for stride 2) polyphase planes so that block rows are
+// contiguous, each tile of kWinoBlocks blocks transforms its input rows
+// (V = B^T d B, sums of <= 4 signed rows), multiplies each of the (a+1)(b+1)
+// components by the pre-transformed weights U = G g G^T (a GEMM over input
+// channels, same register-blocked micro-kernel shape) and accumulates
+// A^T M A into the output block, then applies bias/post-op/store as above.
+// 49 instead of 100 multiplications per 2x2 block of all 4 sub-convs.
 #include "dsp/conv.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -53,12 +63,13 @@ inline int32_t asr32(int32_t v, int s) {  // arithmetic (flooring) shift right
   return v >= 0 ? (v >> s) : ~((~v) >> s);
 }
 
-// Keeps GCC from vectorising the tap loop as a reduction (slow gathers)
-// instead of the pixel loop; no effect on the arithmetic.
+// Hides the weight pointer's progression from the optimiser, which keeps GCC
+// from vectorising the tap loop as a reduction (slow gathers) instead of the
+// pixel loop; no effect on the arithmetic.
 #if defined(__GNUC__)
-#define LMC_SCALAR_BARRIER() __asm__ volatile("" ::: "memory")
+#define LMC_SCALAR_BARRIER(p) __asm__("" : "+r"(p))
 #else
-#define LMC_SCALAR_BARRIER() ((void)0)
+#define LMC_SCALAR_BARRIER(p) ((void)0)
 #endif
 
 struct ScalarMicro {
@@ -79,7 +90,7 @@ struct ScalarMicro {
           for (int j = 0; j < NR; ++j) c[m][j] += wv * x[j];
         }
         w += kMR;
-        LMC_SCALAR_BARRIER();
+        LMC_SCALAR_BARRIER(w);
       }
     }
     for (int m = 0; m < kMR; ++m)
@@ -104,15 +115,76 @@ struct ScalarMicro {
           }
         }
         w += 2 * kMR;
-        LMC_SCALAR_BARRIER();
+        LMC_SCALAR_BARRIER(w);
       }
     }
     for (int m = 0; m < kMR; ++m)
       for (int j = 0; j < NR; ++j) acc[m * as + j] = c[m][j];
   }
 
+  // Winograd input transform of one component for nc channels: the sum of
+  // <= 4 shifted input rows with signs +-1 (exact products, fixed order).
+  static void wino_input(float* v, const float* in, int64_t cs, int nc, const WinoComp* comps, int ncomp,
+                         const int* /*rows*/, int /*nrows*/) {
+    constexpr int T = kWinoBlocks;
+    for (int ci = 0; ci < nc; ++ci) {
+      const float* ip = in + ci * cs;
+      for (int cc = 0; cc < ncomp; ++cc) {
+        const WinoComp& c = comps[cc];
+        float* vc = v + ((int64_t)cc * nc + ci) * T;
+        for (int t = 0; t < T; ++t) vc[t] = c.sign[0] * ip[c.off[0] + t];
+        for (int k = 1; k < c.nterms; ++k)
+          for (int t = 0; t < T; ++t) vc[t] += c.sign[k] * ip[c.off[k] + t];
+      }
+    }
+  }
+
+  // One Winograd component for kMR output channels: M = U^T V (K = nc), then
+  // y[m][o][t] += coef[o] * M[m][t] for the 4 output positions o.
+  static void wino_gemm(const float* v, int nc, const float* u, float* y, const float* coef) {
+    constexpr int T = kWinoBlocks;
+    for (int t0 = 0; t0 < T; t0 += NR) wino_gemm_micro(v + t0, nc, u, y + t0, coef);
+  }
+  static void wino_gemm_micro(const float* v, int nc, const float* u, float* y, const float* coef) {
+    constexpr int T = kWinoBlocks;
+    {
+      const int t0 = 0;
+      float c[kMR][NR];
+      for (int m = 0; m < kMR; ++m)
+        for (int j = 0; j < NR; ++j) c[m][j] = 0.0f;
+      const float* vp = v + t0;
+      const float* w = u;
+      for (int ci = 0; ci < nc; ++ci) {
+        float x[NR];
+        for (int j = 0; j < NR; ++j) x[j] = vp[j];
+        for (int m = 0; m < kMR; ++m) {
+          const float wv = w[m];
+          for (int j = 0; j < NR; ++j) c[m][j] += wv * x[j];
+        }
+        vp += T;
+        w += kMR;
+        LMC_SCALAR_BARRIER(w);
+      }
+      for (int o = 0; o < 4; ++o) {
+        if (coef[o] == 0.0f) continue;
+        for (int m = 0; m < kMR; ++m)
+          for (int j = 0; j < NR; ++j) y[m * kTile + o * T + t0 + j] += coef[o] * c[m][j];
+      }
+    }
+  }
+
+  static void prefetch(const void* p) {
+#if defined(__GNUC__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+  }
   static void fill(float* x, float v, int n) {
     for (int i = 0; i < n; ++i) x[i] = v;
+  }
+  static void add_scalar(float* x, float v, int n) {
+    for (int i = 0; i < n; ++i) x[i] += v;
   }
   static void fill_u32(uint32_t* x, uint32_t v, int n) {
     for (int i = 0; i < n; ++i) x[i] = v;
@@ -149,11 +221,20 @@ struct ScalarMicro {
       dst[2 * i + 1] = b[i];
     }
   }
+  static void interleave4(float* dst, const float* a, const float* b, const float* c, const float* d, int n) {
+    for (int i = 0; i < n; ++i) {
+      dst[4 * i] = a[i];
+      dst[4 * i + 1] = b[i];
+      dst[4 * i + 2] = c[i];
+      dst[4 * i + 3] = d[i];
+    }
+  }
 };
 
 void scalar_conv_f32_tile(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<ScalarMicro>(j, p0, s); }
 void scalar_conv_i16_tile(const ConvJob& j, int64_t p0, uint32_t* s) { conv_i16_tile_impl<ScalarMicro>(j, p0, s); }
 void scalar_gdn_tile(const GdnJob& j, int64_t p0, float* s) { gdn_tile_impl<ScalarMicro>(j, p0, s); }
+void scalar_wino_tile(const WinoJob& j, int64_t b0, float* s) { wino_tile_impl<ScalarMicro>(j, b0, s); }
 void scalar_relu(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
@@ -164,8 +245,9 @@ void scalar_scale(float* x, int64_t n, float g) {
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-  static const KernelTable t = {"scalar",           ScalarMicro::NR, scalar_conv_f32_tile, scalar_conv_i16_tile,
-                                scalar_gdn_tile, scalar_relu,     scalar_scale};
+  static_assert(kTile % ScalarMicro::NR == 0 && kWinoBlocks % ScalarMicro::NR == 0, "tile sizes");
+  static const KernelTable t = {"scalar",        ScalarMicro::NR,  scalar_conv_f32_tile, scalar_conv_i16_tile,
+                                scalar_gdn_tile, scalar_wino_tile, scalar_relu,          scalar_scale};
   return t;
 }
 
@@ -177,26 +259,28 @@ namespace {
 class AlignedBuf {
  public:
   AlignedBuf() = default;
-  ~AlignedBuf() { std::free(p_); }
+  ~AlignedBuf() { release(); }
   AlignedBuf(const AlignedBuf&) = delete;
   AlignedBuf& operator=(const AlignedBuf&) = delete;
   void* data() const { return p_; }
   size_t bytes() const { return bytes_; }
-  void ensure(size_t bytes) {
+  void ensure(size_t bytes) {  // throws std::bad_alloc
     if (bytes <= bytes_) return;
-    std::free(p_);
-    p_ = nullptr;
-    bytes_ = 0;
+    release();
     const size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded);
-    if (p == nullptr) throw std::bad_alloc();
-    p_ = p;
+    p_ = ::operator new(rounded, std::align_val_t(64));
     bytes_ = rounded;
   }
 
  private:
   void* p_ = nullptr;
   size_t bytes_ = 0;
+
+  void release() {
+    if (p_) ::operator delete(p_, std::align_val_t(64));
+    p_ = nullptr;
+    bytes_ = 0;
+  }
 };
 
 // A few reusable buffers, so that repeated runs neither allocate nor fault in
@@ -205,6 +289,7 @@ struct ScratchCache {
   std::mutex mu;
   std::vector<std::unique_ptr<AlignedBuf>> free_list;
   static constexpr size_t kKeep = 8;
+  ScratchCache() { free_list.reserve(kKeep); }  // give() never allocates
 
   std::unique_ptr<AlignedBuf> take(size_t bytes) {
     std::unique_ptr<AlignedBuf> b;
@@ -291,6 +376,7 @@ std::vector<int> deconv_phase_taps(int k, int ry, int rx) {
 struct Geometry {
   int split = 1;      // polyphase split factor (2 for stride-2 convs)
   int pad = 0;        // zero border on each side before the split
+  int pad_top = -1;   // rows above the input (-1: pad)
   int64_t hq = 0, wq = 0;  // plane size
   int64_t cs = 0;          // elements per channel (all planes)
   int grid_w = 0, valid_h = 0, valid_w = 0;
@@ -298,11 +384,17 @@ struct Geometry {
   std::vector<int> taps[kMaxGroups];
   int max_off = 0;
   int64_t ntiles = 0;
+  int tile = kTile;  // grid elements per tile (kWinoBlocks for Winograd)
+  // Winograd only
+  int blocks_h = 0, blocks_w = 0;
+  int row_shift = 0;
+  std::vector<WinoComp> comps[kMaxGroups];
+  std::vector<int> rows[kMaxGroups];
 
   int64_t buffer_elems(int nci) const {
     // every channel's planes, plus what the last channel's taps may read for
     // the dropped pixels of the last tile
-    return (int64_t)(nci - 1) * cs + std::max<int64_t>(cs, ntiles * kTile + max_off) + 64;
+    return (int64_t)(nci - 1) * cs + std::max<int64_t>(cs, ntiles * tile + max_off) + 64;
   }
 };
 
@@ -311,7 +403,11 @@ void finish_geometry(Geometry& g) {
   LMC_CHECK(g.cs <= kMaxPlaneElems, Status::LimitExceeded, "conv: image too large");
   g.max_off = 0;
   for (int i = 0; i < g.ngroups; ++i)
-    for (int o : g.taps[i]) g.max_off = std::max(g.max_off, o);
+    for (int o : g.taps[i]) {
+      g.max_off = std::max(g.max_off, o);
+      const int row = o - static_cast<int>(o % g.wq);  // the tap's row segment (dx < wq)
+      if (std::find(g.rows[0].begin(), g.rows[0].end(), row) == g.rows[0].end()) g.rows[0].push_back(row);
+    }
   g.ntiles = ((int64_t)g.valid_h * g.grid_w + kTile - 1) / kTile;
 }
 
@@ -326,6 +422,7 @@ Geometry conv_geometry(int h, int w, int k, int s) {
   g.valid_h = (h - 1) / s + 1;
   g.valid_w = (w - 1) / s + 1;
   const int64_t plane = g.hq * g.wq;
+  LMC_CHECK((int64_t)s * s * plane <= kMaxPlaneElems, Status::LimitExceeded, "conv: image too large");
   for (int ky = 0; ky < k; ++ky)
     for (int kx = 0; kx < k; ++kx) {
       const int64_t pl = (int64_t)(ky % s) * s + (kx % s);
@@ -358,26 +455,192 @@ Geometry deconv_geometry(int h, int w, int k) {
   return g;
 }
 
-// Fills the padded (and polyphase-split) buffer of one channel.
-// get(y, x) reads the source; rows/columns outside it are zero.
+// ---------------------------------------------------------------------------
+// Winograd F(2x2, a x b) plans
+// ---------------------------------------------------------------------------
+// 1-D transforms in correlation form, y_u = sum_i g_i d_{u+i}:
+// F(2,3): V = BT d, U = G g, y = AT (U .* V); F(2,2) likewise with 3 points.
+const double kBT3[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+const double kG3[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+const double kAT3[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+const double kBT2[3][3] = {{1, -1, 0}, {0, 1, 0}, {0, -1, 1}};
+const double kG2[3][2] = {{1, 0}, {1, 1}, {0, 1}};
+const double kAT2[2][3] = {{1, 1, 0}, {0, 1, 1}};
+double wino_bt(int a, int xi, int i) { return a == 3 ? kBT3[xi][i] : kBT2[xi][i]; }
+double wino_g(int a, int xi, int i) { return a == 3 ? kG3[xi][i] : kG2[xi][i]; }
+double wino_at(int a, int u, int xi) { return a == 3 ? kAT3[u][xi] : kAT2[u][xi]; }
+
+// One sub-convolution of a Winograd plan: an a x b kernel (a, b in {2, 3})
+// whose tap (i, j) is the layer's kernel tap (ky[i], kx[j]) and reads padded
+// input row sst*(y + oy + i) + py, column sst*(x + ox + j) + px for output (y, x).
+struct SubConv {
+  int a = 0, b = 0, oy = 0, ox = 0, py = 0, px = 0;
+  std::vector<int> ky, kx;
+};
+
+// The sub-convs of a layer, or none when Winograd does not apply
+// (only 2- and 3-tap sub-kernels: k=5 stride 2, k=3 stride 1, k=5 transposed).
+std::vector<SubConv> wino_subconvs(bool transposed, int k, int s) {
+  std::vector<SubConv> subs;
+  if (!transposed && s == 1) {
+    if (k != 3) return {};
+    SubConv sc;
+    sc.a = sc.b = 3;
+    sc.ky = sc.kx = {0, 1, 2};
+    subs.push_back(sc);
+  } else if (!transposed) {  // stride 2: polyphase plane (py, px) holds taps py, py+2, ...
+    for (int r = 0; r < 4; ++r) {
+      SubConv sc;
+      sc.py = r / 2;
+      sc.px = r % 2;
+      for (int t = sc.py; t < k; t += 2) sc.ky.push_back(t);
+      for (int t = sc.px; t < k; t += 2) sc.kx.push_back(t);
+      subs.push_back(sc);
+    }
+  } else {  // output phase (ry, rx) reads padded rows y + dy, dy = (ry + p - ky)/2 + 1
+    const int p = k / 2;
+    for (int r = 0; r < 4; ++r) {
+      const int ry = r / 2, rx = r % 2;
+      SubConv sc;
+      for (int d = 0; d <= 2; ++d) {  // ascending dy <=> descending ky
+        const int ky = ry + p + 2 - 2 * d, kx = rx + p + 2 - 2 * d;
+        if (ky >= 0 && ky < k) {
+          if (sc.ky.empty()) sc.oy = d;
+          sc.ky.push_back(ky);
+        }
+        if (kx >= 0 && kx < k) {
+          if (sc.kx.empty()) sc.ox = d;
+          sc.kx.push_back(kx);
+        }
+      }
+      subs.push_back(sc);
+    }
+  }
+  for (SubConv& sc : subs) {
+    sc.a = static_cast<int>(sc.ky.size());
+    sc.b = static_cast<int>(sc.kx.size());
+    if (sc.a < 2 || sc.a > 3 || sc.b < 2 || sc.b > 3) return {};
+  }
+  return subs;
+}
+
+// Packs U = G g G^T for every sub-conv, component and block of kMR output
+// channels: [nci][kMR] each, in the order the tiles read them.
+// get(co, ci, ky, kx) reads the PyTorch tensor.
+template <class Get>
+std::vector<float> pack_wino_weights(int cin, int cout, int coutp, const std::vector<SubConv>& subs, Get get) {
+  size_t n = 0;
+  for (const SubConv& sc : subs) n += (size_t)(sc.a + 1) * (sc.b + 1) * coutp * cin;
+  std::vector<float> pw(n, 0.0f);
+  size_t pos = 0;
+  for (const SubConv& sc : subs)
+    for (int xi = 0; xi <= sc.a; ++xi)
+      for (int eta = 0; eta <= sc.b; ++eta)
+        for (int ob = 0; ob < coutp / kMR; ++ob)
+          for (int ci = 0; ci < cin; ++ci)
+            for (int m = 0; m < kMR; ++m) {
+              const int co = ob * kMR + m;
+              double u = 0.0;
+              if (co < cout)
+                for (int i = 0; i < sc.a; ++i)
+                  for (int j = 0; j < sc.b; ++j)
+                    u += wino_g(sc.a, xi, i) * wino_g(sc.b, eta, j) * get(co, ci, sc.ky[i], sc.kx[j]);
+              pw[pos++] = static_cast<float>(u);
+            }
+  return pw;
+}
+
+// Input layout and per-component transforms of a Winograd run. The padded
+// input is split into f x f polyphase planes (f = 2 * input stride of the
+// sub-convs), so that the 2x2 output blocks read contiguous rows.
+// shift = 1 starts the block grid one (sub-conv output) row above the tensor,
+// so that blocks stay on the even rows of a larger image whose odd row the
+// tensor starts at (strip-wise processing, see Conv2d::run).
+Geometry wino_geometry(bool transposed, int h, int w, int k, int s, const std::vector<SubConv>& subs, int shift) {
+  Geometry g;
+  const int sst = transposed ? 1 : s;
+  const int f = 2 * sst;
+  g.split = f;
+  g.pad = transposed ? 1 : k / 2;
+  g.pad_top = g.pad + sst * shift;
+  g.row_shift = shift;
+  g.valid_h = transposed ? h : (h - 1) / s + 1;
+  g.valid_w = transposed ? w : (w - 1) / s + 1;
+  g.blocks_h = (g.valid_h + shift + 1) / 2;
+  g.blocks_w = (g.valid_w + 1) / 2;
+  g.ngroups = static_cast<int>(subs.size());
+  g.tile = kWinoBlocks;
+  // block (Y, X) of sub-conv sc reads padded row sst*(2Y + oy + i') + py, i' <= a,
+  // = plane row Y + (sst*(oy + i') + py) / f of row phase (sst*(oy + i') + py) % f.
+  int max_r = 0, max_c = 0;
+  for (const SubConv& sc : subs) {
+    max_r = std::max(max_r, (sst * (sc.oy + sc.a) + sc.py) / f);
+    max_c = std::max(max_c, (sst * (sc.ox + sc.b) + sc.px) / f);
+  }
+  g.hq = g.blocks_h + max_r;
+  g.wq = g.blocks_w + max_c;
+  g.grid_w = static_cast<int>(g.wq);
+  const int64_t plane = g.hq * g.wq;
+  LMC_CHECK((int64_t)f * f * plane <= kMaxPlaneElems, Status::LimitExceeded, "conv: image too large");
+  for (int si = 0; si < g.ngroups; ++si) {
+    const SubConv& sc = subs[si];
+    for (int xi = 0; xi <= sc.a; ++xi)
+      for (int eta = 0; eta <= sc.b; ++eta) {
+        WinoComp c{};
+        for (int i = 0; i <= sc.a; ++i)
+          for (int j = 0; j <= sc.b; ++j) {
+            const double sg = wino_bt(sc.a, xi, i) * wino_bt(sc.b, eta, j);
+            if (sg == 0.0) continue;
+            const int r = sst * (sc.oy + i) + sc.py, q = sst * (sc.ox + j) + sc.px;
+            c.off[c.nterms] = static_cast<int>((int64_t)((r % f) * f + q % f) * plane + (r / f) * g.wq + q / f);
+            c.sign[c.nterms] = static_cast<float>(sg);
+            ++c.nterms;
+          }
+        for (int u = 0; u < 2; ++u)
+          for (int v = 0; v < 2; ++v)
+            c.coef[2 * u + v] = static_cast<float>(wino_at(sc.a, u, xi) * wino_at(sc.b, v, eta));
+        g.comps[si].push_back(c);
+      }
+    // distinct row segments (column offset 0) for prefetching
+    for (int i = 0; i <= sc.a; ++i)
+      for (int q = 0; q < f; ++q) {
+        const int r = sst * (sc.oy + i) + sc.py;
+        const int row = static_cast<int>((int64_t)((r % f) * f + q) * plane + (r / f) * g.wq);
+        bool seen = false;
+        for (int x : g.rows[si]) seen = seen || x == row;
+        if (!seen) g.rows[si].push_back(row);
+      }
+  }
+  g.cs = round_up64((int64_t)f * f * plane, 16);
+  g.max_off = 0;
+  for (int si = 0; si < g.ngroups; ++si)
+    for (const WinoComp& c : g.comps[si])
+      for (int t = 0; t < c.nterms; ++t) g.max_off = std::max(g.max_off, c.off[t]);
+  g.ntiles = ((int64_t)g.blocks_h * g.grid_w + kWinoBlocks - 1) / kWinoBlocks;
+  return g;
+}
+
+// Fills the padded (and polyphase-split) buffer of one channel: plane
+// (py, px) of an s-split holds padded[s*yy + py][s*xx + px], where padded is
+// the input with g.pad zero columns (g.pad_top rows) before it, zeros after.
+// copy_row(dst, iy, ix0, n, step) copies input row iy, columns ix0 + i*step.
 template <class T, class RowFn>
 void pad_channel(const Geometry& g, int h, int w, T* dst, RowFn copy_row) {
   const int s = g.split;
+  auto ceil_div = [](int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; };
   for (int py = 0; py < s; ++py)
     for (int px = 0; px < s; ++px) {
       T* plane = dst + ((int64_t)py * s + px) * g.hq * g.wq;
+      // plane columns xx whose input column xx*s + px - pad lies in [0, w)
+      const int64_t x0 = std::min<int64_t>(ceil_div(g.pad - px, s), g.wq);
+      const int64_t x1 = std::max<int64_t>(x0, std::min<int64_t>(ceil_div(w + g.pad - px, s), g.wq));
       for (int64_t yy = 0; yy < g.hq; ++yy) {
         T* row = plane + yy * g.wq;
-        const int64_t iy = yy * s + py - g.pad;
-        if (iy < 0 || iy >= h) {
+        const int64_t iy = yy * s + py - (g.pad_top < 0 ? g.pad : g.pad_top);
+        if (iy < 0 || iy >= h || x1 == x0) {
           std::memset(row, 0, sizeof(T) * g.wq);
           continue;
         }
-        // columns xx with 0 <= xx*s + px - pad < w
-        int64_t x0 = 0;
-        while (x0 < g.wq && x0 * s + px - g.pad < 0) ++x0;
-        int64_t x1 = x0;
-        while (x1 < g.wq && x1 * s + px - g.pad < w) ++x1;
         std::memset(row, 0, sizeof(T) * x0);
         copy_row(row + x0, iy, x0 * s + px - g.pad, x1 - x0, s);
         std::memset(row + x1, 0, sizeof(T) * (g.wq - x1));
@@ -530,6 +793,8 @@ void run_conv_f32(const Geometry& g, const float* in, int cin, int h, int w, con
     j.ntaps_total += j.ntaps[i];
   }
   j.w = wpk;
+  j.nrows = static_cast<int>(std::min<size_t>(g.rows[0].size(), 32));
+  for (int r = 0; r < j.nrows; ++r) j.rows[r] = g.rows[0][r];
   j.cout = cout;
   j.coutp = coutp;
   j.bias = bias;
@@ -545,6 +810,52 @@ void run_conv_f32(const Geometry& g, const float* in, int cin, int h, int w, con
   j.out_cstride = out_plane;
   run_tiles<float>(cache, pool, g.ntiles, f32_scratch_elems(g.ngroups, coutp, j.post),
                    [&](int64_t p0, float* s) { kt.conv_f32_tile(j, p0, s); });
+}
+
+void run_wino_f32(const Geometry& g, bool transposed, const float* in, int cin, int h, int w, const float* wpk,
+                  int cout, int coutp, const float* bias, PostOp post, const float* gbeta, const float* ggamma,
+                  float* out, int64_t out_w, int64_t out_plane, ScratchCache* cache, ThreadPool* pool) {
+  const KernelTable& kt = active_kernels();
+  Lease padded(cache, sizeof(float) * g.buffer_elems(cin));
+  pad_input_f32(in, cin, h, w, g, padded.as<float>(), pool);
+
+  WinoJob j{};
+  j.in = padded.as<float>();
+  j.in_cstride = g.cs;
+  j.nci = cin;
+  j.nsub = g.ngroups;
+  for (int i = 0; i < g.ngroups; ++i) {
+    j.ncomp[i] = static_cast<int>(g.comps[i].size());
+    j.comps[i] = g.comps[i].data();
+    j.nrows[i] = static_cast<int>(std::min<size_t>(g.rows[i].size(), 16));
+    for (int r = 0; r < j.nrows[i]; ++r) j.rows[i][r] = g.rows[i][r];
+  }
+  j.w = wpk;
+  j.cout = cout;
+  j.coutp = coutp;
+  j.bias = bias;
+  j.post = post_code(post);
+  j.gdn_beta = gbeta;
+  j.gdn_gamma = ggamma;
+  j.deconv = transposed;
+  j.grid_w = g.grid_w;
+  j.blocks_h = g.blocks_h;
+  j.blocks_w = g.blocks_w;
+  j.row_shift = g.row_shift;
+  j.valid_h = g.valid_h;
+  j.valid_w = g.valid_w;
+  j.out = out;
+  j.out_w = out_w;
+  j.out_cstride = out_plane;
+  const int nout = transposed ? g.ngroups : 1;
+  const int64_t scratch = (int64_t)nout * coutp * kTile + (int64_t)kWinoMaxComps * cin * kWinoBlocks +
+                          ((j.post == kPostGdn || j.post == kPostIgdn) ? 2 * (int64_t)coutp * kTile : 0);
+  const int nthreads = pool ? pool->size() : 1;
+  const int64_t per_thread = round_up64(scratch, 16);
+  Lease sbuf(cache, sizeof(float) * per_thread * nthreads);
+  float* base = sbuf.as<float>();
+  parallel_for(pool, g.ntiles,
+               [&](int64_t t, int thread) { kt.wino_f32_tile(j, t * kWinoBlocks, base + per_thread * thread); });
 }
 
 void run_conv_i16(const Geometry& g, const int16_t* in, int cin, int h, int w, const int16_t* wpk, int kc, int cout,
@@ -568,6 +879,8 @@ void run_conv_i16(const Geometry& g, const int16_t* in, int cin, int h, int w, c
     j.ntaps_total += j.ntaps[i];
   }
   j.w = wpk;
+  j.nrows = static_cast<int>(std::min<size_t>(g.rows[0].size(), 32));
+  for (int r = 0; r < j.nrows; ++r) j.rows[r] = g.rows[0][r];
   j.cout = cout;
   j.coutp = coutp;
   j.bias = bias;
@@ -647,6 +960,11 @@ Conv2d::Conv2d(int cin, int cout, int k, int stride, const float* weight, const 
   kc_ = chunk_channels(false, stride);
   w_ = pack_weights<float>(cin, cout, coutp_, kc_, 1, conv_taps(k),
                            [&](int co, int ci, int t) { return weight[((size_t)co * cin + ci) * kk + t]; });
+  const std::vector<SubConv> subs = wino_subconvs(false, k, stride);
+  if (!subs.empty())
+    wino_w_ = pack_wino_weights(cin, cout, coutp_, subs, [&](int co, int ci, int ky, int kx) {
+      return (double)weight[((size_t)co * cin + ci) * kk + ky * k + kx];
+    });
   bias_.assign(coutp_, 0.0f);
   if (bias)
     for (int co = 0; co < cout; ++co) bias_[co] = bias[co];
@@ -665,8 +983,37 @@ void Conv2d::set_gdn(const Gdn& gdn) {
   gdn_gamma_ = gdn.gamma_;
 }
 
-void Conv2d::run(const float* in, int h, int w, float* out, ThreadPool* pool) const {
+namespace {
+// Auto: Winograd pays off with enough channels to amortise its transforms,
+// and on the AVX2 path (the portable build of it is slower than Direct).
+bool auto_winograd(int cin, int cout) {
+  constexpr int kWinoMinChannels = 16;
+  return cin >= kWinoMinChannels && cout >= kWinoMinChannels && active_isa() != Isa::Scalar;
+}
+}  // namespace
+
+void Conv2d::set_algorithm(ConvAlgo algo) {
+  LMC_CHECK(algo != ConvAlgo::Winograd || winograd_supported(), Status::InvalidArgument,
+            "conv: Winograd needs k=5 stride 2 or k=3 stride 1");
+  algo_ = algo;
+}
+ConvAlgo Conv2d::algorithm() const {
+  if (!winograd_supported() || algo_ == ConvAlgo::Direct) return ConvAlgo::Direct;
+  if (algo_ == ConvAlgo::Winograd) return ConvAlgo::Winograd;
+  return auto_winograd(cin_, cout_) ? ConvAlgo::Winograd : ConvAlgo::Direct;
+}
+
+void Conv2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, int64_t first_row) const {
   check_run_args(in, out, h, w);
+  LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv: first_row must be >= -1");
+  if (algorithm() == ConvAlgo::Winograd && (first_row >= 0 || algo_ == ConvAlgo::Winograd)) {
+    const int64_t row = first_row < 0 ? 0 : first_row;
+    const int shift = static_cast<int>((row / s_) & 1);  // parity of the first output row
+    const Geometry g = wino_geometry(false, h, w, k_, s_, wino_subconvs(false, k_, s_), shift);
+    run_wino_f32(g, false, in, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
+                 gdn_gamma_.data(), out, out_w(w), (int64_t)out_h(h) * out_w(w), &scratch_cache(), pool);
+    return;
+  }
   const Geometry g = conv_geometry(h, w, k_, s_);
   run_conv_f32(g, in, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(), gdn_gamma_.data(), out,
                out_w(w), (int64_t)out_h(h) * out_w(w), &scratch_cache(), pool);
@@ -685,6 +1032,11 @@ ConvTranspose2d::ConvTranspose2d(int cin, int cout, int k, int stride, const flo
   kc_ = chunk_channels(true, 2);
   w_ = pack_weights<float>(cin, cout, coutp_, kc_, 1, deconv_taps(k),
                            [&](int co, int ci, int t) { return weight[((size_t)ci * cout + co) * kk + t]; });
+  const std::vector<SubConv> subs = wino_subconvs(true, k, 2);
+  if (!subs.empty())
+    wino_w_ = pack_wino_weights(cin, cout, coutp_, subs, [&](int co, int ci, int ky, int kx) {
+      return (double)weight[((size_t)ci * cout + co) * kk + ky * k + kx];
+    });
   bias_.assign(coutp_, 0.0f);
   if (bias)
     for (int co = 0; co < cout; ++co) bias_[co] = bias[co];
@@ -703,9 +1055,29 @@ void ConvTranspose2d::set_gdn(const Gdn& gdn) {
   gdn_gamma_ = gdn.gamma_;
 }
 
-void ConvTranspose2d::run(const float* in, int h, int w, float* out, ThreadPool* pool) const {
+void ConvTranspose2d::set_algorithm(ConvAlgo algo) {
+  LMC_CHECK(algo != ConvAlgo::Winograd || winograd_supported(), Status::InvalidArgument,
+            "conv_transpose: Winograd needs k=5");
+  algo_ = algo;
+}
+ConvAlgo ConvTranspose2d::algorithm() const {
+  if (!winograd_supported() || algo_ == ConvAlgo::Direct) return ConvAlgo::Direct;
+  if (algo_ == ConvAlgo::Winograd) return ConvAlgo::Winograd;
+  return auto_winograd(cin_, cout_) ? ConvAlgo::Winograd : ConvAlgo::Direct;
+}
+
+void ConvTranspose2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, int64_t first_row) const {
   check_run_args(in, out, h, w);
   LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
+  LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
+  if (algorithm() == ConvAlgo::Winograd && (first_row >= 0 || algo_ == ConvAlgo::Winograd)) {
+    // blocks of the phase grid (= input rows) on even rows of the full image
+    const int shift = static_cast<int>((first_row < 0 ? 0 : first_row) & 1);
+    const Geometry g = wino_geometry(true, h, w, k_, 2, wino_subconvs(true, k_, 2), shift);
+    run_wino_f32(g, true, in, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
+                 gdn_gamma_.data(), out, 2 * (int64_t)w, 4 * (int64_t)h * w, &scratch_cache(), pool);
+    return;
+  }
   const Geometry g = deconv_geometry(h, w, k_);
   run_conv_f32(g, in, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(), gdn_gamma_.data(), out,
                2 * (int64_t)w, 4 * (int64_t)h * w, &scratch_cache(), pool);

@@ -60,6 +60,21 @@ class Gdn {
 // What a convolution applies to its output before storing it.
 enum class PostOp { None, Relu, Gdn, Igdn };
 
+// How a float convolution is computed.
+//   Direct:   register-blocked direct convolution (the reference);
+//   Winograd: F(2x2, 3x3)-family Winograd on the polyphase / sub-pixel
+//             sub-kernels (3x3, 3x2, 2x3, 2x2): 49 instead of 100
+//             multiplications per 2x2 block of each of the 4 sub-convs, i.e.
+//             about 2x fewer; available for k=5 stride 2 and k=3 stride 1
+//             convs and k=5 transposed convs. Agrees with Direct to ~1e-6
+//             relative (float rounding of the transforms);
+//   Auto:     Winograd where available, with cin, cout >= 16, on the AVX2
+//             path (its portable build is slower than Direct) and when run()
+//             is told the first row (strip position, see Conv2d::run); else
+//             Direct.
+// The integer convolutions are always direct (exact).
+enum class ConvAlgo { Auto, Direct, Winograd };
+
 class Conv2d {
  public:
   // weight [cout][cin][k][k]; bias [cout] or nullptr for zeros.
@@ -68,13 +83,25 @@ class Conv2d {
   void set_gdn(const Gdn& gdn);       // fuse GDN/IGDN (gdn.channels() == cout)
   void clear_post_op();
   PostOp post_op() const { return post_; }
+  // Winograd when unsupported throws lmc::Error(InvalidArgument).
+  void set_algorithm(ConvAlgo algo);
+  // The one run() uses (Direct or Winograd) when given first_row >= 0;
+  // with first_row = -1, Auto means Direct.
+  ConvAlgo algorithm() const;
+  bool winograd_supported() const { return !wino_w_.empty(); }
 
   int cin() const { return cin_; }
   int cout() const { return cout_; }
   int out_h(int h) const { return (h - 1) / s_ + 1; }
   int out_w(int w) const { return (w - 1) / s_ + 1; }
   // in [cin][h][w] -> out [cout][out_h(h)][out_w(w)].
-  void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr) const;
+  // first_row: row of in[0] in the full image (0 for a whole image; a
+  // multiple of the stride when the image is processed in horizontal
+  // strips), or -1 = unknown. Direct gives the same output rows whatever the
+  // strip. Winograd computes 2x2 output blocks and keeps them on the full
+  // image's even rows, which needs first_row; so ConvAlgo::Auto uses Winograd
+  // only when first_row >= 0 (an explicit Winograd with -1 assumes 0).
+  void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr, int64_t first_row = -1) const;
 
  private:
   int cin_, cout_, coutp_, k_, s_;
@@ -83,6 +110,8 @@ class Conv2d {
   std::vector<float> bias_;  // [coutp]
   PostOp post_ = PostOp::None;
   std::vector<float> gdn_beta_, gdn_gamma_;
+  ConvAlgo algo_ = ConvAlgo::Auto;
+  std::vector<float> wino_w_;  // Winograd-transformed weights (empty: unsupported)
 };
 
 class ConvTranspose2d {
@@ -93,13 +122,17 @@ class ConvTranspose2d {
   void set_gdn(const Gdn& gdn);
   void clear_post_op();
   PostOp post_op() const { return post_; }
+  void set_algorithm(ConvAlgo algo);
+  ConvAlgo algorithm() const;
+  bool winograd_supported() const { return !wino_w_.empty(); }
 
   int cin() const { return cin_; }
   int cout() const { return cout_; }
   int out_h(int h) const { return 2 * h; }
   int out_w(int w) const { return 2 * w; }
-  // in [cin][h][w] -> out [cout][2h][2w].
-  void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr) const;
+  // in [cin][h][w] -> out [cout][2h][2w]. first_row: row of in[0] in the full
+  // input image, or -1 = unknown; see Conv2d::run.
+  void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr, int64_t first_row = -1) const;
 
  private:
   int cin_, cout_, coutp_, k_;
@@ -108,6 +141,8 @@ class ConvTranspose2d {
   std::vector<float> bias_;
   PostOp post_ = PostOp::None;
   std::vector<float> gdn_beta_, gdn_gamma_;
+  ConvAlgo algo_ = ConvAlgo::Auto;
+  std::vector<float> wino_w_;  // Winograd-transformed weights (empty: unsupported)
 };
 
 // Requantisation applied to the int32 accumulators of the integer convs.

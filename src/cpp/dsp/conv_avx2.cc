@@ -91,12 +91,102 @@ struct Avx2Micro {
       for (int v = 0; v < NV; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + m * as + 8 * v), c[m][v]);
   }
 
+  static void wino_input(float* v, const float* in, int64_t cs, int nc, const WinoComp* comps, int ncomp,
+                         const int* rows, int nrows) {
+    static_assert(kWinoBlocks == 24, "3 vectors per channel");
+    constexpr int kAhead = 2;  // channels: the rows of a channel are far apart (planes)
+    for (int ci = 0; ci < nc; ++ci) {
+      const float* ip = in + ci * cs;
+      if (ci + kAhead < nc) {
+        const char* pf = reinterpret_cast<const char*>(ip + kAhead * cs);
+        for (int r = 0; r < nrows; ++r) {
+          const char* rp = pf + 4 * (int64_t)rows[r];
+          _mm_prefetch(rp, _MM_HINT_T0);
+          _mm_prefetch(rp + 64, _MM_HINT_T0);
+          _mm_prefetch(rp + 4 * kWinoBlocks, _MM_HINT_T0);
+        }
+      }
+      for (int cc = 0; cc < ncomp; ++cc) {
+        const WinoComp& c = comps[cc];
+        float* vc = v + ((int64_t)cc * nc + ci) * kWinoBlocks;
+        const __m256 s0 = _mm256_set1_ps(c.sign[0]);
+        const float* p0 = ip + c.off[0];
+        // products by +-1 are exact, so fma == mul + add here: same V as the
+        // portable path.
+        __m256 a0 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0));
+        __m256 a1 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0 + 8));
+        __m256 a2 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0 + 16));
+        for (int k = 1; k < c.nterms; ++k) {
+          const __m256 sk = _mm256_set1_ps(c.sign[k]);
+          const float* pk = ip + c.off[k];
+          a0 = _mm256_fmadd_ps(sk, _mm256_loadu_ps(pk), a0);
+          a1 = _mm256_fmadd_ps(sk, _mm256_loadu_ps(pk + 8), a1);
+          a2 = _mm256_fmadd_ps(sk, _mm256_loadu_ps(pk + 16), a2);
+        }
+        _mm256_store_ps(vc, a0);
+        _mm256_store_ps(vc + 8, a1);
+        _mm256_store_ps(vc + 16, a2);
+      }
+    }
+  }
+
+  static void wino_gemm(const float* v, int nc, const float* u, float* y, const float* coef) {
+    constexpr int T = kWinoBlocks;
+    for (int t0 = 0; t0 < T; t0 += NR) {
+      __m256 c[kMR][NV];
+#pragma GCC unroll 4
+      for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+        for (int q = 0; q < NV; ++q) c[m][q] = _mm256_setzero_ps();
+      const float* vp = v + t0;
+      for (int ci = 0; ci < nc; ++ci, vp += T, u += kMR) {
+        __m256 xv[NV];
+#pragma GCC unroll 4
+        for (int q = 0; q < NV; ++q) xv[q] = _mm256_load_ps(vp + 8 * q);
+#pragma GCC unroll 4
+        for (int m = 0; m < kMR; ++m) {
+          const __m256 b = _mm256_broadcast_ss(u + m);
+#pragma GCC unroll 4
+          for (int q = 0; q < NV; ++q) c[m][q] = _mm256_fmadd_ps(b, xv[q], c[m][q]);
+        }
+      }
+      for (int o = 0; o < 4; ++o) {
+        if (coef[o] == 0.0f) continue;
+        float* yo = y + o * T + t0;
+        if (coef[o] > 0.0f) {
+#pragma GCC unroll 4
+          for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+            for (int q = 0; q < NV; ++q) {
+              float* p = yo + m * kTile + 8 * q;
+              _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), c[m][q]));
+            }
+        } else {
+#pragma GCC unroll 4
+          for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+            for (int q = 0; q < NV; ++q) {
+              float* p = yo + m * kTile + 8 * q;
+              _mm256_storeu_ps(p, _mm256_sub_ps(_mm256_loadu_ps(p), c[m][q]));
+            }
+        }
+      }
+    }
+  }
+
   // n is a multiple of 8 for the helpers below except copy / interleave.
   static void fill(float* x, float v, int n) {
     const __m256 vv = _mm256_set1_ps(v);
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, vv);
     for (; i < n; ++i) x[i] = v;
+  }
+  static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+  static void add_scalar(float* x, float v, int n) {
+    const __m256 vv = _mm256_set1_ps(v);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), vv));
+    for (; i < n; ++i) x[i] += v;
   }
   static void fill_u32(uint32_t* x, uint32_t v, int n) {
     const __m256i vv = _mm256_set1_epi32(static_cast<int>(v));
@@ -177,6 +267,33 @@ struct Avx2Micro {
       dst[2 * i + 1] = b[i];
     }
   }
+  // dst[4i..4i+3] = a[i], b[i], c[i], d[i] (a 4 x 8 transpose per step).
+  static void interleave4(float* dst, const float* a, const float* b, const float* c, const float* d, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 va = _mm256_loadu_ps(a + i), vb = _mm256_loadu_ps(b + i);
+      const __m256 vc = _mm256_loadu_ps(c + i), vd = _mm256_loadu_ps(d + i);
+      const __m256 ab0 = _mm256_unpacklo_ps(va, vb);  // a0 b0 a1 b1 | a4 b4 a5 b5
+      const __m256 ab1 = _mm256_unpackhi_ps(va, vb);  // a2 b2 a3 b3 | a6 b6 a7 b7
+      const __m256 cd0 = _mm256_unpacklo_ps(vc, vd);
+      const __m256 cd1 = _mm256_unpackhi_ps(vc, vd);
+      const __m256 q0 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(ab0), _mm256_castps_pd(cd0)));  // 0 | 4
+      const __m256 q1 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(ab0), _mm256_castps_pd(cd0)));  // 1 | 5
+      const __m256 q2 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(ab1), _mm256_castps_pd(cd1)));  // 2 | 6
+      const __m256 q3 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(ab1), _mm256_castps_pd(cd1)));  // 3 | 7
+      float* o = dst + 4 * i;
+      _mm256_storeu_ps(o, _mm256_permute2f128_ps(q0, q1, 0x20));       // 0 1
+      _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(q2, q3, 0x20));   // 2 3
+      _mm256_storeu_ps(o + 16, _mm256_permute2f128_ps(q0, q1, 0x31));  // 4 5
+      _mm256_storeu_ps(o + 24, _mm256_permute2f128_ps(q2, q3, 0x31));  // 6 7
+    }
+    for (; i < n; ++i) {
+      dst[4 * i] = a[i];
+      dst[4 * i + 1] = b[i];
+      dst[4 * i + 2] = c[i];
+      dst[4 * i + 3] = d[i];
+    }
+  }
 };
 
 using Micro = Avx2Micro<3>;
@@ -184,6 +301,7 @@ using Micro = Avx2Micro<3>;
 void avx2_conv_f32_tile(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<Micro>(j, p0, s); }
 void avx2_conv_i16_tile(const ConvJob& j, int64_t p0, uint32_t* s) { conv_i16_tile_impl<Micro>(j, p0, s); }
 void avx2_gdn_tile(const GdnJob& j, int64_t p0, float* s) { gdn_tile_impl<Micro>(j, p0, s); }
+void avx2_wino_tile(const WinoJob& j, int64_t b0, float* s) { wino_tile_impl<Micro>(j, b0, s); }
 
 void avx2_relu(float* x, int64_t n) {
   const __m256 z = _mm256_setzero_ps();
@@ -198,10 +316,10 @@ void avx2_scale(float* x, int64_t n, float g) {
   for (; i < n; ++i) x[i] *= g;
 }
 
-static_assert(kTile % Micro::NR == 0, "tile must be a multiple of the micro tile");
+static_assert(kTile % Micro::NR == 0 && kWinoBlocks % Micro::NR == 0, "tiles must be multiples of the micro tile");
 
-const KernelTable kAvx2Table = {"avx2",        Micro::NR, avx2_conv_f32_tile, avx2_conv_i16_tile,
-                                avx2_gdn_tile, avx2_relu, avx2_scale};
+const KernelTable kAvx2Table = {"avx2",        Micro::NR,      avx2_conv_f32_tile, avx2_conv_i16_tile,
+                                avx2_gdn_tile, avx2_wino_tile, avx2_relu,          avx2_scale};
 }  // namespace
 
 const KernelTable* avx2_kernels() { return &kAvx2Table; }

@@ -10,7 +10,13 @@
 //       acc[m*as + j] += sum_{ci<nc} sum_{t<nt} w[(ci*nt + t)*kMR + m] * in[ci*cs + offs[t] + j]
 //       for m < kMR, j < NR, in the order ci, then t (fixed => deterministic)
 //   M::i16(in, cs, offs, nt, nc, w, acc, as)   same on int16 pairs, mod 2^32
-//   M::fill, M::relu, M::abs_copy, M::gdn_apply, M::requant, M::copy, M::interleave
+//   M::wino_input(V, in, cs, nc, comps, n, rows, nrows)
+//                                           V[c][ci][t] = sum_k sign_ck in[ci*cs + off_ck + t]
+//                                           (rows: what to prefetch for later channels)
+//   M::wino_gemm(V, nc, U, y, coef)         y[m*kTile + o*T + t] += coef[o] * sum_ci U[ci][m] V[ci][t]
+//   M::prefetch(p)                          prefetch hint for address p
+//   M::fill, M::add_scalar, M::relu, M::abs_copy, M::gdn_apply, M::requant,
+//   M::copy, M::interleave (2-way), M::interleave4
 #pragma once
 
 #include <cstdint>
@@ -60,12 +66,27 @@ void gdn_on_tile(int c, int cp, const float* beta, const float* gamma, bool inve
   static const int kZeroOffset[1] = {0};
   for (int i = 0; i < c; ++i) M::abs_copy(ax + i * kTile, x + i * kTile, kTile);
   for (int i = 0; i < cp; ++i) M::fill(nm + i * kTile, beta[i], kTile);
-  for (int ob = 0; ob < cp / kMR; ++ob) {
-    const float* w = gamma + (int64_t)ob * c * kMR;
-    float* acc = nm + (int64_t)ob * kMR * kTile;
-    for (int m = 0; m < kTile; m += M::NR) M::f32(ax + m, kTile, kZeroOffset, 1, c, w, acc + m, kTile);
-  }
+  // micro tile outer: its slice of |x| (c x NR) stays in L1 while gamma streams
+  for (int m = 0; m < kTile; m += M::NR)
+    for (int ob = 0; ob < cp / kMR; ++ob)
+      M::f32(ax + m, kTile, kZeroOffset, 1, c, gamma + (int64_t)ob * c * kMR, nm + (int64_t)ob * kMR * kTile + m,
+             kTile);
   for (int i = 0; i < c; ++i) M::gdn_apply(x + i * kTile, nm + i * kTile, kTile, inverse);
+}
+
+// Prefetches the input rows the next chunk of nc channels will read: the
+// channels are far apart in memory (one plane set each), which defeats the
+// hardware prefetchers when few output channels reuse each input row.
+template <class M>
+void prefetch_chunk(const ConvJob& j, const char* base, int elem_bytes, int nc) {
+  const int64_t seg = (int64_t)(kTile + 8) * elem_bytes;  // tile + horizontal taps
+  for (int ci = 0; ci < nc; ++ci) {
+    const char* cb = base + (int64_t)ci * j.in_cstride * elem_bytes;
+    for (int r = 0; r < j.nrows; ++r) {
+      const char* rp = cb + (int64_t)j.rows[r] * elem_bytes;
+      for (int64_t b = 0; b < seg; b += 64) M::prefetch(rp + b);
+    }
+  }
 }
 
 template <class M>
@@ -82,6 +103,8 @@ void conv_f32_tile_impl(const ConvJob& j, int64_t p0, float* scratch) {
   for (int c0 = 0; c0 < j.nci; c0 += j.kc) {
     const int nc = (j.nci - c0 < j.kc) ? j.nci - c0 : j.kc;
     const float* inc = in + (int64_t)c0 * j.in_cstride;
+    prefetch_chunk<M>(j, reinterpret_cast<const char*>(inc + (int64_t)nc * j.in_cstride), 4,
+                      (j.nci - c0 - nc < j.kc) ? j.nci - c0 - nc : j.kc);
     for (int g = 0; g < j.ngroups; ++g) {
       const int nt = j.ntaps[g];
       const int64_t wblk = (int64_t)nc * nt * kMR;
@@ -121,6 +144,8 @@ void conv_i16_tile_impl(const ConvJob& j, int64_t p0, uint32_t* scratch) {
   for (int c0 = 0; c0 < j.nci; c0 += j.kc) {
     const int nc = (j.nci - c0 < j.kc) ? j.nci - c0 : j.kc;
     const int16_t* inc = in + 2 * (int64_t)c0 * j.in_cstride;
+    prefetch_chunk<M>(j, reinterpret_cast<const char*>(inc + 2 * (int64_t)nc * j.in_cstride), 4,
+                      (j.nci - c0 - nc < j.kc) ? j.nci - c0 - nc : j.kc);
     for (int g = 0; g < j.ngroups; ++g) {
       const int nt = j.ntaps[g];
       const int64_t wblk = (int64_t)nc * nt * kMR * 2;
@@ -149,6 +174,105 @@ void gdn_tile_impl(const GdnJob& j, int64_t p0, float* scratch) {
   }
   gdn_on_tile<M>(j.c, j.cp, j.beta, j.gamma, j.inverse != 0, x, ax, nm);
   for (int i = 0; i < j.c; ++i) M::copy(j.out + i * j.hw + p0, x + i * kTile, n);
+}
+
+// ---------------------------------------------------------------------------
+// Winograd F(2x2, a x b)
+// ---------------------------------------------------------------------------
+
+// Stores the kept pixels of a Winograd tile: y[sub][co][o = 2u+v][t].
+template <class M>
+void wino_store(const WinoJob& j, int64_t b0, const float* y) {
+  constexpr int T = kWinoBlocks;
+  const int64_t gw = j.grid_w;
+  const int64_t bend = b0 + T;
+  const int64_t full_w = j.valid_w / 2;  // blocks whose two columns are both kept
+  float* out = j.out;
+  for (int64_t by = b0 / gw; by * gw < bend && by < j.blocks_h; ++by) {
+    const int64_t row0 = by * gw;
+    const int64_t xa = tile_max64(b0 - row0, 0);
+    const int64_t xb = tile_min64(bend - row0, j.blocks_w);
+    if (xa >= xb) continue;
+    const int64_t off = row0 + xa - b0;
+    const int n = static_cast<int>(xb - xa);
+    const int nfull = static_cast<int>(tile_max64(0, tile_min64(xb, full_w) - xa));
+    for (int u = 0; u < 2; ++u) {
+      const int64_t py = 2 * by + u - j.row_shift;
+      if (py < 0 || py >= j.valid_h) continue;
+      if (!j.deconv) {
+        for (int co = 0; co < j.cout; ++co) {
+          const float* s0 = y + (int64_t)co * kTile + (2 * u) * T + off;
+          const float* s1 = s0 + T;
+          float* d = out + co * j.out_cstride + py * j.out_w + 2 * xa;
+          M::interleave(d, s0, s1, nfull);
+          for (int i = nfull; i < n; ++i) {
+            d[2 * i] = s0[i];
+            if (2 * (xa + i) + 1 < j.valid_w) d[2 * i + 1] = s1[i];
+          }
+        }
+      } else {
+        for (int ry = 0; ry < 2; ++ry) {
+          const int64_t orow = 2 * py + ry;
+          const float* ya = y + (int64_t)(2 * ry) * j.coutp * kTile;  // phase (ry, 0)
+          const float* yb = ya + (int64_t)j.coutp * kTile;             // phase (ry, 1)
+          for (int co = 0; co < j.cout; ++co) {
+            const float* a = ya + (int64_t)co * kTile + (2 * u) * T + off;  // v = 0, rx = 0
+            const float* b = yb + (int64_t)co * kTile + (2 * u) * T + off;  // v = 0, rx = 1
+            const float* c = a + T;                                          // v = 1, rx = 0
+            const float* d = b + T;                                          // v = 1, rx = 1
+            float* o = out + co * j.out_cstride + orow * j.out_w + 4 * xa;
+            M::interleave4(o, a, b, c, d, nfull);
+            for (int i = nfull; i < n; ++i) {
+              o[4 * i] = a[i];
+              o[4 * i + 1] = b[i];
+              if (2 * (xa + i) + 1 < j.valid_w) {
+                o[4 * i + 2] = c[i];
+                o[4 * i + 3] = d[i];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class M>
+void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
+  constexpr int T = kWinoBlocks;
+  const int coutp = j.coutp;
+  const int nblk = coutp / kMR;
+  const int nout = j.deconv ? j.nsub : 1;
+  float* y = scratch;                                   // [nout][coutp][4][T]
+  float* v = y + (int64_t)nout * coutp * kTile;         // [kWinoMaxComps][nci][T]
+  float* ax = v + (int64_t)kWinoMaxComps * j.nci * T;   // [coutp][kTile] (GDN)
+  float* nm = ax + (int64_t)coutp * kTile;              // [coutp][kTile] (GDN)
+  for (int64_t i = 0; i < (int64_t)nout * coutp; ++i) M::fill(y + i * kTile, 0.0f, kTile);
+
+  const float* in = j.in + b0;
+  const float* w = j.w;
+  for (int s = 0; s < j.nsub; ++s) {
+    float* ys = y + (j.deconv ? (int64_t)s * coutp * kTile : 0);
+    // all components of the sub-conv at once: each channel's input rows are
+    // read once (then from L1) instead of once per component
+    M::wino_input(v, in, j.in_cstride, j.nci, j.comps[s], j.ncomp[s], j.rows[s], j.nrows[s]);
+    for (int c = 0; c < j.ncomp[s]; ++c) {
+      const float* vc = v + (int64_t)c * j.nci * T;
+      for (int ob = 0; ob < nblk; ++ob, w += (int64_t)j.nci * kMR)
+        M::wino_gemm(vc, j.nci, w, ys + (int64_t)ob * kMR * kTile, j.comps[s][c].coef);
+    }
+  }
+
+  for (int o = 0; o < nout; ++o) {
+    float* yo = y + (int64_t)o * coutp * kTile;
+    for (int co = 0; co < j.cout; ++co) M::add_scalar(yo + (int64_t)co * kTile, j.bias[co], kTile);
+    if (j.post == kPostRelu) {
+      for (int co = 0; co < j.cout; ++co) M::relu(yo + (int64_t)co * kTile, kTile);
+    } else if (j.post == kPostGdn || j.post == kPostIgdn) {
+      gdn_on_tile<M>(j.cout, coutp, j.gdn_beta, j.gdn_gamma, j.post == kPostIgdn, yo, ax, nm);
+    }
+  }
+  wino_store<M>(j, b0, y);
 }
 
 }  // namespace

@@ -31,8 +31,9 @@ const CpuFeatures& cpu_features();
 
 enum class Isa : int { Scalar = 0, Avx2 = 1 };
 
-// Force the portable scalar path (true) or go back to automatic selection.
-// Thread-safe; takes effect for kernel calls that start afterwards.
+// Force the portable scalar path (true), or select automatically (false; this
+// also overrides LMCODEC_FORCE_SCALAR). Thread-safe; takes effect for kernel
+// calls that start afterwards.
 void set_force_scalar(bool force);
 bool force_scalar();
 

@@ -44,6 +44,10 @@ struct ConvJob {
   const int* taps[kMaxGroups];
   int ntaps[kMaxGroups];
   int ntaps_total;    // sum of ntaps[g]
+  // distinct input row segments (offsets of their first element) the taps of
+  // all groups read per channel; a tile prefetches those of the next chunk
+  int nrows;
+  int rows[32];
   // Packed weights, in the order the tiles read them (one sequential stream):
   // for each chunk q of nc = min(kc, nci - q*kc) input channels, for each
   // group g, for each block of kMR output channels: [nc][ntaps[g]][kMR]
@@ -54,7 +58,7 @@ struct ConvJob {
   const void* bias;  // [coutp] float or int32
   // float post-op
   int post;
-  const float* gdn_beta;   // [coutp] (zero padded)
+  const float* gdn_beta;   // [coutp] (padded with 1)
   const float* gdn_gamma;  // packed [coutp/kMR][cout][1][kMR]
   // int16 requantisation
   int shift;
@@ -79,17 +83,69 @@ struct GdnJob {
   int inverse;
 };
 
+// Winograd F(2x2, a x b), a, b in {2, 3}: a conv made of nsub "sub-convs"
+// (the 4 polyphase planes of a stride-2 conv, whose outputs add up; the 4
+// output phases of a transposed conv; or a single 3x3 stride-1 conv), each
+// with an a x b kernel. Output 2x2 blocks live on a flattened block grid
+// (block p = (Y, X) = (p / grid_w, p % grid_w)); a tile is kWinoBlocks blocks.
+// For each sub-conv and each of its (a+1)(b+1) components:
+//   V[ci][t]  = sum_k sign[k] * in[ci*in_cstride + b0 + t + off[k]]   (input transform)
+//   M[co][t]  = sum_ci U[co][ci] * V[ci][t]                           (GEMM)
+//   y[co][o][t] += coef[o] * M[co][t],  o = 2u + v                    (output transform)
+// then bias, post-op, and the store of pixel (2Y+u, 2X+v) (transposed conv:
+// (2(2Y+u)+ry, 2(2X+v)+rx) for sub-conv 2*ry+rx).
+constexpr int kWinoBlocks = kTile / 4;  // 24 blocks = 96 output pixels per sub-conv
+constexpr int kWinoMaxComps = 16;
+
+struct WinoComp {
+  int nterms;  // <= 4
+  int off[4];
+  float sign[4];
+  float coef[4];
+};
+
+struct WinoJob {
+  const float* in;
+  int64_t in_cstride;
+  int nci;
+  int nsub;
+  int ncomp[kMaxGroups];
+  const WinoComp* comps[kMaxGroups];
+  // distinct input row segments (offsets) each sub-conv reads per channel,
+  // for software prefetching of the next channels
+  int nrows[kMaxGroups];
+  int rows[kMaxGroups][16];
+  // packed transformed weights: for each sub-conv, component, block of kMR
+  // output channels: [nci][kMR]
+  const float* w;
+  int cout, coutp;
+  const float* bias;
+  int post;
+  const float* gdn_beta;
+  const float* gdn_gamma;
+  int deconv;            // 0: sub-conv outputs add up; 1: sub-conv = output phase
+  int grid_w;            // block grid row width
+  int blocks_h, blocks_w;  // blocks that hold kept pixels
+  int row_shift;         // 1: block row Y covers pixel rows 2Y-1, 2Y (row -1 dropped)
+  int valid_h, valid_w;  // sub-conv output size (pixels)
+  float* out;
+  int64_t out_w, out_cstride;
+};
+
 // Per-thread scratch of one tile (conv.cc allocates it):
 //   conv f32: acc [ngroups][coutp][kTile], plus |x| and norm [coutp][kTile]
 //             each when the post-op is GDN/IGDN;
 //   conv i16: acc [ngroups][coutp][kTile] (uint32, wrap-around);
-//   gdn:      x, |x|, norm, each [cp][kTile].
+//   gdn:      x, |x|, norm, each [cp][kTile];
+//   winograd: y [nsub or 1][coutp][4][kWinoBlocks], V [nci][kWinoBlocks], plus
+//             |x| and norm [coutp][kTile] for GDN/IGDN.
 struct KernelTable {
   const char* name;
   int nr;  // pixels per micro tile (divides kTile)
   void (*conv_f32_tile)(const ConvJob& job, int64_t p0, float* scratch);
   void (*conv_i16_tile)(const ConvJob& job, int64_t p0, uint32_t* scratch);
   void (*gdn_tile)(const GdnJob& job, int64_t p0, float* scratch);
+  void (*wino_f32_tile)(const WinoJob& job, int64_t b0, float* scratch);
   void (*relu)(float* x, int64_t n);
   void (*scale)(float* x, int64_t n, float g);
 };
