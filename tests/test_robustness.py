@@ -178,7 +178,7 @@ def check_damaged(data: bytes, ref_data: bytes, ref: np.ndarray, what: str, pil:
 def test_every_truncation_is_an_error(streams, key):
     _, data, ref = streams[key]
     for n in range(len(data)):
-        assert not check_damaged(data[:n], data, ref, f"truncated to {n}/{len(data)} bytes", pil=n % 7 == 0 or n < 64)
+        assert not check_damaged(data[:n], data, ref, f"truncated to {n}/{len(data)} bytes")
     # appending anything is an error too (no byte may follow ENDC)
     for extra in (b"\x00", b"ENDC", data[-12:], data):
         assert not check_damaged(data + extra, data, ref, f"{len(extra)} trailing bytes")
@@ -225,7 +225,7 @@ def test_random_mutations_are_errors(streams, key):
         m, what, must_fail = mutate(data, rng)
         if m == data:
             continue
-        ok = check_damaged(m, data, ref, f"mutation #{i} ({what})", pil=i % 8 == 0)
+        ok = check_damaged(m, data, ref, f"mutation #{i} ({what})")
         if ok:
             successes.append(what)
         # CRC-32 detects every error burst of <= 32 bits, insertion and deletion
