@@ -38,7 +38,8 @@ from .models import HyperpriorConfig, MeanScaleHyperprior, arch
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "python" / "lmcodec" / "models" / "hyperprior.lmw"
-OPCODES = {"conv": 1, "deconv": 2, "gdn": 3, "igdn": 4, "relu": 5}
+OPCODES = {"conv": 1, "deconv": 2, "gdn": 3, "igdn": 4, "relu": 5, "block": 6, "unblock": 7}
+WEIGHT_OPS = {"conv": 0, "deconv": 1, "block": 0, "unblock": 1}  # op -> output-channel axis of its weight
 HS_FRAC_OUT = 12
 ACT_MAX = 32767
 Y_SUPPORT_SIGMAS = 7.0
@@ -109,8 +110,8 @@ def float_net_tensors(prefix: str, net: nn.Sequential, ops: list[list], f16_laye
     out: dict[str, np.ndarray] = {}
     for i, (op, layer) in enumerate(zip(ops, net)):
         name = f"{prefix}.{i}"
-        if op[0] in ("conv", "deconv"):
-            out_dim = 0 if op[0] == "conv" else 1
+        if op[0] in WEIGHT_OPS:
+            out_dim = WEIGHT_OPS[op[0]]
             if i in f16_layers:
                 out[f"{name}.weight"] = layer.weight.detach().numpy().astype(np.float16)
             else:
@@ -129,10 +130,10 @@ def load_float_net(prefix: str, net: nn.Sequential, ops: list[list], t: dict[str
     with torch.no_grad():
         for i, (op, layer) in enumerate(zip(ops, net)):
             name = f"{prefix}.{i}"
-            if op[0] in ("conv", "deconv"):
+            if op[0] in WEIGHT_OPS:
                 w = np.array(t[f"{name}.weight"])
                 if w.dtype == np.int8:
-                    w = dequant_int8(w, t[f"{name}.wscale"], 0 if op[0] == "conv" else 1)
+                    w = dequant_int8(w, t[f"{name}.wscale"], WEIGHT_OPS[op[0]])
                 layer.weight.copy_(torch.from_numpy(np.asarray(w, dtype=np.float32)))
                 layer.bias.copy_(torch.from_numpy(np.array(t[f"{name}.bias"], dtype=np.float32)))
             elif op[0] in ("gdn", "igdn"):
@@ -207,7 +208,7 @@ def calibrate_hs(model: MeanScaleHyperprior, crops: torch.Tensor, ops: list[list
     for t in np.linspace(0, A - 1, 5):
         gain, _ = model.gains(float(t))
         for i in range(0, len(crops), 8):
-            y = model.g_a(crops[i:i + 8]) * gain.view(1, -1, 1, 1)
+            y = model.analysis(crops[i:i + 8]) * gain.view(1, -1, 1, 1)
             zs.append(torch.round(model.h_a(y)))
     maxabs = []  # per conv layer: max |pre-activation output|
     for z in zs:
@@ -315,6 +316,11 @@ def build_export(model: MeanScaleHyperprior, calib: torch.Tensor, train_steps: i
     tensors.update(float_net_tensors("g_a", model.g_a, a["g_a"], f16_layers={0}))
     tensors.update(float_net_tensors("g_s", model.g_s, a["g_s"], f16_layers={len(a["g_s"]) - 1}))
     tensors.update(float_net_tensors("h_a", model.h_a, a["h_a"], f16_layers=set()))
+    if cfg.shortcut:
+        meta["arch.g_a_lin"] = flatten_ops(a["g_a_lin"])
+        meta["arch.g_s_lin"] = flatten_ops(a["g_s_lin"])
+        tensors.update(float_net_tensors("g_a_lin", model.g_a_lin, a["g_a_lin"], f16_layers=set()))
+        tensors.update(float_net_tensors("g_s_lin", model.g_s_lin, a["g_s_lin"], f16_layers=set()))
     tensors["gain"] = torch.exp(model.log_gain.detach()).numpy().astype(np.float32)
     tensors["inv_gain"] = torch.exp(model.log_inv_gain.detach()).numpy().astype(np.float32)
     hs_meta, hs_t = calibrate_hs(model, calib, a["h_s"])
@@ -334,7 +340,8 @@ def build_export(model: MeanScaleHyperprior, calib: torch.Tensor, train_steps: i
 
 
 def config_from_meta(meta: dict) -> HyperpriorConfig:
-    return HyperpriorConfig(N=int(meta["N"]), M=int(meta["M"]), N1=int(meta["N1"]), lambdas=list(meta["lambdas"]))
+    return HyperpriorConfig(N=int(meta["N"]), M=int(meta["M"]), N1=int(meta["N1"]), lambdas=list(meta["lambdas"]),
+                            shortcut="arch.g_a_lin" in meta)
 
 
 def load_hyperprior_weights(model: MeanScaleHyperprior | None, path, int_hs_as_float: bool = True) -> MeanScaleHyperprior:
@@ -350,6 +357,9 @@ def load_hyperprior_weights(model: MeanScaleHyperprior | None, path, int_hs_as_f
     load_float_net("g_a", model.g_a, a["g_a"], t)
     load_float_net("g_s", model.g_s, a["g_s"], t)
     load_float_net("h_a", model.h_a, a["h_a"], t)
+    if cfg.shortcut:
+        load_float_net("g_a_lin", model.g_a_lin, a["g_a_lin"], t)
+        load_float_net("g_s_lin", model.g_s_lin, a["g_s_lin"], t)
     load_int_hs_as_float(model, a["h_s"], t, meta)
     with torch.no_grad():
         model.log_gain.copy_(torch.log(torch.from_numpy(t["gain"].astype(np.float32))))
@@ -383,7 +393,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     st = torch.load(args.ckpt, map_location="cpu", weights_only=False)
-    cfg = HyperpriorConfig(**st["config"])
+    cfg = HyperpriorConfig(**{"shortcut": False, **st["config"]})
     model = MeanScaleHyperprior(cfg)
     model.load_state_dict(st["model" if args.raw else "ema"])
     model.eval()

@@ -13,12 +13,12 @@ g(t) = g_i^(1-f) * g_(i+1)^f, i = floor(t), f = t - i. Quality 1..100 maps
 linearly onto t.
 
 Shapes: x (B,3,H,W) in [0,1], H and W multiples of 64.
-  y = g_a(x) * g(t)           (B,M,H/16,W/16)
+  y = (g_a(x) + g_a_lin(x)) * g(t)      (B,M,H/16,W/16)
   z = h_a(y)                  (B,N,H/64,W/64)
   z_hat = round(z)            coded with the factorized prior
   mean, log_scale = split(h_s(z_hat))   (the integer path at inference)
   r = round(y - mean)         coded with the Gaussian conditional
-  x_hat = g_s((r + mean) * ig(t))
+  x_hat = g_s(y') + g_s_lin(y'),  y' = (r + mean) * ig(t)
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ class HyperpriorConfig:
     M: int = 192
     N1: int = 64  # width at half resolution (first/last transform stage): the costliest layers
     lambdas: list[float] = field(default_factory=lambda: [0.0016, 0.0032, 0.0064, 0.0128, 0.025, 0.05, 0.1, 0.2])
+    # Linear shortcut: a 16x16 block transform (3*256 -> M) added to g_a's
+    # output and its transpose (M -> 3*256) added to g_s's output. It is
+    # initialised as a scaled KLT of training blocks, so training starts from
+    # a working transform codec and the nonlinear paths learn the residual.
+    shortcut: bool = True
 
     @property
     def anchors(self) -> int:
@@ -55,17 +60,24 @@ class HyperpriorConfig:
 
 
 TINY_CONFIG = HyperpriorConfig(N=8, M=12, N1=6, lambdas=[0.005, 0.05])
+BLOCK = 16  # the shortcut's block size = the latent's downsampling factor
 
 
 def arch(cfg: HyperpriorConfig) -> dict[str, list[list]]:
     """The declared layer sequence of each sub-network.
 
     Each op: ["conv", c_in, c_out, k, stride] | ["deconv", c_in, c_out, k, stride]
-    | ["gdn", c] | ["igdn", c] | ["relu"]. Parameter tensors are named
+    | ["gdn", c] | ["igdn", c] | ["relu"] | ["block", c_in, c_out, b]
+    (non-overlapping b x b patches -> c_out, i.e. a conv with kernel = stride
+    = b and no padding) | ["unblock", c_in, c_out, b] (its transpose: each
+    input position -> a b x b patch). Parameter tensors are named
     f"{net}.{index}.weight" / ".bias" / ".beta" / ".gamma" in op order.
+    With ``cfg.shortcut``, "g_a_lin" is added to g_a's output and "g_s_lin"
+    to g_s's output.
     """
     N, M, N1 = cfg.N, cfg.M, cfg.N1
-    return {
+    lin = {"g_a_lin": [["block", 3, M, BLOCK]], "g_s_lin": [["unblock", M, 3, BLOCK]]} if cfg.shortcut else {}
+    return lin | {
         "g_a": [["conv", 3, N1, 5, 2], ["gdn", N1], ["conv", N1, N, 5, 2], ["gdn", N],
                 ["conv", N, N, 5, 2], ["gdn", N], ["conv", N, M, 5, 2]],
         "g_s": [["deconv", M, N, 5, 2], ["igdn", N], ["deconv", N, N, 5, 2], ["igdn", N],
@@ -89,6 +101,10 @@ def build(ops: list[list]) -> nn.Sequential:
             layers.append(GDN(op[1], inverse=True))
         elif kind == "relu":
             layers.append(nn.ReLU())
+        elif kind == "block":
+            layers.append(nn.Conv2d(op[1], op[2], op[3], stride=op[3]))
+        elif kind == "unblock":
+            layers.append(nn.ConvTranspose2d(op[1], op[2], op[3], stride=op[3]))
         else:  # pragma: no cover - arch() is fixed
             raise ValueError(kind)
     return nn.Sequential(*layers)
@@ -109,6 +125,9 @@ class MeanScaleHyperprior(nn.Module):
         self.g_s = build(a["g_s"])
         self.h_a = build(a["h_a"])
         self.h_s = build(a["h_s"])
+        if self.cfg.shortcut:
+            self.g_a_lin = build(a["g_a_lin"])
+            self.g_s_lin = build(a["g_s_lin"])
         A, M = self.cfg.anchors, self.cfg.M
         # log-gains; initialised so that higher anchors quantize more finely
         init = torch.linspace(-1.0, 1.0, A).view(A, 1).repeat(1, M) * 0.5 * math.log(A)
@@ -117,6 +136,37 @@ class MeanScaleHyperprior(nn.Module):
         self.z_prior = FactorizedPrior(self.cfg.N)
         self.gauss = GaussianConditional()
         self.register_buffer("log_lambdas", torch.tensor([math.log(v) for v in self.cfg.lambdas]))
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.g_a(x)
+        return y + self.g_a_lin(x) if self.cfg.shortcut else y
+
+    def synthesis(self, y: torch.Tensor) -> torch.Tensor:
+        x = self.g_s(y)
+        return x + self.g_s_lin(y) if self.cfg.shortcut else x
+
+    @torch.no_grad()
+    def init_shortcut(self, blocks: torch.Tensor, scale: float = 6.7) -> None:
+        """KLT initialisation of the shortcut from training blocks (B, 3*16*16)
+        in [0, 1], with the nonlinear paths' last layers zeroed, so that the
+        model starts as a block-transform codec. ``scale`` puts the middle
+        quality's quantization step near the rate-distortion optimum of the
+        middle lambda for uniform quantization (step ~ 0.02 / sqrt(lambda))."""
+        M = self.cfg.M
+        mean_c = blocks.view(-1, 3, BLOCK * BLOCK).mean(dim=(0, 2))  # per colour channel
+        centred = blocks.double() - mean_c.double().repeat_interleave(BLOCK * BLOCK)
+        cov = centred.T @ centred / len(blocks)
+        evals, evecs = torch.linalg.eigh(cov)
+        basis = evecs[:, torch.argsort(evals, descending=True)[:M]].T.float()  # (M, 768)
+        wa = basis.view(M, 3, BLOCK, BLOCK)
+        la, ls = self.g_a_lin[0], self.g_s_lin[0]
+        la.weight.copy_(wa * scale)
+        la.bias.copy_(-(wa * scale * mean_c.view(1, 3, 1, 1)).sum(dim=(1, 2, 3)))
+        ls.weight.copy_(wa / scale)
+        ls.bias.copy_(mean_c)
+        for last in (self.g_a[-1], self.g_s[-1]):
+            last.weight.zero_()
+            last.bias.zero_()
 
     # -- rate control -------------------------------------------------------
     def _interp(self, table: torch.Tensor, t: float) -> torch.Tensor:
@@ -149,7 +199,7 @@ class MeanScaleHyperprior(nn.Module):
         """noise=True: training proxy (uniform noise for the rates);
         noise=False: what the real codec does (rounding everywhere)."""
         gain, inv_gain = self.gains(t)
-        y = self.g_a(x) * gain.view(1, -1, 1, 1)
+        y = self.analysis(x) * gain.view(1, -1, 1, 1)
         z = self.h_a(y)
         z_hat = quantize_ste(z)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else z_hat
@@ -162,7 +212,7 @@ class MeanScaleHyperprior(nn.Module):
             y_noisy = torch.round(y - mean) + mean
         y_lik = self.gauss.likelihood(y_noisy, mean, scale)
         y_hat = quantize_ste(y - mean) + mean
-        x_hat = self.g_s(y_hat * inv_gain.view(1, -1, 1, 1))
+        x_hat = self.synthesis(y_hat * inv_gain.view(1, -1, 1, 1))
         return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
 
 

@@ -6,11 +6,11 @@ for the C++ codec (which must produce the same streams and pixels).
 Stream semantics (what both implementations do):
   pad the image to a multiple of 64 by edge replication;
   t = position(quality)            quality stored as round(q*100)/100
-  y = g_a(x) * gain(t)             z = round(h_a(y))
+  y = (g_a(x) + g_a_lin(x)) * gain(t)    z = round(h_a(y))
   SIDE = rANS(z, table = channel)  channel-major order (c, h, w)
   (mean, ls) = int_h_s(z)          mu = mean / 2^F, k = scale_index(ls)
   r = round(y - mu)                LATN = rANS(r, table = k)
-  decoder: y_hat = r + mu; x_hat = g_s(y_hat * inv_gain(t)), cropped, *255,
+  decoder: y_hat = r + mu; x_hat = (g_s + g_s_lin)(y_hat * inv_gain(t)), cropped, *255,
   rounded half-to-even and clamped to 0..255.
 """
 
@@ -85,7 +85,7 @@ class ReferenceCodec:
         Hp, Wp = -(-H // 64) * 64, -(-W // 64) * 64
         x = F.pad(x, (0, Wp - W, 0, Hp - H), mode="replicate")
         gain, inv_gain = self.model.gains(t)
-        y = self.model.g_a(x) * gain.view(1, -1, 1, 1)
+        y = self.model.analysis(x) * gain.view(1, -1, 1, 1)
         z_hat = torch.round(self.model.h_a(y))
         mu, idx = self._params(z_hat)
         r = torch.round(y - mu)
@@ -130,7 +130,7 @@ class ReferenceCodec:
                              self.y_tables.lengths, self.y_tables.offsets)
         y_hat = torch.from_numpy(r.astype(np.float32)).view(1, M, Hp // 16, Wp // 16) + mu
         _, inv_gain = self.model.gains(t)
-        x_hat = self.model.g_s(y_hat * inv_gain.view(1, -1, 1, 1))[0, :, :H, :W]
+        x_hat = self.model.synthesis(y_hat * inv_gain.view(1, -1, 1, 1))[0, :, :H, :W]
         out = torch.round(x_hat.clamp(0, 1) * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
         return np.ascontiguousarray(out)
 

@@ -13,7 +13,10 @@ batch; lambda and the gain vectors are interpolated at t. The loss is
 lambda*255^2*MSE + bpp (uniform-noise rate proxy, straight-through rounding
 for what the decoder sees) plus the factorized prior's quantile aux loss.
 Learning rate: linear warm-up, then constant, then cosine decay over the last
-``--decay-frac`` of a run's budget. An EMA of the weights is kept and is what
+``--decay-frac`` of a run's budget. Adam at 1e-3 learns about 1.5x faster per
+step than 3e-4 here (held-out loss after 200 steps: 2.61 vs 3.72 at the middle
+rate; session 2 measurements), and the KLT-initialised shortcut (models.py)
+starts the model as a working transform codec. An EMA of the weights is kept and is what
 gets exported.
 """
 
@@ -116,8 +119,11 @@ def load_start_weights(model: MeanScaleHyperprior, name: str) -> str:
     path = DEFAULT_EXPORT / f"{name}.lmw"
     if not path.exists():
         return "scratch"
-    from .export import load_hyperprior_weights
+    from . import lmw
+    from .export import config_from_meta, load_hyperprior_weights
 
+    if config_from_meta(lmw.read(path).meta).to_dict() != model.cfg.to_dict():
+        return "scratch"  # the shipped weights are another architecture
     load_hyperprior_weights(model, path)
     return f"export {path.name}"
 
@@ -131,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=None, help="stop after this wall time")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--patch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--min-lr", type=float, default=3e-5)
-    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--min-lr", type=float, default=1e-4)
+    ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--decay-frac", type=float, default=0.0, help="cosine-decay the LR over the last fraction of this run")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--clip", type=float, default=1.0)
@@ -167,6 +173,21 @@ def main(argv: list[str] | None = None) -> int:
     ckpt_path = Path(args.cache) if args.cache else cache_dir(args.name if not args.tiny else args.name + "-tiny")
     ckpt_file = ckpt_path / "state.pt"
     start_from = "scratch"
+    def same_arch(saved: dict | None) -> bool:
+        # states written before the shortcut existed have no "shortcut" key
+        return saved is not None and {"shortcut": False, **saved} == cfg.to_dict()
+
+    if args.resume and ckpt_file.exists() and not same_arch(torch.load(ckpt_file, map_location="cpu",
+                                                                      weights_only=False).get("config")):
+        old = ckpt_file.with_name("state-previous-arch.pt")
+        os.replace(ckpt_file, old)
+        for log_name in ("log.csv", "val.jsonl"):
+            if (ckpt_path / log_name).exists():
+                os.replace(ckpt_path / log_name, ckpt_path / f"previous-arch-{log_name}")
+        print(f"[train] the cached state is another architecture; moved to {old}", flush=True)
+    compact_file = COMPACT_DIR / f"{args.name}.pt"
+    compact_ok = (args.resume and not args.tiny and compact_file.exists()
+                  and same_arch(torch.load(compact_file, map_location="cpu", weights_only=False).get("config")))
     if args.resume and ckpt_file.exists():
         st = torch.load(ckpt_file, map_location=device, weights_only=False)
         model.load_state_dict(st["model"])
@@ -176,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         step = st["step"]
         hours = st.get("hours", 0.0)
         start_from = f"cache step {step}"
-    elif args.resume and not args.tiny and (COMPACT_DIR / f"{args.name}.pt").exists():
-        step, hours = load_compact(model, COMPACT_DIR / f"{args.name}.pt")
+    elif compact_ok:
+        step, hours = load_compact(model, compact_file)
         ema.model.load_state_dict(model.state_dict())
         start_from = f"compact checkpoint step {step}"
     elif args.resume and not args.tiny:
@@ -193,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     bank = PatchBank(args.data, "train", min_side=args.patch, limit=args.data_limit, seed=seed)
     val_bank = PatchBank(args.data, "val", min_side=128, limit=args.val_count)
     val = val_bank.fixed_crops(256, args.val_count)
+    if start_from == "scratch" and cfg.shortcut:
+        blocks = bank.batch(2048, 64).unfold(2, 16, 16).unfold(3, 16, 16)  # (B,3,4,4,16,16)
+        blocks = blocks.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * 16 * 16)
+        model.init_shortcut(blocks)
+        ema.model.load_state_dict(model.state_dict())
+        start_from = f"scratch (KLT shortcut from {len(blocks)} blocks)"
     print(f"[train] {cfg} start={start_from} step={step} train_images={len(bank)} val={tuple(val.shape)} "
           f"device={device} threads={torch.get_num_threads()} seed={seed}", flush=True)
 

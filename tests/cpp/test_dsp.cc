@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "check.h"
+#include "dsp/block.h"
 #include "dsp/conv.h"
 #include "dsp/cpu.h"
 #include "dsp/threadpool.h"
@@ -949,8 +950,80 @@ int run_bench() {
 
 }  // namespace
 
+// Block transforms (the linear shortcut) vs a naive double reference, on
+// every path and thread count, inside larger tensors (channel strides) and
+// with accumulate; plus bad arguments.
+void test_block_transforms() {
+  const int cin = 3, cout = 20, b = 4, h = 12, w = 20;  // 3 x 5 blocks
+  const int bh = h / b, bw = w / b;
+  std::vector<float> wa = randf(size_t(cout) * cin * b * b), ba = randf(cout);
+  std::vector<float> ws = randf(size_t(cout) * cin * b * b), bs = randf(cin);
+  // analysis input: [cin][h][w] inside a channel stride of h*w + 7
+  const int64_t in_cs = int64_t(h) * w + 7, y_cs = int64_t(bh) * bw + 5, x_cs = int64_t(h) * w + 3;
+  std::vector<float> x = randf(size_t(cin) * in_cs);
+  std::vector<double> ya(size_t(cout) * bh * bw), xs(size_t(cin) * h * w);
+  for (int m = 0; m < cout; ++m)
+    for (int r = 0; r < bh; ++r)
+      for (int c0 = 0; c0 < bw; ++c0) {
+        double acc = ba[m];
+        for (int c = 0; c < cin; ++c)
+          for (int i = 0; i < b; ++i)
+            for (int j = 0; j < b; ++j)
+              acc += double(wa[((size_t(m) * cin + c) * b + i) * b + j]) * x[c * in_cs + (r * b + i) * w + c0 * b + j];
+        ya[(size_t(m) * bh + r) * bw + c0] = acc;
+      }
+  std::vector<float> y0 = randf(size_t(cout) * y_cs);  // synthesis input, channel stride y_cs
+  for (int c = 0; c < cin; ++c)
+    for (int r = 0; r < h; ++r)
+      for (int q = 0; q < w; ++q) {
+        double acc = bs[c];
+        for (int m = 0; m < cout; ++m)
+          acc += double(ws[((size_t(m) * cin + c) * b + r % b) * b + q % b]) * y0[m * y_cs + (r / b) * bw + q / b];
+        xs[(size_t(c) * h + r) * w + q] = acc;
+      }
+  BlockAnalysis an(cin, cout, b, wa.data(), ba.data());
+  BlockSynthesis sy(cout, cin, b, ws.data(), bs.data());
+  std::vector<float> first_a, first_s;
+  for (bool scalar : scalar_modes())
+    for (int threads : {1, 2}) {
+      set_force_scalar(scalar);
+      ThreadPool pool(threads);
+      std::vector<float> yo(size_t(cout) * y_cs, 0.5f), xo(size_t(cin) * x_cs, -0.25f);
+      an.run(x.data(), in_cs, h, w, yo.data(), y_cs, true, &pool);
+      sy.run(y0.data(), y_cs, bh, bw, xo.data(), x_cs, true, &pool);
+      double err = 0;
+      for (int m = 0; m < cout; ++m)
+        for (int i = 0; i < bh * bw; ++i) err = std::max(err, std::fabs(yo[m * y_cs + i] - 0.5 - ya[size_t(m) * bh * bw + i]));
+      for (int c = 0; c < cin; ++c)
+        for (int i = 0; i < h * w; ++i) err = std::max(err, std::fabs(xo[c * x_cs + i] + 0.25 - xs[size_t(c) * h * w + i]));
+      CHECK(err < 1e-4);
+      // the gaps between channels are untouched
+      for (int m = 0; m < cout; ++m)
+        for (int64_t i = int64_t(bh) * bw; i < y_cs; ++i) CHECK_EQ(yo[m * y_cs + i], 0.5f);
+      // no accumulate: plain result
+      std::vector<float> yp(size_t(cout) * bh * bw);
+      an.run(x.data(), in_cs, h, w, yp.data(), int64_t(bh) * bw, false, &pool);
+      CHECK(std::fabs(yp[7] - ya[7]) < 1e-4);
+      // thread count never changes a float result
+      if (threads == 1) {
+        first_a = yo;
+        first_s = xo;
+      } else {
+        CHECK(first_a == yo);
+        CHECK(first_s == xo);
+      }
+    }
+  set_force_scalar(false);
+  CHECK_THROWS(BlockAnalysis(0, 4, 4, wa.data(), nullptr), Status::InvalidArgument);
+  CHECK_THROWS(BlockAnalysis(3, 4, 4, nullptr, nullptr), Status::InvalidArgument);
+  CHECK_THROWS(BlockSynthesis(3, 4, 100, ws.data(), nullptr), Status::InvalidArgument);
+  std::vector<float> out(1024);
+  CHECK_THROWS(an.run(x.data(), in_cs, h + 1, w, out.data(), 64, false), Status::InvalidArgument);
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--bench") return run_bench();
+  test_block_transforms();
   test_threadpool_and_dispatch();
   test_bad_args();
   test_elementwise();

@@ -6,11 +6,12 @@
 #include <string>
 
 #include "core/error.h"
+#include "dsp/block.h"
 
 namespace lmc {
 namespace {
 
-enum Opcode : int64_t { kConv = 1, kDeconv = 2, kGdn = 3, kIgdn = 4, kRelu = 5 };
+enum Opcode : int64_t { kConv = 1, kDeconv = 2, kGdn = 3, kIgdn = 4, kRelu = 5, kBlock = 6, kUnblock = 7 };
 
 struct Op {
   int64_t code;
@@ -57,6 +58,18 @@ std::vector<Op> parse_ops(const std::vector<int64_t>& a, const std::string& net)
   }
   if (ops.empty() || (ops[0].code != kConv && ops[0].code != kDeconv)) bad_model(net + " must start with a convolution");
   return ops;
+}
+
+// The shortcut nets: exactly one ["block"|"unblock", cin, cout, b] op.
+Op parse_block_op(const std::vector<int64_t>& a, const std::string& net, int64_t code, int cin, int cout, int b) {
+  if (a.size() != 4 || a[0] != code || a[1] != cin || a[2] != cout || a[3] != b)
+    bad_model("unsupported architecture of " + net);
+  Op op;
+  op.code = code;
+  op.cin = cin;
+  op.cout = cout;
+  op.k = op.s = b;
+  return op;
 }
 
 // Checks channel chaining; returns (cin, cout, total upsampling(+)/downsampling(-) factor).
@@ -309,6 +322,18 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
   check_chain(g_s_->ops(), "g_s", M_, 3, 1, 16);
   check_chain(h_a_->ops(), "h_a", M_, N_, 4, 1);
   check_chain(h_s_->ops(), "h_s", N_, 2 * M_, 1, 4);
+  const bool lin_a = w.has("arch.g_a_lin"), lin_s = w.has("arch.g_s_lin");
+  if (lin_a != lin_s) bad_model("the linear shortcut needs both g_a_lin and g_s_lin");
+  if (lin_a) {
+    parse_block_op(w.get_i64_array("arch.g_a_lin"), "g_a_lin", kBlock, 3, M_, 16);
+    parse_block_op(w.get_i64_array("arch.g_s_lin"), "g_s_lin", kUnblock, M_, 3, 16);
+    const size_t wc = size_t(3) * M_ * 16 * 16;
+    std::vector<float> wa = w.floats("g_a_lin.0.weight", wc, 0), ba = w.floats("g_a_lin.0.bias", size_t(M_));
+    std::vector<float> ws = w.floats("g_s_lin.0.weight", wc, 1), bs = w.floats("g_s_lin.0.bias", 3);
+    g_a_lin_ = std::make_unique<dsp::BlockAnalysis>(3, M_, 16, wa.data(), ba.data());
+    g_s_lin_ = std::make_unique<dsp::BlockSynthesis>(M_, 3, 16, ws.data(), bs.data());
+    params_ += int64_t(2 * wc + M_ + 3);
+  }
   frac_ = int(w.get_i64("hs.frac_out"));
   if (frac_ < 0 || frac_ > 24) bad_model("bad hs.frac_out");
   idx_base_ = w.get_i64("scale_index.base");
@@ -427,6 +452,9 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
       if (oh != b - a || ow != yw) fail(Status::Internal, "g_a strip shape");
       for (int c = 0; c < M_; ++c)
         std::memcpy(&y[(size_t(c) * yh + r0) * yw], &ys[(size_t(c) * oh + (r0 - a)) * ow], sizeof(float) * size_t(r1 - r0) * yw);
+      if (g_a_lin_)
+        g_a_lin_->run(&xs[size_t(16 * (r0 - a)) * wp], int64_t(16) * (b - a) * wp, 16 * (r1 - r0), int(wp),
+                      &y[size_t(r0) * yw], int64_t(yh) * yw, true, pool);
     }
   }
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, gain.data(), pool);
@@ -501,6 +529,9 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
       std::memcpy(&ys[size_t(c) * (b - a) * yw], &y[(size_t(c) * yh + a) * yw], sizeof(float) * size_t(b - a) * yw);
     int oh, ow;
     g_s_->run(ys.data(), b - a, yw, x, oh, ow, pool, a);
+    if (g_s_lin_)
+      g_s_lin_->run(&ys[size_t(r0 - a) * yw], int64_t(b - a) * yw, r1 - r0, yw, &x[size_t(16 * (r0 - a)) * ow],
+                    int64_t(oh) * ow, true, pool);
     uint32_t out0 = uint32_t(16 * r0), out1 = std::min(h, uint32_t(16 * r1));
     for (uint32_t yy = out0; yy < out1; ++yy)
       for (int c = 0; c < 3; ++c) {

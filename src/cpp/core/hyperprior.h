@@ -40,6 +40,10 @@ struct OwnedTables {
 
 class FloatNet;
 class IntNet;
+namespace dsp {
+class BlockAnalysis;
+class BlockSynthesis;
+}  // namespace dsp
 
 struct Latents {
   int M = 0, N = 0;
@@ -92,6 +96,10 @@ class HyperpriorModel {
   std::vector<float> log_gain_, log_inv_gain_;  // [A][M]
   std::unique_ptr<FloatNet> g_a_, g_s_, h_a_;
   std::unique_ptr<IntNet> h_s_;
+  // Optional linear shortcut (arch.g_a_lin / arch.g_s_lin): a 16x16 block
+  // transform added to g_a's output and its transpose added to g_s's.
+  std::unique_ptr<dsp::BlockAnalysis> g_a_lin_;
+  std::unique_ptr<dsp::BlockSynthesis> g_s_lin_;
   OwnedTables z_tables_, y_tables_;
 };
 

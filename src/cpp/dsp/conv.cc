@@ -242,12 +242,33 @@ void scalar_scale(float* x, int64_t n, float g) {
   for (int64_t i = 0; i < n; ++i) x[i] *= g;
 }
 
+// Row by row, 64 columns at a time; every element's sum runs over k in order.
+void scalar_gemm(const GemmJob& j) {
+  constexpr int kCols = 64;
+  float acc[kCols];
+  for (int i = 0; i < j.m; ++i) {
+    const float* a = j.a + int64_t(i) * j.lda;
+    float* c = j.c + int64_t(i) * j.ldc;
+    for (int j0 = 0; j0 < j.n; j0 += kCols) {
+      const int nc = j.n - j0 < kCols ? j.n - j0 : kCols;
+      for (int x = 0; x < nc; ++x) acc[x] = j.bias[i];
+      for (int k = 0; k < j.k; ++k) {
+        const float w = a[k];
+        const float* b = j.b + int64_t(k) * j.ldb + j0;
+        for (int x = 0; x < nc; ++x) acc[x] += w * b[x];
+      }
+      for (int x = 0; x < nc; ++x) c[j0 + x] = j.accumulate ? c[j0 + x] + acc[x] : acc[x];
+    }
+  }
+}
+
 }  // namespace
 
 const KernelTable& scalar_kernels() {
   static_assert(kTile % ScalarMicro::NR == 0 && kWinoBlocks % ScalarMicro::NR == 0, "tile sizes");
   static const KernelTable t = {"scalar",        ScalarMicro::NR,  scalar_conv_f32_tile, scalar_conv_i16_tile,
-                                scalar_gdn_tile, scalar_wino_tile, scalar_relu,          scalar_scale};
+                                scalar_gdn_tile, scalar_wino_tile, scalar_relu,          scalar_scale,
+                                scalar_gemm};
   return t;
 }
 

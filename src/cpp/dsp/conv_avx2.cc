@@ -318,8 +318,51 @@ void avx2_scale(float* x, int64_t n, float g) {
 
 static_assert(kTile % Micro::NR == 0 && kWinoBlocks % Micro::NR == 0, "tiles must be multiples of the micro tile");
 
+// kR rows x 16 columns of accumulators (2 vectors per row); masked loads and
+// stores for the last columns. Same per-element order as the scalar kernel
+// (bias, then k ascending), with fused multiply-adds.
+template <int kR>
+void avx2_gemm_rows(const GemmJob& j, int i0) {
+  alignas(32) static const int32_t kMaskSrc[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (int j0 = 0; j0 < j.n; j0 += 16) {
+    const int nc = j.n - j0 < 16 ? j.n - j0 : 16;
+    const int n0 = nc < 8 ? nc : 8, n1 = nc - n0;
+    const __m256i m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - n0));
+    const __m256i m1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - n1));
+    __m256 acc[kR][2];
+    for (int r = 0; r < kR; ++r) acc[r][0] = acc[r][1] = _mm256_set1_ps(j.bias[i0 + r]);
+    const float* b = j.b + j0;
+    for (int k = 0; k < j.k; ++k, b += j.ldb) {
+      const __m256 b0 = _mm256_maskload_ps(b, m0);
+      const __m256 b1 = _mm256_maskload_ps(b + 8, m1);
+      for (int r = 0; r < kR; ++r) {
+        const __m256 w = _mm256_broadcast_ss(j.a + int64_t(i0 + r) * j.lda + k);
+        acc[r][0] = _mm256_fmadd_ps(w, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(w, b1, acc[r][1]);
+      }
+    }
+    for (int r = 0; r < kR; ++r) {
+      float* c = j.c + int64_t(i0 + r) * j.ldc + j0;
+      __m256 v0 = acc[r][0], v1 = acc[r][1];
+      if (j.accumulate) {
+        v0 = _mm256_add_ps(_mm256_maskload_ps(c, m0), v0);
+        v1 = _mm256_add_ps(_mm256_maskload_ps(c + 8, m1), v1);
+      }
+      _mm256_maskstore_ps(c, m0, v0);
+      _mm256_maskstore_ps(c + 8, m1, v1);
+    }
+  }
+}
+
+void avx2_gemm(const GemmJob& j) {
+  int i = 0;
+  for (; i + 4 <= j.m; i += 4) avx2_gemm_rows<4>(j, i);
+  for (; i < j.m; ++i) avx2_gemm_rows<1>(j, i);
+}
+
 const KernelTable kAvx2Table = {"avx2",        Micro::NR,      avx2_conv_f32_tile, avx2_conv_i16_tile,
-                                avx2_gdn_tile, avx2_wino_tile, avx2_relu,          avx2_scale};
+                                avx2_gdn_tile, avx2_wino_tile, avx2_relu,          avx2_scale,
+                                avx2_gemm};
 }  // namespace
 
 const KernelTable* avx2_kernels() { return &kAvx2Table; }

@@ -132,6 +132,22 @@ struct WinoJob {
   int64_t out_w, out_cstride;
 };
 
+// Dense product with bias, for the block transforms (dsp/block.h):
+//   C[i][j] = (accumulate ? C[i][j] : 0) + (bias[i] + sum_k A[i][k] * B[k][j])
+// for i < m, j < n, the sum taken in increasing k. A is row-major with
+// stride lda, B with stride ldb, C with stride ldc.
+struct GemmJob {
+  const float* a;
+  int64_t lda;
+  const float* b;
+  int64_t ldb;
+  const float* bias;  // [m]
+  float* c;
+  int64_t ldc;
+  int m, n, k;
+  int accumulate;
+};
+
 // Per-thread scratch of one tile (conv.cc allocates it):
 //   conv f32: acc [ngroups][coutp][kTile], plus |x| and norm [coutp][kTile]
 //             each when the post-op is GDN/IGDN;
@@ -148,6 +164,7 @@ struct KernelTable {
   void (*wino_f32_tile)(const WinoJob& job, int64_t b0, float* scratch);
   void (*relu)(float* x, int64_t n);
   void (*scale)(float* x, int64_t n, float g);
+  void (*gemm_f32)(const GemmJob& job);
 };
 
 const KernelTable& scalar_kernels();
