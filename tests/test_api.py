@@ -220,3 +220,13 @@ def test_strips_equal_whole_image():
     for rows in (16, 32, 48):
         assert model.encode(img, 55, 2, rows) == whole
         assert np.array_equal(model.decode(whole, 2, 0, 0, rows), ref)
+
+
+def test_wide_images_use_shorter_strips_with_identical_results():
+    """Images wider than 4096 px get shorter default strips (memory bound);
+    the result equals the whole-image computation."""
+    img = natural(40 * 16, 4200, 9)  # padded width 4224 -> 31 latent rows per strip; 40 latent rows
+    model = lmcodec._api._model("hyperprior")
+    whole = model.encode(img, 40, 2, 100000)
+    assert model.encode(img, 40, 2, 0) == whole
+    assert np.array_equal(model.decode(whole, 2, 0, 0, 0), model.decode(whole, 2, 0, 0, 100000))

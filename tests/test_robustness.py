@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import io
 import os
 import random
@@ -714,3 +715,19 @@ def test_short_fuzz_run():
     print(r.stdout[-3000:])
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
     assert "execs=" in r.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc peak-RSS reset")
+@pytest.mark.parametrize("op,bytes_per_pixel", [("encode", 48), ("decode", 40)])
+def test_4097x3001_round_trip_with_bounded_memory(op, bytes_per_pixel):
+    """A 12.3-megapixel image (odd size) encodes and decodes, and the peak
+    memory of the call stays far below the whole-image activations (one layer
+    alone would take 64 bytes/pixel; the full network several times that).
+    benchmarks/memory.py measures the 24-megapixel case for the README."""
+    spec = importlib.util.spec_from_file_location("lmc_memory_bench", ROOT / "benchmarks" / "memory.py")
+    mem = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mem)
+    w, h = 4097, 3001
+    r = mem.measure(w, h, op, threads=2, quality=50, method="hyperprior")
+    assert r["ok"], r
+    assert r["extra_peak"] < bytes_per_pixel * w * h, f"{op}: peak +{r['extra_peak'] >> 20} MiB"

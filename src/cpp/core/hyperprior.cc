@@ -418,15 +418,22 @@ void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::Thre
 }
 
 namespace {
-int strip_latent_rows(int strip_rows) {
-  if (strip_rows <= 0) return HyperpriorModel::kStripLatentRows;
-  return std::max(1, strip_rows / 16);
+// Latent rows per strip. The default keeps strip area (rows x padded width)
+// at or below kStripLatentRows x kStripWidth: images up to kStripWidth wide
+// use full 512-row strips, wider ones proportionally shorter strips (at least
+// 8 latent rows), so peak memory grows with the latent arrays (~12 bytes per
+// pixel) but not with the width times the strip height.
+int strip_latent_rows(int strip_rows, uint32_t padded_width) {
+  if (strip_rows > 0) return std::max(1, strip_rows / 16);
+  constexpr int64_t kStripWidth = 4096;
+  const int64_t fit = int64_t(HyperpriorModel::kStripLatentRows) * kStripWidth / std::max<int64_t>(1, padded_width);
+  return int(std::max<int64_t>(8, std::min<int64_t>(HyperpriorModel::kStripLatentRows, fit)));
 }
 }  // namespace
 
 Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
                                  dsp::ThreadPool* pool, int strip_rows) const {
-  const int S = strip_latent_rows(strip_rows);
+  const int S = strip_latent_rows(strip_rows, pad64(w));
   Latents L;
   L.M = M_;
   L.N = N_;
@@ -470,8 +477,7 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
     L.z[i] = int32_t(v);
   }
   std::vector<float> mu;
-  std::vector<int32_t> idx;
-  entropy_params(L.z.data(), zh, zw, pool, mu, idx);
+  entropy_params(L.z.data(), zh, zw, pool, mu, L.idx);
   L.r.resize(y.size());
   for (size_t i = 0; i < y.size(); ++i) {
     float v = std::nearbyint(y[i] - mu[i]);
@@ -490,16 +496,13 @@ void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t s
   for (size_t i = 0; i < zidx.size(); ++i) zidx[i] = int32_t(i / per);
   side.clear();
   rans_encode(L.z.data(), zidx.data(), L.z.size(), z_tables_.view(), side);
-  std::vector<float> mu;
-  std::vector<int32_t> idx;
-  entropy_params(L.z.data(), L.zh, L.zw, pool, mu, idx);
   latents.clear();
-  rans_encode(L.r.data(), idx.data(), L.r.size(), y_tables_.view(), latents);
+  rans_encode(L.r.data(), L.idx.data(), L.r.size(), y_tables_.view(), latents);
 }
 
 void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t w,
                              uint32_t h, uint16_t qx, dsp::ThreadPool* pool, uint8_t* rgb, int strip_rows) const {
-  const int S = strip_latent_rows(strip_rows);
+  const int S = strip_latent_rows(strip_rows, pad64(w));
   uint32_t wp = pad64(w), hp = pad64(h);
   int zh = int(hp / 64), zw = int(wp / 64), yh = int(hp / 16), yw = int(wp / 16);
   size_t nz = size_t(N_) * zh * zw;
@@ -515,8 +518,11 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   rans_decode(lat, lat_size, idx.data(), ny, y_tables_.view(), r.data());
   std::vector<float> gain, inv_gain;
   gains(qx, gain, inv_gain);
-  std::vector<float> y(ny);
-  for (size_t i = 0; i < ny; ++i) y[i] = float(r[i]) + mu[i];
+  // y = r + mu, in mu's storage; r and idx are released before synthesis
+  std::vector<float> y = std::move(mu);
+  for (size_t i = 0; i < ny; ++i) y[i] += float(r[i]);
+  std::vector<int32_t>().swap(r);
+  std::vector<int32_t>().swap(idx);
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, inv_gain.data(), pool);
   // g_s in strips (see analyse): the halo of kDecodeHaloRows latent rows
   // covers the 30 output rows a strip edge can influence.

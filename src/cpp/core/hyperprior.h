@@ -50,6 +50,7 @@ struct Latents {
   int yh = 0, yw = 0, zh = 0, zw = 0;
   std::vector<int32_t> z;  // [N][zh][zw]
   std::vector<int32_t> r;  // [M][yh][yw]
+  std::vector<int32_t> idx;  // [M][yh][yw] scale-table index of each r
 };
 
 class HyperpriorModel {
