@@ -111,13 +111,34 @@ class FactorizedPrior(nn.Module):
         return torch.abs(logits - self._target.view(1, 1, 3)).sum()
 
     @torch.no_grad()
+    def tail_quantiles(self, support: int) -> torch.Tensor:
+        """(C, 2): where each channel's CDF reaches TAIL_MASS/2 and 1 - TAIL_MASS/2,
+        found by bisection on the learned CDF itself (it is monotone), so the
+        tables do not depend on how far the aux loss has moved ``quantiles``
+        in a short training run. Clamped to [-support, support]."""
+        out = []
+        for target in (-float(self._target[2]), float(self._target[2])):
+            lo = torch.full((self.channels, 1, 1), -float(support))
+            hi = torch.full((self.channels, 1, 1), float(support))
+            for _ in range(48):
+                mid = (lo + hi) / 2
+                below = self.logits_cumulative(mid, stop_gradient=True) < target
+                lo = torch.where(below, mid, lo)
+                hi = torch.where(below, hi, mid)
+            out.append(((lo + hi) / 2).view(-1))
+        return torch.stack(out, dim=1)
+
+    @torch.no_grad()
     def pmf_tables(self, support: int) -> tuple[np.ndarray, np.ndarray]:
-        """PMF over integers [lo_c, hi_c] per channel, sized from the quantiles.
+        """PMF over integers [lo_c, hi_c] per channel, sized from the CDF's tails
+        (``tail_quantiles``) and widened to the aux-trained ``quantiles`` where
+        those reach further.
 
         Returns (pmfs (C, L) float64 padded with zeros, lengths (C,), offsets (C,))."""
         q = self.quantiles.detach()[:, 0, :]
-        lo = torch.clamp(torch.floor(q[:, 0]), -support, 0).to(torch.int64)
-        hi = torch.clamp(torch.ceil(q[:, 2]), 0, support).to(torch.int64)
+        tails = self.tail_quantiles(support)
+        lo = torch.clamp(torch.floor(torch.minimum(tails[:, 0], q[:, 0])), -support, 0).to(torch.int64)
+        hi = torch.clamp(torch.ceil(torch.maximum(tails[:, 1], q[:, 2])), 0, support).to(torch.int64)
         lengths = (hi - lo + 1)
         L = int(lengths.max())
         pmfs = np.zeros((self.channels, L), dtype=np.float64)

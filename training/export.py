@@ -379,6 +379,20 @@ def psnr_of(model: MeanScaleHyperprior, x: torch.Tensor, t: float) -> tuple[floa
     return -10 * math.log10(mse), bpp
 
 
+@torch.no_grad()
+def heldout_loss(model: MeanScaleHyperprior, x: torch.Tensor) -> float:
+    """Mean RD loss (real rounding) over the lowest, middle and highest rate."""
+    from .models import rd_loss
+
+    A = model.cfg.anchors
+    total = 0.0
+    for t in (0.0, (A - 1) / 2, float(A - 1)):
+        out = model(x, t, noise=False)
+        out["x_hat"] = out["x_hat"].clamp(0, 1)
+        total += float(rd_loss(out, x, model.lam(t))["loss"])
+    return total / 3
+
+
 def main(argv=None) -> int:
     from .data import PatchBank
     from .train import COMPACT_DIR, cache_dir, save_compact
@@ -386,7 +400,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default=str(cache_dir("hyperprior") / "state.pt"))
     ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
+    ap.add_argument("--raw", action="store_true", help="export the raw weights (default: the EMA or the raw "
+                    "weights, whichever has the lower held-out loss)")
     ap.add_argument("--calib", type=int, default=16)
     ap.add_argument("--compact", default=None, help="also write a compact resume state here "
                     "(default training/checkpoints/hyperprior.pt when exporting to the default path)")
@@ -394,11 +409,18 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     st = torch.load(args.ckpt, map_location="cpu", weights_only=False)
     cfg = HyperpriorConfig(**{"shortcut": False, **st["config"]})
-    model = MeanScaleHyperprior(cfg)
-    model.load_state_dict(st["model" if args.raw else "ema"])
-    model.eval()
     bank = PatchBank(split="val", min_side=128)
     calib = bank.fixed_crops(256, args.calib)
+    candidates = ["model"] if args.raw else ["ema", "model"]
+    scored = []
+    for key in candidates:  # the EMA is usually better; after an LR decay the raw weights can be
+        m = MeanScaleHyperprior(cfg)
+        m.load_state_dict(st[key])
+        m.eval()
+        scored.append((heldout_loss(m, calib), key, m))
+        print(f"[export] {key} weights: held-out RD loss {scored[-1][0]:.4f}")
+    _, key, model = min(scored, key=lambda v: v[0])
+    print(f"[export] exporting the {key} weights")
     meta, tensors = build_export(model, calib, st.get("step", 0), st.get("hours", 0.0))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     model_id = lmw.write(args.out, meta, tensors)

@@ -1,7 +1,8 @@
 // Tests (and, with --bench, benchmarks) of the lmcodec dsp kernels.
 //
 //   test_dsp            correctness: every kernel vs a naive reference written
-//                       here, scalar vs AVX2, 1 vs 2 threads, bad shapes.
+//                       here, scalar vs AVX2 (bit-identical, floats too),
+//                       1 vs 2 threads, bad shapes.
 //   test_dsp --bench    per-layer timings of the codec's synthesis and
 //                       analysis networks (768x512), scalar/AVX2 x 1/2 threads.
 #include <algorithm>
@@ -20,6 +21,7 @@
 
 #include "check.h"
 #include "dsp/block.h"
+#include "dsp/kernels.h"
 #include "dsp/conv.h"
 #include "dsp/cpu.h"
 #include "dsp/threadpool.h"
@@ -152,18 +154,26 @@ bool close_to_ref(const std::vector<float>& got, const std::vector<double>& ref,
 }
 
 bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
-// Element-wise |a-b| <= tol * mag.
-bool close_rel(const std::vector<float>& a, const std::vector<float>& b, const std::vector<double>& mag, double tol) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (!(std::fabs((double)a[i] - b[i]) <= tol * mag[i] + 1e-30)) {
-      std::fprintf(stderr, "paths differ at %zu: %.9g vs %.9g (mag %.3g)\n", i, a[i], b[i], mag[i]);
-      return false;
-    }
-  return true;
+// The scalar and AVX2 results of one computation: the portable kernels
+// perform the AVX2 float operations exactly (std::fma for each FMA), so
+// they must agree bit for bit (memcmp: also -0 vs +0 and NaN payloads).
+bool paths_bit_equal(const std::vector<float>& scalar, const std::vector<float>& avx2, const char* what) {
+  if (bit_equal(scalar, avx2)) return true;
+  if (scalar.size() != avx2.size()) {
+    std::fprintf(stderr, "%s: scalar vs avx2 size mismatch\n", what);
+    return false;
+  }
+  size_t i = 0;
+  while (std::memcmp(&scalar[i], &avx2[i], sizeof(float)) == 0) ++i;
+  uint32_t bs, ba;
+  std::memcpy(&bs, &scalar[i], sizeof bs);
+  std::memcpy(&ba, &avx2[i], sizeof ba);
+  std::fprintf(stderr, "%s: scalar vs avx2 differ at %zu: %.9g (0x%08x) vs %.9g (0x%08x)\n", what, i, scalar[i],
+               (unsigned)bs, avx2[i], (unsigned)ba);
+  return false;
 }
 
 // ---------------------------------------------------------------------------
@@ -268,17 +278,24 @@ void test_float_conv(bool transposed) {
               per_mode.push_back(o1);
               if (algo == ConvAlgo::Winograd) ++wino_cases;
             }
-            if (per_mode.size() == 2) CHECK(close_rel(per_mode[0], per_mode[1], mag, 1e-5));
+            if (per_mode.size() == 2) {
+              char what[160];
+              std::snprintf(what, sizeof what, "%s k%d s%d %dx%d %d->%d post%d %s",
+                            transposed ? "deconv" : "conv", k, s, sh.h, sh.w, cin, cout, (int)post,
+                            algo == ConvAlgo::Winograd ? "winograd" : "direct");
+              CHECK(paths_bit_equal(per_mode[0], per_mode[1], what));
+            }
           }
         }
     }
   set_force_scalar(false);
-  std::printf("%s: %d cases x %zu paths ok (direct; %d Winograd runs)\n", transposed ? "conv_transpose2d" : "conv2d",
-              cases, modes.size(), wino_cases);
+  std::printf("%s: %d cases x %zu paths ok (direct; %d Winograd runs)%s\n", transposed ? "conv_transpose2d" : "conv2d",
+              cases, modes.size(), wino_cases, modes.size() == 2 ? ", scalar == avx2 bit for bit" : "");
 }
 
 // Bigger layer shapes (the codec's channel counts) against each other:
-// scalar vs AVX2 and 1 vs 2 threads, plus a spot check against the reference.
+// scalar vs AVX2 (bit-identical; Auto picks the same algorithm on both) and
+// 1 vs 2 threads, plus a check against the reference.
 void test_float_large() {
   ThreadPool pool2(2);
   const std::vector<bool> modes = scalar_modes();
@@ -301,6 +318,7 @@ void test_float_large() {
       ref_conv2d(in, l.cin, l.h, l.w, wt, bias, l.cout, l.k, l.s, ref, mag);
     for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Auto}) {
       std::vector<std::vector<float>> res;
+      std::vector<ConvAlgo> chosen;
       for (bool scalar : modes) {
         set_force_scalar(scalar);
         std::vector<float> o1(ref.size()), o2(ref.size());
@@ -308,6 +326,7 @@ void test_float_large() {
         if (l.tr) {
           ConvTranspose2d c(l.cin, l.cout, l.k, l.s, wt.data(), bias.data());
           c.set_algorithm(algo);
+          chosen.push_back(c.algorithm());
           c.run(in.data(), l.h, l.w, o1.data(), nullptr, 0);
           c.run(in.data(), l.h, l.w, o2.data(), &pool2, 0);
           c.run(in.data(), l.h, l.w, o3.data());  // first_row unknown: Auto = Direct
@@ -316,6 +335,7 @@ void test_float_large() {
         } else {
           Conv2d c(l.cin, l.cout, l.k, l.s, wt.data(), bias.data());
           c.set_algorithm(algo);
+          chosen.push_back(c.algorithm());
           c.run(in.data(), l.h, l.w, o1.data(), nullptr, 0);
           c.run(in.data(), l.h, l.w, o2.data(), &pool2, 0);
           c.run(in.data(), l.h, l.w, o3.data());
@@ -327,7 +347,12 @@ void test_float_large() {
         CHECK(bit_equal(o1, o2));
         res.push_back(o1);
       }
-      if (res.size() == 2) CHECK(close_rel(res[0], res[1], mag, 1e-5));
+      // Auto: Winograd iff supported and cin, cout >= 16, on every path
+      const bool wino_ok = l.tr ? l.k == 5 : ((l.k == 5 && l.s == 2) || (l.k == 3 && l.s == 1));
+      const ConvAlgo want = algo == ConvAlgo::Auto && wino_ok && l.cin >= 16 && l.cout >= 16 ? ConvAlgo::Winograd
+                                                                                           : ConvAlgo::Direct;
+      for (ConvAlgo a : chosen) CHECK(a == want);
+      if (res.size() == 2) CHECK(paths_bit_equal(res[0], res[1], "large layer"));
     }
   }
   set_force_scalar(false);
@@ -430,7 +455,7 @@ void test_gdn_standalone() {
           CHECK(bit_equal(o1, o2));
           res.push_back(o1);
         }
-        if (res.size() == 2) CHECK(close_rel(res[0], res[1], mag, 1e-5));
+        if (res.size() == 2) CHECK(paths_bit_equal(res[0], res[1], inverse ? "igdn" : "gdn"));
       }
   set_force_scalar(false);
   std::printf("gdn/igdn ok\n");
@@ -438,25 +463,49 @@ void test_gdn_standalone() {
 
 void test_elementwise() {
   ThreadPool pool2(2);
+  // Same inputs on every path; the outputs are compared bit for bit across
+  // paths, special values included (relu: -0 and NaN give +0 on both).
+  const float specials[] = {-0.0f, 0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e-40f, -1e-40f, 3.4e38f};
+  std::vector<std::vector<float>> relu_in, scale_in, scale_g;
+  for (int64_t n : {0, 1, 7, 8, 9, 100, 70001}) {
+    std::vector<float> x = randf(n);
+    for (size_t i = 0; i < x.size(); ++i)
+      if (i % 5 == 2) x[i] = specials[(i / 5) % (sizeof specials / sizeof specials[0])];
+    relu_in.push_back(x);
+  }
+  for (int c : {1, 3, 5}) {
+    scale_in.push_back(randf(c * 37));
+    scale_g.push_back(randf(c));
+  }
+  std::vector<std::vector<std::vector<float>>> per_mode;
   for (bool scalar : scalar_modes()) {
     set_force_scalar(scalar);
-    for (int64_t n : {0, 1, 7, 8, 9, 100, 70001}) {
-      std::vector<float> x = randf(n), y = x;
+    std::vector<std::vector<float>> outs;
+    for (const std::vector<float>& x : relu_in) {
+      const int64_t n = (int64_t)x.size();
+      std::vector<float> y = x;
       relu(y.data(), n, &pool2);
       bool ok = true;
-      for (int64_t i = 0; i < n; ++i) ok = ok && y[i] == (x[i] > 0 ? x[i] : 0.0f);
+      for (int64_t i = 0; i < n; ++i) ok = ok && y[i] == (x[i] > 0 ? x[i] : 0.0f) && !std::signbit(y[i]);
       CHECK(ok);
+      outs.push_back(y);
     }
-    for (int c : {1, 3, 5}) {
+    for (size_t k = 0; k < scale_in.size(); ++k) {
+      const int c = (int)scale_g[k].size();
       const int64_t hw = 37;
-      std::vector<float> x = randf(c * hw), g = randf(c), y = x;
-      scale_channels(y.data(), c, hw, g.data(), &pool2);
+      const std::vector<float>& x = scale_in[k];
+      std::vector<float> y = x;
+      scale_channels(y.data(), c, hw, scale_g[k].data(), &pool2);
       bool ok = true;
       for (int i = 0; i < c; ++i)
-        for (int64_t p = 0; p < hw; ++p) ok = ok && y[i * hw + p] == x[i * hw + p] * g[i];
+        for (int64_t p = 0; p < hw; ++p) ok = ok && y[i * hw + p] == x[i * hw + p] * scale_g[k][i];
       CHECK(ok);
+      outs.push_back(y);
     }
+    per_mode.push_back(outs);
   }
+  if (per_mode.size() == 2)
+    for (size_t k = 0; k < per_mode[0].size(); ++k) CHECK(paths_bit_equal(per_mode[0][k], per_mode[1][k], "relu/scale"));
   set_force_scalar(false);
   std::printf("relu/scale ok\n");
 }
@@ -984,6 +1033,7 @@ void test_block_transforms() {
   BlockAnalysis an(cin, cout, b, wa.data(), ba.data());
   BlockSynthesis sy(cout, cin, b, ws.data(), bs.data());
   std::vector<float> first_a, first_s;
+  std::vector<std::vector<float>> path_a, path_s, path_p;  // per path (1 thread)
   for (bool scalar : scalar_modes())
     for (int threads : {1, 2}) {
       set_force_scalar(scalar);
@@ -1008,11 +1058,48 @@ void test_block_transforms() {
       if (threads == 1) {
         first_a = yo;
         first_s = xo;
+        path_a.push_back(yo);
+        path_s.push_back(xo);
+        path_p.push_back(yp);
       } else {
         CHECK(first_a == yo);
         CHECK(first_s == xo);
       }
     }
+  // nor does the kernel path: the scalar GEMM mirrors the AVX2 FMAs
+  if (path_a.size() == 2) {
+    CHECK(paths_bit_equal(path_a[0], path_a[1], "block analysis (accumulate)"));
+    CHECK(paths_bit_equal(path_s[0], path_s[1], "block synthesis (accumulate)"));
+    CHECK(paths_bit_equal(path_p[0], path_p[1], "block analysis"));
+  }
+  // Scalar vs AVX2 on shapes that reach every edge of the AVX2 GEMM: row
+  // counts that are not multiples of 4, 16-column blocks plus a masked rest,
+  // the codec's 16x16 blocks (K = 768).
+  struct BT {
+    int cin, cout, b, h, w;
+  };
+  for (const BT& t : {BT{3, 5, 4, 8, 84}, BT{3, 7, 16, 32, 48}, BT{5, 3, 3, 6, 57}}) {
+    const std::vector<float> w1 = randf(size_t(t.cout) * t.cin * t.b * t.b), b1 = randf(t.cout);
+    const std::vector<float> w2 = randf(size_t(t.cout) * t.cin * t.b * t.b), b2 = randf(t.cin);
+    const std::vector<float> xin = randf(size_t(t.cin) * t.h * t.w);
+    const int bh2 = t.h / t.b, bw2 = t.w / t.b;
+    const std::vector<float> yin = randf(size_t(t.cout) * bh2 * bw2);
+    const BlockAnalysis a2(t.cin, t.cout, t.b, w1.data(), b1.data());
+    const BlockSynthesis s2(t.cout, t.cin, t.b, w2.data(), b2.data());
+    std::vector<std::vector<float>> ra, rs;
+    for (bool scalar : scalar_modes()) {
+      set_force_scalar(scalar);
+      std::vector<float> yo(size_t(t.cout) * bh2 * bw2, 0.125f), xo(size_t(t.cin) * bh2 * t.b * bw2 * t.b, -2.0f);
+      a2.run(xin.data(), int64_t(t.h) * t.w, t.h, t.w, yo.data(), int64_t(bh2) * bw2, true);
+      s2.run(yin.data(), int64_t(bh2) * bw2, bh2, bw2, xo.data(), int64_t(bh2) * t.b * bw2 * t.b, true);
+      ra.push_back(yo);
+      rs.push_back(xo);
+    }
+    if (ra.size() == 2) {
+      CHECK(paths_bit_equal(ra[0], ra[1], "block analysis (edge shapes)"));
+      CHECK(paths_bit_equal(rs[0], rs[1], "block synthesis (edge shapes)"));
+    }
+  }
   set_force_scalar(false);
   CHECK_THROWS(BlockAnalysis(0, 4, 4, wa.data(), nullptr), Status::InvalidArgument);
   CHECK_THROWS(BlockAnalysis(3, 4, 4, nullptr, nullptr), Status::InvalidArgument);
@@ -1021,10 +1108,54 @@ void test_block_transforms() {
   CHECK_THROWS(an.run(x.data(), in_cs, h + 1, w, out.data(), 64, false), Status::InvalidArgument);
 }
 
+// The portable path's FMA (double-precision emulation on x86 builds without
+// -mfma) against the C library's correctly rounded fmaf: ties, cancellation,
+// subnormals, overflow, signed zeros, inf/NaN, and random operands.
+void test_portable_fma() {
+  auto same = [](float x, float y) {
+    uint32_t a, b;
+    std::memcpy(&a, &x, 4);
+    std::memcpy(&b, &y, 4);
+    return a == b || (x != x && y != y);
+  };
+  const float inf = INFINITY, den = 1e-40f, mx = 3.4028235e38f;
+  const float special[] = {0.f, -0.f, 1.f, -1.f, 0.5f, 1.0000001f, 0.99999994f, 3.f, 1e-20f, -1e-20f, den, -den,
+                           1.1754944e-38f, mx, -mx, inf, -inf, NAN, 16777216.f, 16777217.f, 0.33333334f, 1e20f};
+  long bad = 0, n = 0;
+  for (float a : special)
+    for (float b : special)
+      for (float c : special) {
+        ++n;
+        if (!same(detail::portable_fma(a, b, c), std::fma(a, b, c))) ++bad;
+      }
+  // near-ties: a*b lands half an ulp away from representable sums
+  std::uniform_int_distribution<uint32_t> bitsd(0, 0xFFFFFFFFu);
+  std::uniform_int_distribution<int> small(-3, 3);
+  for (int i = 0; i < 2000000; ++i) {
+    uint32_t ua = bitsd(rng()), ub = bitsd(rng()), uc = bitsd(rng());
+    float a, b, c;
+    std::memcpy(&a, &ua, 4);
+    std::memcpy(&b, &ub, 4);
+    std::memcpy(&c, &uc, 4);
+    if (i % 2) {  // comparable magnitudes (where rounding is subtle)
+      a = std::ldexp(1.0f + float(ua >> 9) / 8388608.0f, small(rng()));
+      b = std::ldexp(1.0f + float(ub >> 9) / 8388608.0f, small(rng()));
+      const float p = a * b;
+      c = (i % 4 == 1) ? -p : std::nextafter(-p, float(small(rng())));
+      if (i % 8 == 3) c = std::ldexp(float(int(uc % 2048) - 1024), -30 + small(rng()));
+    }
+    ++n;
+    if (!same(detail::portable_fma(a, b, c), std::fma(a, b, c))) ++bad;
+  }
+  std::printf("portable fma: %ld / %ld differ from fmaf\n", bad, n);
+  CHECK_EQ(bad, 0);
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--bench") return run_bench();
+  test_portable_fma();
+  test_threadpool_and_dispatch();  // first: it checks how LMCODEC_FORCE_SCALAR is read on first use
   test_block_transforms();
-  test_threadpool_and_dispatch();
   test_bad_args();
   test_elementwise();
   test_gdn_standalone();

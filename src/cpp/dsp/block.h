@@ -9,8 +9,9 @@
 //                   every output channel. weight [cin][cout][b][b], bias [cout].
 //
 // Both are one dense product per row of blocks (kernels.h, GemmJob), threaded
-// over those rows; each output's sum runs in a fixed order, so results do not
-// depend on the thread count (the AVX2 path uses FMA, like the convolutions).
+// over those rows; each output's sum runs in a fixed order of fused
+// multiply-adds, so results do not depend on the thread count or the kernel
+// path (AVX2 or portable: bit-identical, like the convolutions).
 // Tensors are planar with an explicit channel stride so that strips of a
 // larger tensor can be read and written in place; rows are contiguous.
 #pragma once

@@ -44,7 +44,6 @@
 
 #include "core/error.h"
 #include "dsp/conv_tile.h"
-#include "dsp/cpu.h"
 #include "dsp/kernels.h"
 
 namespace lmc {
@@ -52,9 +51,51 @@ namespace dsp {
 
 // ---------------------------------------------------------------------------
 // Portable reference micro-kernels (plain loops; the compiler may use SSE2).
+//
+// They are bit-identical to the AVX2 kernels (conv_avx2.cc): every float
+// element goes through the same sequence of IEEE operations, in the same
+// order. Where AVX2 issues a fused multiply-add, these call fma_exact() with
+// the same operands (correctly rounded, so equal to the hardware FMA; see
+// there how it stays fast without an FMA instruction); where
+// AVX2 multiplies, adds, subtracts, divides, takes max or abs separately, so do
+// these. The build compiles this file with -ffp-contract=off so the compiler
+// cannot fuse a separate a * b + c on its own (targets with FMA by default).
+// Each output element's accumulation is independent of the vector width, so
+// NR = 8 here and 24 on AVX2 give the same bits.
 // ---------------------------------------------------------------------------
 namespace detail {
 namespace {
+
+// fma_exact(a, b, c) = a * b + c rounded once, i.e. exactly what an FMA
+// instruction computes. Where the compile target has FMA (aarch64, -mfma)
+// it is std::fma, one instruction. Otherwise -- the portable x86-64 build,
+// where std::fma is a libm call that is slow with hardware FMA and very slow
+// without it -- it is computed in double: the product of two floats is exact
+// in double; the sum is rounded to odd (TwoSum gives the rounding error; an
+// inexact even result moves one ulp towards the exact value), and a value
+// rounded to odd with 53 >= 2 * 24 + 2 bits rounds correctly to float
+// (Boldo & Melquiond, "Emulation of FMA and correctly rounded sums", 2008).
+// tests/cpp/test_dsp.cc compares it with std::fma on edge cases and random
+// inputs.
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(_M_ARM64)
+inline float fma_exact(float a, float b, float c) { return std::fma(a, b, c); }
+#else
+inline float fma_exact(float a, float b, float c) {
+  const double p = double(a) * double(b);  // exact
+  const double s = p + double(c);
+  const double v = s - p;
+  const double e = (p - (s - v)) + (double(c) - v);  // (p + c) - s, exactly (TwoSum)
+  uint64_t bits;
+  std::memcpy(&bits, &s, sizeof bits);
+  if ((e > 0.0 || e < 0.0) && (bits & 1u) == 0) {  // inexact and even (e is NaN for inf/NaN: no change)
+    bits += ((e > 0.0) == (s > 0.0)) ? 1 : uint64_t(-1);  // one ulp towards the exact value
+    double odd;
+    std::memcpy(&odd, &bits, sizeof odd);
+    return float(odd);
+  }
+  return float(s);
+}
+#endif
 
 inline int32_t u32_to_i32(uint32_t u) {  // two's complement, without relying on implementation-defined casts
   return u < 0x80000000u ? static_cast<int32_t>(u) : -static_cast<int32_t>(~u) - 1;
@@ -87,7 +128,8 @@ struct ScalarMicro {
         for (int j = 0; j < NR; ++j) x[j] = ip[offs[t] + j];
         for (int m = 0; m < kMR; ++m) {
           const float wv = w[m];
-          for (int j = 0; j < NR; ++j) c[m][j] += wv * x[j];
+          // AVX2: c = fmadd(broadcast(w[m]), x, c)
+          for (int j = 0; j < NR; ++j) c[m][j] = fma_exact(wv, x[j], c[m][j]);
         }
         w += kMR;
         LMC_SCALAR_BARRIER(w);
@@ -122,8 +164,10 @@ struct ScalarMicro {
       for (int j = 0; j < NR; ++j) acc[m * as + j] = c[m][j];
   }
 
-  // Winograd input transform of one component for nc channels: the sum of
-  // <= 4 shifted input rows with signs +-1 (exact products, fixed order).
+  // Winograd input transform of every component for nc channels: the sum of
+  // <= 4 shifted input rows with signs +-1, in the AVX2 op order (a multiply
+  // for the first term, then fused multiply-adds; with +-1 factors these are
+  // exact products, so the fma only mirrors the AVX2 code literally).
   static void wino_input(float* v, const float* in, int64_t cs, int nc, const WinoComp* comps, int ncomp,
                          const int* /*rows*/, int /*nrows*/) {
     constexpr int T = kWinoBlocks;
@@ -134,41 +178,47 @@ struct ScalarMicro {
         float* vc = v + ((int64_t)cc * nc + ci) * T;
         for (int t = 0; t < T; ++t) vc[t] = c.sign[0] * ip[c.off[0] + t];
         for (int k = 1; k < c.nterms; ++k)
-          for (int t = 0; t < T; ++t) vc[t] += c.sign[k] * ip[c.off[k] + t];
+          for (int t = 0; t < T; ++t) vc[t] = fma_exact(c.sign[k], ip[c.off[k] + t], vc[t]);
       }
     }
   }
 
-  // One Winograd component for kMR output channels: M = U^T V (K = nc), then
-  // y[m][o][t] += coef[o] * M[m][t] for the 4 output positions o.
+  // One Winograd component for kMR output channels: M = U^T V (K = nc, fused
+  // multiply-adds from 0 in increasing ci), then the output transform
+  // y[m][o][t] += coef[o] * M[m][t] for the 4 output positions o. The
+  // coefficients are 0 or +-1 (A^T of F(2, 2) and F(2, 3)): like AVX2, skip
+  // 0, add M for +1 and subtract it for -1 (no multiplication).
   static void wino_gemm(const float* v, int nc, const float* u, float* y, const float* coef) {
     constexpr int T = kWinoBlocks;
     for (int t0 = 0; t0 < T; t0 += NR) wino_gemm_micro(v + t0, nc, u, y + t0, coef);
   }
   static void wino_gemm_micro(const float* v, int nc, const float* u, float* y, const float* coef) {
     constexpr int T = kWinoBlocks;
-    {
-      const int t0 = 0;
-      float c[kMR][NR];
-      for (int m = 0; m < kMR; ++m)
-        for (int j = 0; j < NR; ++j) c[m][j] = 0.0f;
-      const float* vp = v + t0;
-      const float* w = u;
-      for (int ci = 0; ci < nc; ++ci) {
-        float x[NR];
-        for (int j = 0; j < NR; ++j) x[j] = vp[j];
-        for (int m = 0; m < kMR; ++m) {
-          const float wv = w[m];
-          for (int j = 0; j < NR; ++j) c[m][j] += wv * x[j];
-        }
-        vp += T;
-        w += kMR;
-        LMC_SCALAR_BARRIER(w);
+    float c[kMR][NR];
+    for (int m = 0; m < kMR; ++m)
+      for (int j = 0; j < NR; ++j) c[m][j] = 0.0f;
+    const float* vp = v;
+    const float* w = u;
+    for (int ci = 0; ci < nc; ++ci) {
+      float x[NR];
+      for (int j = 0; j < NR; ++j) x[j] = vp[j];
+      for (int m = 0; m < kMR; ++m) {
+        const float wv = w[m];
+        for (int j = 0; j < NR; ++j) c[m][j] = fma_exact(wv, x[j], c[m][j]);
       }
-      for (int o = 0; o < 4; ++o) {
-        if (coef[o] == 0.0f) continue;
+      vp += T;
+      w += kMR;
+      LMC_SCALAR_BARRIER(w);
+    }
+    for (int o = 0; o < 4; ++o) {
+      if (coef[o] == 0.0f) continue;
+      float* yo = y + o * T;
+      if (coef[o] > 0.0f) {
         for (int m = 0; m < kMR; ++m)
-          for (int j = 0; j < NR; ++j) y[m * kTile + o * T + t0 + j] += coef[o] * c[m][j];
+          for (int j = 0; j < NR; ++j) yo[m * kTile + j] = yo[m * kTile + j] + c[m][j];
+      } else {
+        for (int m = 0; m < kMR; ++m)
+          for (int j = 0; j < NR; ++j) yo[m * kTile + j] = yo[m * kTile + j] - c[m][j];
       }
     }
   }
@@ -189,12 +239,15 @@ struct ScalarMicro {
   static void fill_u32(uint32_t* x, uint32_t v, int n) {
     for (int i = 0; i < n; ++i) x[i] = v;
   }
+  // max(x, +0) like vmaxps(x, 0): -0 and NaN give +0.
   static void relu(float* x, int n) {
     for (int i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
   }
+  // Clears the sign bit, like the AVX2 and-mask (also for -0).
   static void abs_copy(float* dst, const float* src, int n) {
     for (int i = 0; i < n; ++i) dst[i] = std::fabs(src[i]);
   }
+  // A true division for GDN (as vdivps; no reciprocal approximation).
   static void gdn_apply(float* x, const float* norm, int n, bool inverse) {
     if (inverse) {
       for (int i = 0; i < n; ++i) x[i] *= norm[i];
@@ -242,7 +295,9 @@ void scalar_scale(float* x, int64_t n, float g) {
   for (int64_t i = 0; i < n; ++i) x[i] *= g;
 }
 
-// Row by row, 64 columns at a time; every element's sum runs over k in order.
+// Row by row, 64 columns at a time; every element's sum starts from the bias
+// and runs over k in order with fused multiply-adds, then (accumulate) is
+// added to C: the AVX2 kernel's sequence, so the same bits.
 void scalar_gemm(const GemmJob& j) {
   constexpr int kCols = 64;
   float acc[kCols];
@@ -255,7 +310,7 @@ void scalar_gemm(const GemmJob& j) {
       for (int k = 0; k < j.k; ++k) {
         const float w = a[k];
         const float* b = j.b + int64_t(k) * j.ldb + j0;
-        for (int x = 0; x < nc; ++x) acc[x] += w * b[x];
+        for (int x = 0; x < nc; ++x) acc[x] = fma_exact(w, b[x], acc[x]);
       }
       for (int x = 0; x < nc; ++x) c[j0 + x] = j.accumulate ? c[j0 + x] + acc[x] : acc[x];
     }
@@ -263,6 +318,8 @@ void scalar_gemm(const GemmJob& j) {
 }
 
 }  // namespace
+
+float portable_fma(float a, float b, float c) { return fma_exact(a, b, c); }
 
 const KernelTable& scalar_kernels() {
   static_assert(kTile % ScalarMicro::NR == 0 && kWinoBlocks % ScalarMicro::NR == 0, "tile sizes");
@@ -1005,11 +1062,12 @@ void Conv2d::set_gdn(const Gdn& gdn) {
 }
 
 namespace {
-// Auto: Winograd pays off with enough channels to amortise its transforms,
-// and on the AVX2 path (the portable build of it is slower than Direct).
+// Auto: Winograd pays off with enough channels to amortise its transforms.
+// The choice must not depend on the kernel path: the portable kernels
+// reproduce the AVX2 ones bit for bit only when both run the same algorithm.
 bool auto_winograd(int cin, int cout) {
   constexpr int kWinoMinChannels = 16;
-  return cin >= kWinoMinChannels && cout >= kWinoMinChannels && active_isa() != Isa::Scalar;
+  return cin >= kWinoMinChannels && cout >= kWinoMinChannels;
 }
 }  // namespace
 

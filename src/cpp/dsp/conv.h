@@ -24,8 +24,10 @@
 // buffers, so that repeated runs neither allocate nor fault in fresh pages;
 // release_scratch_buffers() returns the idle ones to the system.
 // run(): `out` may alias `in` (the input is copied into a padded buffer before
-// anything is written). Float results are bit-identical for any thread count;
-// they agree with the portable path to rounding (AVX2 uses FMA).
+// anything is written). Float results are bit-identical for any thread count
+// and on both kernel paths: the portable one performs the AVX2 path's exact
+// sequence of float operations (std::fma where AVX2 uses FMA, the same
+// summation order), and ConvAlgo::Auto picks the same algorithm on both.
 // Bad arguments throw lmc::Error(InvalidArgument); images whose buffers would
 // exceed internal limits throw lmc::Error(LimitExceeded).
 #pragma once
@@ -68,10 +70,10 @@ enum class PostOp { None, Relu, Gdn, Igdn };
 //             about 2x fewer; available for k=5 stride 2 and k=3 stride 1
 //             convs and k=5 transposed convs. Agrees with Direct to ~1e-6
 //             relative (float rounding of the transforms);
-//   Auto:     Winograd where available, with cin, cout >= 16, on the AVX2
-//             path (its portable build is slower than Direct) and when run()
-//             is told the first row (strip position, see Conv2d::run); else
-//             Direct.
+//   Auto:     Winograd where available, with cin, cout >= 16, and when
+//             run() is told the first row (strip position, see
+//             Conv2d::run); else Direct. The choice is the same on every
+//             kernel path (scalar or AVX2), so that both give the same bits.
 // The integer convolutions are always direct (exact).
 enum class ConvAlgo { Auto, Direct, Winograd };
 

@@ -8,6 +8,11 @@
 // channel pairs with vpmaddwd (two int16 products summed exactly in int32)
 // and vpaddd (wrap-around), which is exactly the mod-2^32 reference sum.
 //
+// The portable kernels in conv.cc mirror every float operation here, op for
+// op and in the same order (std::fma for each FMA), so the two paths give
+// bit-identical floats: change both together, and keep exact instructions
+// (vdivps, not rcp/rsqrt approximations).
+//
 // Do not include headers with inline functions that portable code also uses
 // (std::vector, std::string, core/error.h, ...): the linker could pick the
 // AVX2-compiled copy for everyone. conv_tile.h is in an anonymous namespace.
@@ -111,8 +116,8 @@ struct Avx2Micro {
         float* vc = v + ((int64_t)cc * nc + ci) * kWinoBlocks;
         const __m256 s0 = _mm256_set1_ps(c.sign[0]);
         const float* p0 = ip + c.off[0];
-        // products by +-1 are exact, so fma == mul + add here: same V as the
-        // portable path.
+        // products by +-1 are exact, so fma == mul + add here (the portable
+        // path mirrors the sequence anyway: mul, then fmas).
         __m256 a0 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0));
         __m256 a1 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0 + 8));
         __m256 a2 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0 + 16));
@@ -204,7 +209,12 @@ struct Avx2Micro {
     const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_and_ps(_mm256_loadu_ps(src + i), mask));
-    for (; i < n; ++i) dst[i] = src[i] < 0.0f ? -src[i] : src[i];
+    for (; i < n; ++i) {  // clear the sign bit, as the mask does (|-0| = +0)
+      uint32_t u;
+      std::memcpy(&u, src + i, sizeof(u));
+      u &= 0x7fffffffu;
+      std::memcpy(dst + i, &u, sizeof(u));
+    }
   }
   static void gdn_apply(float* x, const float* norm, int n, bool inverse) {
     int i = 0;
@@ -319,8 +329,8 @@ void avx2_scale(float* x, int64_t n, float g) {
 static_assert(kTile % Micro::NR == 0 && kWinoBlocks % Micro::NR == 0, "tiles must be multiples of the micro tile");
 
 // kR rows x 16 columns of accumulators (2 vectors per row); masked loads and
-// stores for the last columns. Same per-element order as the scalar kernel
-// (bias, then k ascending), with fused multiply-adds.
+// stores for the last columns. Same per-element sequence as the scalar kernel
+// (bias, then fused multiply-adds in ascending k, then + C), so same bits.
 template <int kR>
 void avx2_gemm_rows(const GemmJob& j, int i0) {
   alignas(32) static const int32_t kMaskSrc[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};

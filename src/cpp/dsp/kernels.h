@@ -2,6 +2,14 @@
 // packing, padding, threads; compiled without SIMD flags) and the per-ISA
 // kernel tables (conv.cc: portable reference, conv_avx2.cc: AVX2+FMA).
 //
+// Every table computes bit-identical floats: the order of the sums is fixed
+// below (it does not depend on nr or the vector width), and each multiply-add
+// is a fused one (hardware FMA on AVX2, std::fma in the portable table);
+// every other step (bias add, +-1 Winograd output transform as add/sub, ReLU
+// as max, |x|, GDN division / IGDN product) is the same single IEEE operation
+// on every path. A new table must keep that: no reciprocal or rsqrt
+// approximations, no reassociation.
+//
 // Only plain structs, constants and function declarations live here: no
 // inline functions or templates with external linkage, so that nothing
 // compiled with -mavx2 can be picked by the linker for use on the portable
@@ -134,7 +142,8 @@ struct WinoJob {
 
 // Dense product with bias, for the block transforms (dsp/block.h):
 //   C[i][j] = (accumulate ? C[i][j] : 0) + (bias[i] + sum_k A[i][k] * B[k][j])
-// for i < m, j < n, the sum taken in increasing k. A is row-major with
+// for i < m, j < n: acc = bias[i], then acc = fma(A[i][k], B[k][j], acc) in
+// increasing k, then C = C + acc when accumulating. A is row-major with
 // stride lda, B with stride ldb, C with stride ldc.
 struct GemmJob {
   const float* a;
@@ -166,6 +175,9 @@ struct KernelTable {
   void (*scale)(float* x, int64_t n, float g);
   void (*gemm_f32)(const GemmJob& job);
 };
+
+// The portable path's exact fused multiply-add (conv.cc), for the tests.
+float portable_fma(float a, float b, float c);
 
 const KernelTable& scalar_kernels();
 const KernelTable* avx2_kernels();  // nullptr when not built for x86 AVX2
