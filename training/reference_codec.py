@@ -110,7 +110,21 @@ class ReferenceCodec:
         return core.container_write(header, [(b"SIDE", side), (b"LATN", lat)])
 
     @torch.no_grad()
+    def decode_symbols(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """The coded symbols of a stream: z (N, zh, zw) and r (M, yh, yw), int32."""
+        _, z_hat, r, _, _ = self._decode_latents(data)
+        return z_hat[0].numpy().astype(np.int32), r[0].numpy().astype(np.int32)
+
+    @torch.no_grad()
     def decode(self, data: bytes) -> np.ndarray:
+        (H, W, t), z_hat, r, mu, _ = self._decode_latents(data)
+        y_hat = r.to(torch.float32) + mu
+        _, inv_gain = self.model.gains(t)
+        x_hat = self.model.synthesis(y_hat * inv_gain.view(1, -1, 1, 1))[0, :, :H, :W]
+        out = torch.round(x_hat.clamp(0, 1) * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(out)
+
+    def _decode_latents(self, data: bytes):
         core = _core()
         header, chunks = core.container_read(data)
         if bytes(header["model_id"]) != self.model_id:
@@ -128,11 +142,8 @@ class ReferenceCodec:
         mu, idx = self._params(z_hat)
         r = core.rans_decode(chunks["LATN"], idx.reshape(-1).numpy().astype(np.int32), self.y_tables.cdfs,
                              self.y_tables.lengths, self.y_tables.offsets)
-        y_hat = torch.from_numpy(r.astype(np.float32)).view(1, M, Hp // 16, Wp // 16) + mu
-        _, inv_gain = self.model.gains(t)
-        x_hat = self.model.synthesis(y_hat * inv_gain.view(1, -1, 1, 1))[0, :, :H, :W]
-        out = torch.round(x_hat.clamp(0, 1) * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
-        return np.ascontiguousarray(out)
+        r = torch.from_numpy(r.astype(np.int64)).view(1, M, Hp // 16, Wp // 16)
+        return (H, W, t), z_hat, r, mu, idx
 
     def estimated_bits(self, image: np.ndarray, quality: float) -> float:
         """Ideal code length (bits) under the quantized tables: the rate the coder should hit."""
