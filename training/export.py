@@ -319,8 +319,9 @@ def build_export(model: MeanScaleHyperprior, calib: torch.Tensor, train_steps: i
     if cfg.shortcut:
         meta["arch.g_a_lin"] = flatten_ops(a["g_a_lin"])
         meta["arch.g_s_lin"] = flatten_ops(a["g_s_lin"])
-        tensors.update(float_net_tensors("g_a_lin", model.g_a_lin, a["g_a_lin"], f16_layers=set()))
-        tensors.update(float_net_tensors("g_s_lin", model.g_s_lin, a["g_s_lin"], f16_layers=set()))
+        # f16: the block transform maps pixels to latents directly (int8 cost 0.13 dB at the top rate)
+        tensors.update(float_net_tensors("g_a_lin", model.g_a_lin, a["g_a_lin"], f16_layers={0}))
+        tensors.update(float_net_tensors("g_s_lin", model.g_s_lin, a["g_s_lin"], f16_layers={0}))
     tensors["gain"] = torch.exp(model.log_gain.detach()).numpy().astype(np.float32)
     tensors["inv_gain"] = torch.exp(model.log_inv_gain.detach()).numpy().astype(np.float32)
     hs_meta, hs_t = calibrate_hs(model, calib, a["h_s"])

@@ -1101,6 +1101,36 @@ void test_block_transforms() {
     }
   }
   set_force_scalar(false);
+  {  // the codec's own shape: 3 x 16 x 16 patches <-> 192 channels
+    const int M = 192, B = 16, W = 48;
+    std::vector<float> w1 = randf(size_t(M) * 3 * B * B), b1 = randf(M), img = randf(size_t(3) * B * W);
+    BlockAnalysis a1(3, M, B, w1.data(), b1.data());
+    BlockSynthesis s1(M, 3, B, w1.data(), b1.data());
+    std::vector<float> y(size_t(M) * (W / B)), x(size_t(3) * B * W);
+    a1.run(img.data(), int64_t(B) * W, B, W, y.data(), W / B, false);
+    s1.run(y.data(), W / B, 1, W / B, x.data(), int64_t(B) * W, false);
+    double e1 = 0, e2 = 0;
+    for (int m = 0; m < M; ++m)
+      for (int q = 0; q < W / B; ++q) {
+        double acc = b1[m];
+        for (int c = 0; c < 3; ++c)
+          for (int i = 0; i < B; ++i)
+            for (int j = 0; j < B; ++j)
+              acc += double(w1[((size_t(m) * 3 + c) * B + i) * B + j]) * img[(size_t(c) * B + i) * W + q * B + j];
+        e1 = std::max(e1, std::fabs(acc - y[size_t(m) * (W / B) + q]));
+      }
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < B; ++i)
+        for (int j = 0; j < W; ++j) {
+          double acc = b1[c];
+          for (int m = 0; m < M; ++m)
+            acc += double(w1[((size_t(m) * 3 + c) * B + i) * B + j % B]) * y[size_t(m) * (W / B) + j / B];
+          e2 = std::max(e2, std::fabs(acc - x[(size_t(c) * B + i) * W + j]));
+        }
+    CHECK(e1 < 1e-3 && e2 < 1e-2);
+  }
+  CHECK_THROWS(BlockAnalysis(3, 4, 40, wa.data(), nullptr), Status::InvalidArgument);  // 3 * 40 * 40 > 4096
+  CHECK_THROWS(BlockSynthesis(4, 3, 40, ws.data(), nullptr), Status::InvalidArgument);
   CHECK_THROWS(BlockAnalysis(0, 4, 4, wa.data(), nullptr), Status::InvalidArgument);
   CHECK_THROWS(BlockAnalysis(3, 4, 4, nullptr, nullptr), Status::InvalidArgument);
   CHECK_THROWS(BlockSynthesis(3, 4, 100, ws.data(), nullptr), Status::InvalidArgument);

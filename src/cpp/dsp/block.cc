@@ -9,12 +9,14 @@ namespace lmc {
 namespace dsp {
 namespace {
 
-constexpr int kMaxBlockDim = 4096;  // cin * b * b and cout * b * b
+constexpr int kMaxBlockDim = 4096;  // values per patch (channels * b * b) and channels on the other side
 
-void check_dims(int cin, int cout, int b, const float* weight) {
-  LMC_CHECK(cin >= 1 && cout >= 1 && b >= 1 && b <= 64, Status::InvalidArgument, "block transform: bad shape");
-  LMC_CHECK(int64_t(cin) * b * b <= kMaxBlockDim && int64_t(cout) * b * b <= kMaxBlockDim && cin <= kMaxBlockDim &&
-                cout <= kMaxBlockDim,
+// patch: the side made of b x b patches (analysis input, synthesis output);
+// plain: the other side (one value per block and channel).
+void check_dims(int patch_channels, int plain_channels, int b, const float* weight) {
+  LMC_CHECK(patch_channels >= 1 && plain_channels >= 1 && b >= 1 && b <= 64, Status::InvalidArgument,
+            "block transform: bad shape");
+  LMC_CHECK(int64_t(patch_channels) * b * b <= kMaxBlockDim && plain_channels <= kMaxBlockDim,
             Status::InvalidArgument, "block transform: too wide");
   LMC_CHECK(weight != nullptr, Status::InvalidArgument, "block transform: null weight");
 }
@@ -28,7 +30,7 @@ void check_run(const float* in, float* out, int h, int w) {
 
 BlockAnalysis::BlockAnalysis(int cin, int cout, int b, const float* weight, const float* bias)
     : cin_(cin), cout_(cout), b_(b) {
-  check_dims(cin, cout, b, weight);
+  check_dims(cin, cout, b, weight);  // patches in
   w_.assign(weight, weight + size_t(cout) * cin * b * b);
   bias_.assign(size_t(cout), 0.f);
   if (bias) std::copy(bias, bias + cout, bias_.begin());
@@ -71,7 +73,7 @@ void BlockAnalysis::run(const float* in, int64_t in_cstride, int h, int w, float
 
 BlockSynthesis::BlockSynthesis(int cin, int cout, int b, const float* weight, const float* bias)
     : cin_(cin), cout_(cout), b_(b) {
-  check_dims(cin, cout, b, weight);
+  check_dims(cout, cin, b, weight);  // patches out
   const int R = cout * b * b;
   w_.resize(size_t(R) * cin);
   for (int ci = 0; ci < cin; ++ci)
