@@ -1,12 +1,16 @@
 """Encode/decode speed of lmcodec on Kodak, beside the PyTorch reference on
 the same weights and Pillow's JPEG / WebP / AVIF decoders, all in one run.
 
-    python benchmarks/speed.py [--kodak ../shared/data/kodak] [--limit 24] [--quality 50] [--repeat 3]
+    python benchmarks/speed.py [--kodak ../shared/data/kodak] [--limit 24] [--quality 50] [--repeat 3] [--json out.json]
 
-Prints, per configuration, the median ms per image and MP/s, and the ratios
-(PyTorch / lmcodec). The PyTorch rows need torch and the training package
-(run from the repository root); they are skipped without them. This machine
-is noisy: compare rows of the same run only.
+Prints, per configuration, the median ms per image (each image: best of
+--repeat) and MP/s, and the ratios (PyTorch / lmcodec), both as a ratio of
+medians and as the median of per-image ratios (lmcodec and the reference are
+timed back to back on each image). Then a per-stage profile of lmcodec at 2
+threads (ms per image, multiply-adds, GFLOP/s and the fraction of numpy's
+sgemm rate measured in the same run). The PyTorch rows need torch and the
+training package (run from the repository root); they are skipped without
+them. This machine is noisy: compare rows of the same run only.
 """
 
 from __future__ import annotations
@@ -36,6 +40,30 @@ def timed(fn, repeat: int) -> float:
     return min(best)
 
 
+def sgemm_ceiling() -> float:
+    """fp32 GFLOP/s of numpy's matrix product (OpenBLAS, its default threads)
+    on 2048^3: the practical ceiling the per-layer figures are compared with."""
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    a @ a
+    return 2 * 2048**3 / timed(lambda: a @ a, 5) / 1e9
+
+
+def stage_profile(images, streams, quality, threads):
+    """Per-stage totals of one decode and one encode of every image."""
+    from lmcodec import _core
+
+    _core.profile_take()
+    _core.profile_enable(True)
+    try:
+        for s in streams:
+            lmcodec.decode(s, threads=threads)
+        for im in images:
+            lmcodec.encode(im, quality, threads=threads)
+    finally:
+        _core.profile_enable(False)
+    return _core.profile_take()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kodak", default=str(KODAK))
@@ -43,6 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quality", type=float, default=50)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-profile", action="store_true", help="skip the per-stage profile")
+    ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 
     files = sorted(Path(args.kodak).glob("*.png"))[: args.limit]
@@ -51,28 +81,16 @@ def main(argv=None) -> int:
         return 1
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     mp = [im.shape[0] * im.shape[1] / 1e6 for im in images]
-    rows = {}
+    rows: dict[str, list[float]] = {}
 
     def record(name, secs):
-        rows[name] = secs
+        rows.setdefault(name, []).append(secs)
 
     streams = [lmcodec.encode(im, args.quality, threads=2) for im in images]
     bpp = statistics.mean(len(s) * 8 / (im.shape[0] * im.shape[1]) for s, im in zip(streams, images))
-    for path in ("avx2", "scalar"):
-        lmcodec.set_force_scalar(path == "scalar")
-        if lmcodec.kernel_path() != path:
-            continue
-        for threads in (1, 2):
-            if path == "scalar" and threads == 2:
-                continue
-            # the portable path emulates FMA exactly (~20 s per image on x86): one image, once
-            n, rep = (1, 1) if path == "scalar" else (len(images), args.repeat)
-            record(f"lmcodec {path} encode {threads}T",
-                   [timed(lambda im=im: lmcodec.encode(im, args.quality, threads=threads), rep) for im in images[:n]])
-            record(f"lmcodec {path} decode {threads}T",
-                   [timed(lambda s=s: lmcodec.decode(s, threads=threads), rep) for s in streams[:n]])
-    lmcodec.set_force_scalar(False)
+    path = lmcodec.kernel_path()
 
+    ref = None
     if not args.no_torch:
         try:
             import torch
@@ -81,14 +99,29 @@ def main(argv=None) -> int:
             from training.reference_codec import ReferenceCodec
 
             ref = ReferenceCodec(lmcodec._api.MODELS_DIR / "hyperprior.lmw")
-            for threads in (1, 2):
-                torch.set_num_threads(threads)
-                record(f"pytorch reference encode {threads}T",
-                       [timed(lambda im=im: ref.encode(im, args.quality), args.repeat) for im in images])
-                record(f"pytorch reference decode {threads}T",
-                       [timed(lambda s=s: ref.decode(s), args.repeat) for s in streams])
         except ImportError as e:
             print(f"(PyTorch reference skipped: {e})")
+
+    # Paired timing: each image is timed on lmcodec and on the PyTorch
+    # reference back to back, so that the machine's slow and fast minutes
+    # fall on both and the per-image ratios stay meaningful.
+    for threads in (1, 2):
+        if ref is not None:
+            torch.set_num_threads(threads)
+        for im, s in zip(images, streams):
+            record(f"lmcodec {path} encode {threads}T", timed(lambda: lmcodec.encode(im, args.quality, threads=threads), args.repeat))
+            record(f"lmcodec {path} decode {threads}T", timed(lambda: lmcodec.decode(s, threads=threads), args.repeat))
+            if ref is not None:
+                record(f"pytorch reference encode {threads}T", timed(lambda: ref.encode(im, args.quality), args.repeat))
+                record(f"pytorch reference decode {threads}T", timed(lambda: ref.decode(s), args.repeat))
+    if path != "scalar":
+        # the portable path emulates FMA exactly (~20 s per image on x86): one image, once
+        lmcodec.set_force_scalar(True)
+        try:
+            record("lmcodec scalar encode 1T", timed(lambda: lmcodec.encode(images[0], args.quality, threads=1), 1))
+            record("lmcodec scalar decode 1T", timed(lambda: lmcodec.decode(streams[0], threads=1), 1))
+        finally:
+            lmcodec.set_force_scalar(False)
 
     for fmt, kw in (("JPEG", {"quality": 75}), ("WEBP", {"quality": 75}), ("AVIF", {"quality": 60})):
         try:
@@ -102,25 +135,56 @@ def main(argv=None) -> int:
                 with Image.open(io.BytesIO(b)) as x:
                     x.load()
 
-            record(f"Pillow {fmt} decode", [timed(lambda b=b: dec(b), args.repeat) for b in blobs])
+            for b in blobs:
+                record(f"Pillow {fmt} decode", timed(lambda b=b: dec(b), args.repeat))
         except (OSError, KeyError, ValueError) as e:
             print(f"({fmt} skipped: {e})")
 
-    print(f"lmcodec {lmcodec.__version__}, model {lmcodec.model_info()['model_id'][:12]}, {len(images)} Kodak images, "
+    out = {"version": lmcodec.__version__, "model": lmcodec.model_info()["model_id"], "images": len(images),
+           "quality": args.quality, "bpp": bpp, "repeat": args.repeat, "kernel_path": path, "rows": {}, "ratios": {}}
+    print(f"lmcodec {lmcodec.__version__}, model {out['model'][:12]}, {len(images)} Kodak images, "
           f"quality {args.quality:g} ({bpp:.3f} bpp), best of {args.repeat}, median over images")
     print(f"{'configuration':<34}{'ms/image':>10}{'MP/s':>8}")
     med = {}
     for name, secs in rows.items():
         m = statistics.median(secs)
         med[name] = m
+        out["rows"][name] = {"median_ms": m * 1e3, "mp_per_s": statistics.median(mp) / m, "n": len(secs)}
         print(f"{name:<34}{m * 1e3:>10.1f}{statistics.median(mp) / m:>8.2f}")
     for op in ("encode", "decode"):
         for t in (1, 2):
-            a, b = med.get(f"pytorch reference {op} {t}T"), med.get(f"lmcodec avx2 {op} {t}T")
+            a, b = rows.get(f"pytorch reference {op} {t}T"), rows.get(f"lmcodec {path} {op} {t}T")
             if a and b:
-                print(f"speed-up over PyTorch, {op} {t}T: {a / b:.2f}x")
-    if "lmcodec avx2 encode 2T" in med and "lmcodec avx2 decode 2T" in med:
-        print(f"encode / decode time (2T): {med['lmcodec avx2 encode 2T'] / med['lmcodec avx2 decode 2T']:.2f}")
+                paired = statistics.median(x / y for x, y in zip(a, b))
+                out["ratios"][f"speed-up {op} {t}T"] = {"of_medians": med[f"pytorch reference {op} {t}T"] / med[f"lmcodec {path} {op} {t}T"],
+                                                        "median_of_pairs": paired}
+                print(f"speed-up over PyTorch, {op} {t}T: {statistics.median(a) / statistics.median(b):.2f}x "
+                      f"(median of per-image ratios {paired:.2f}x)")
+    e2, d2 = med.get(f"lmcodec {path} encode 2T"), med.get(f"lmcodec {path} decode 2T")
+    if e2 and d2:
+        out["ratios"]["encode / decode 2T"] = e2 / d2
+        print(f"encode / decode time (2T): {e2 / d2:.2f}")
+
+    if not args.no_profile:
+        ceiling = sgemm_ceiling()
+        out["sgemm_gflops"] = ceiling
+        out["profile_2T"] = []
+        print(f"\nper stage, 2 threads, ms per image (one pass; direct-conv multiply-adds, so Winograd layers"
+              f" can pass 100 %);\nfp32 ceiling: numpy sgemm 2048^3 = {ceiling:.0f} GFLOP/s")
+        print(f"{'stage':<56}{'ms':>8}{'GMAC':>8}{'GFLOP/s':>9}{'ceiling':>9}")
+        n = len(images)
+        for e in stage_profile(images, streams, args.quality, 2):
+            ms = e["seconds"] / n * 1e3
+            gf = 2 * e["macs"] / e["seconds"] / 1e9 if e["macs"] and e["seconds"] > 0 else 0.0
+            out["profile_2T"].append({"stage": e["name"], "ms": ms, "gmac": e["macs"] / n / 1e9, "gflops": gf})
+            frac = f"{100 * gf / ceiling:8.0f}%" if gf else ""
+            gmac = f"{e['macs'] / n / 1e9:8.3f}" if e["macs"] else ""
+            gfs = f"{gf:9.1f}" if gf else ""
+            print(f"{e['name']:<56}{ms:8.2f}{gmac:>8}{gfs:>9}{frac:>9}")
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
     return 0
 
 

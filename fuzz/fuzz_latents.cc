@@ -149,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       z[i] = src.value();
       zidx[i] = int32_t(i / (size_t(zh) * zw));
     }
-    std::vector<float> mu;
+    lmc::Buf<float> mu;
     std::vector<int32_t> yidx;
     m.entropy_params(z.data(), zh, zw, g->pool.get(), mu, yidx);
     std::vector<int32_t> r(yidx.size());

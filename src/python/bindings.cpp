@@ -19,6 +19,7 @@
 #include "core/container.h"
 #include "core/error.h"
 #include "core/pca_codec.h"  // pca section
+#include "core/profile.h"    // profile section
 #include "core/rans.h"
 #include "dsp/cpu.h"
 #include "lmcodec.h"
@@ -508,6 +509,28 @@ void bind_pca(py::module_& m) {
       "PCA baseline: decode a payload to an HxWx3 uint8 image.");
 }
 
+// -------------------------------------------------------------- profile ---
+
+void bind_profile(py::module_& m) {
+  m.def("profile_enable", &lmc::profile::enable, py::arg("on"),
+        "Record per-stage wall time of every encode/decode (benchmarks only).");
+  m.def(
+      "profile_take",
+      [] {
+        py::list out;
+        for (const lmc::profile::Entry& e : lmc::profile::take()) {
+          py::dict d;
+          d["name"] = e.name;
+          d["calls"] = e.calls;
+          d["seconds"] = e.seconds;
+          d["macs"] = e.macs;
+          out.append(d);
+        }
+        return out;
+      },
+      "The per-stage totals since the last call (name, calls, seconds, macs), in first-seen order; clears them.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -532,4 +555,5 @@ PYBIND11_MODULE(_core, m) {
   bind_container(m);
   bind_codec(m);
   bind_pca(m);
+  bind_profile(m);
 }

@@ -1,11 +1,14 @@
 #include "core/hyperprior.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <string>
 
+#include "core/buffers.h"
 #include "core/error.h"
+#include "core/profile.h"
 #include "dsp/block.h"
 
 namespace lmc {
@@ -161,6 +164,7 @@ class FloatNet {
         st.cin = op.cin;
         st.cout = op.cout;
         st.stride = op.s;
+        st.k = op.k;
         if (st.deconv) st.tconv = std::make_unique<dsp::ConvTranspose2d>(op.cin, op.cout, op.k, op.s, wt.data(), b.data());
         else st.conv = std::make_unique<dsp::Conv2d>(op.cin, op.cout, op.k, op.s, wt.data(), b.data());
         stages_.push_back(std::move(st));
@@ -178,6 +182,7 @@ class FloatNet {
         if (st.deconv) st.tconv->set_gdn(g);
         else st.conv->set_gdn(g);
         st.fused = true;
+        st.gdn = true;
       } else if (op.code == kRelu) {
         if (stages_.empty() || stages_.back().fused) bad_model("ReLU must follow a convolution in " + name);
         Stage& st = stages_.back();
@@ -194,9 +199,10 @@ class FloatNet {
   // first_row: row of the full image (at this net's input resolution) where
   // `in` starts; it lets the Winograd kernels tile strips exactly as they
   // tile the whole image (so strip runs equal whole-image runs).
-  void run(const float* in, int h, int w, std::vector<float>& out, int& oh, int& ow, dsp::ThreadPool* pool,
-           int first_row = 0) const {
-    std::vector<float> a, b;
+  // tag names the call in profiles (e.g. "decode g_s").
+  void run(const float* in, int h, int w, Buf<float>& out, int& oh, int& ow, dsp::ThreadPool* pool,
+           int first_row = 0, const char* tag = "") const {
+    Buf<float> a, b;
     const float* src = in;
     int ch = h, cw = w;
     int row = first_row;
@@ -204,10 +210,15 @@ class FloatNet {
       const Stage& st = stages_[i];
       int nh = st.deconv ? ch * 2 : (ch - 1) / st.stride + 1;
       int nw = st.deconv ? cw * 2 : (cw - 1) / st.stride + 1;
-      std::vector<float>& dst = (i + 1 == stages_.size()) ? out : (i % 2 ? b : a);
+      Buf<float>& dst = (i + 1 == stages_.size()) ? out : (i % 2 ? b : a);
       dst.resize(size_t(st.cout) * nh * nw);
-      if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool, row);
-      else st.conv->run(src, ch, cw, dst.data(), pool, row);
+      {
+        const double macs = double(st.cin) * st.cout * st.k * st.k * (st.deconv ? double(ch) * cw : double(nh) * nw) +
+                            (st.gdn ? double(st.cout) * st.cout * nh * nw : 0.0);
+        profile::Scope prof(true, [&] { return stage_name(tag, i, st, row); }, macs);
+        if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool, row);
+        else st.conv->run(src, ch, cw, dst.data(), pool, row);
+      }
       row = st.deconv ? row * 2 : row / st.stride;
       src = dst.data();
       ch = nh;
@@ -219,11 +230,23 @@ class FloatNet {
 
  private:
   struct Stage {
-    bool deconv = false, fused = false;
-    int cin = 0, cout = 0, stride = 1;
+    bool deconv = false, fused = false, gdn = false;
+    int cin = 0, cout = 0, stride = 1, k = 0;
     std::unique_ptr<dsp::Conv2d> conv;
     std::unique_ptr<dsp::ConvTranspose2d> tconv;
   };
+  static std::string stage_name(const char* tag, size_t i, const Stage& st, int row) {
+    dsp::ConvAlgo a = st.deconv ? st.tconv->algorithm() : st.conv->algorithm();
+    if (row < 0) a = dsp::ConvAlgo::Direct;
+    dsp::PostOp p = st.deconv ? st.tconv->post_op() : st.conv->post_op();
+    std::string s = std::string(tag) + "." + std::to_string(i) + (st.deconv ? " deconv " : " conv ") +
+                    std::to_string(st.cin) + "->" + std::to_string(st.cout) + " k" + std::to_string(st.k) + "s" +
+                    std::to_string(st.stride);
+    if (p == dsp::PostOp::Gdn) s += "+gdn";
+    if (p == dsp::PostOp::Igdn) s += "+igdn";
+    if (p == dsp::PostOp::Relu) s += "+relu";
+    return s + (a == dsp::ConvAlgo::Winograd ? " (winograd)" : " (direct)");
+  }
   std::vector<Stage> stages_;
   std::vector<Op> ops_;
 };
@@ -261,6 +284,7 @@ class IntNet {
       st.deconv = op.code == kDeconv;
       st.cout = op.cout;
       st.stride = op.s;
+      st.k = op.k;
       if (st.deconv) st.tconv = std::make_unique<dsp::ConvTranspose2dI16>(op.cin, op.cout, op.k, op.s, wt, b, rq);
       else st.conv = std::make_unique<dsp::Conv2dI16>(op.cin, op.cout, op.k, op.s, wt, b, rq);
       stages_.push_back(std::move(st));
@@ -269,19 +293,29 @@ class IntNet {
   }
   const std::vector<Op>& ops() const { return ops_; }
 
-  void run(const int16_t* in, int h, int w, std::vector<int32_t>& out, int& oh, int& ow, dsp::ThreadPool* pool) const {
-    std::vector<int16_t> cur;
+  void run(const int16_t* in, int h, int w, Buf<int32_t>& out, int& oh, int& ow, dsp::ThreadPool* pool,
+           const char* tag = "") const {
+    Buf<int16_t> cur;
     const int16_t* src = in;
     int ch = h, cw = w;
-    std::vector<int32_t> tmp;
+    Buf<int32_t> tmp;
     for (size_t i = 0; i < stages_.size(); ++i) {
       const Stage& st = stages_[i];
       int nh = st.deconv ? ch * 2 : (ch - 1) / st.stride + 1;
       int nw = st.deconv ? cw * 2 : (cw - 1) / st.stride + 1;
-      std::vector<int32_t>& dst = (i + 1 == stages_.size()) ? out : tmp;
+      Buf<int32_t>& dst = (i + 1 == stages_.size()) ? out : tmp;
       dst.resize(size_t(st.cout) * nh * nw);
-      if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool);
-      else st.conv->run(src, ch, cw, dst.data(), pool);
+      {
+        const int cin = st.deconv ? st.tconv->cin() : st.conv->cin();
+        const double macs = double(cin) * st.cout * st.k * st.k * (st.deconv ? double(ch) * cw : double(nh) * nw);
+        profile::Scope prof(true, [&] {
+          return std::string(tag) + "." + std::to_string(i) + (st.deconv ? " deconv " : " conv ") + std::to_string(cin) +
+                 "->" + std::to_string(st.cout) + " k" + std::to_string(st.k) + "s" + std::to_string(st.stride) +
+                 " (int16)";
+        }, macs);
+        if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool);
+        else st.conv->run(src, ch, cw, dst.data(), pool);
+      }
       if (i + 1 < stages_.size()) {
         cur.resize(dst.size());
         for (size_t j = 0; j < dst.size(); ++j) cur[j] = int16_t(dst[j]);  // clamped to int16 by the requant
@@ -297,7 +331,7 @@ class IntNet {
  private:
   struct Stage {
     bool deconv = false;
-    int cout = 0, stride = 1;
+    int cout = 0, stride = 1, k = 0;
     std::unique_ptr<dsp::Conv2dI16> conv;
     std::unique_ptr<dsp::ConvTranspose2dI16> tconv;
   };
@@ -382,7 +416,7 @@ inline uint32_t pad64(uint32_t v) { return (v + 63) / 64 * 64; }
 
 // Rows [y0, y1) of the padded planar image (edge-replicated beyond w, h).
 void to_planar_rows(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint32_t wp, uint32_t y0,
-                    uint32_t y1, std::vector<float>& out) {
+                    uint32_t y1, Buf<float>& out) {
   const uint32_t rows = y1 - y0;
   out.resize(size_t(3) * rows * wp);
   for (int c = 0; c < 3; ++c) {
@@ -396,16 +430,41 @@ void to_planar_rows(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, si
   }
 }
 
+// round(clamp(v, 0, 1) * 255) to 8 bits, ties to even: adding and removing
+// 1.5 * 2^23 rounds a float in [0, 2^22) to the nearest integer in the
+// default rounding mode, exactly as std::nearbyint does, without a libm call
+// (so the loop vectorises; -ffp-contract=off keeps the two steps apart).
+inline uint8_t to_u8(float v) {
+  const float c = std::min(1.0f, std::max(0.0f, v)) * 255.0f;
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
+  return uint8_t(std::nearbyint(c));  // excess precision (x87) would break the trick
+#else
+  constexpr float kMagic = 12582912.0f;
+  return uint8_t(int32_t((c + kMagic) - kMagic));
+#endif
+}
+
+void planar_row_to_rgb(const float* r, const float* g, const float* b, uint32_t w, uint8_t* dst) {
+  for (uint32_t x = 0; x < w; ++x) {
+    dst[3 * size_t(x)] = to_u8(r[x]);
+    dst[3 * size_t(x) + 1] = to_u8(g[x]);
+    dst[3 * size_t(x) + 2] = to_u8(b[x]);
+  }
+}
+
 }  // namespace
 
-void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, std::vector<float>& mu,
-                                     std::vector<int32_t>& idx) const {
-  std::vector<int16_t> zi(size_t(N_) * zh * zw);
+void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, Buf<float>& mu,
+                                     std::vector<int32_t>& idx, bool decoding) const {
+  const char* tag = decoding ? "decode h_s" : "encode h_s";
+  Buf<int16_t> zi;
+  zi.resize(size_t(N_) * zh * zw);
   for (size_t i = 0; i < zi.size(); ++i) zi[i] = int16_t(std::max(-32767, std::min(32767, z[i])));
-  std::vector<int32_t> out;
+  Buf<int32_t> out;
   int oh = 0, ow = 0;
-  h_s_->run(zi.data(), zh, zw, out, oh, ow, pool);
+  h_s_->run(zi.data(), zh, zw, out, oh, ow, pool, tag);
   size_t n = size_t(M_) * oh * ow;
+  profile::Scope prof(true, [&] { return std::string(tag) + " -> means, scale indices"; });
   mu.resize(n);
   idx.resize(n);
   const float inv = 1.0f / float(int64_t(1) << frac_);
@@ -420,14 +479,16 @@ void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::Thre
 namespace {
 // Latent rows per strip. The default keeps strip area (rows x padded width)
 // at or below kStripLatentRows x kStripWidth: images up to kStripWidth wide
-// use full 512-row strips, wider ones proportionally shorter strips (at least
-// 8 latent rows), so peak memory grows with the latent arrays (~12 bytes per
-// pixel) but not with the width times the strip height.
+// use strips of at least 512 rows (up to kMaxStripLatentRows latent rows for
+// narrow images, so that e.g. a 512 x 768 portrait is one strip with no halo
+// to recompute), wider ones proportionally shorter strips (at least 8 latent
+// rows), so peak memory grows with the latent arrays (~12 bytes per pixel)
+// but not with the width times the strip height.
 int strip_latent_rows(int strip_rows, uint32_t padded_width) {
   if (strip_rows > 0) return std::max(1, strip_rows / 16);
   constexpr int64_t kStripWidth = 4096;
   const int64_t fit = int64_t(HyperpriorModel::kStripLatentRows) * kStripWidth / std::max<int64_t>(1, padded_width);
-  return int(std::max<int64_t>(8, std::min<int64_t>(HyperpriorModel::kStripLatentRows, fit)));
+  return int(std::max<int64_t>(8, std::min<int64_t>(HyperpriorModel::kMaxStripLatentRows, fit)));
 }
 }  // namespace
 
@@ -440,7 +501,7 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
   uint32_t wp = pad64(w), hp = pad64(h);
   std::vector<float> gain, inv_gain;
   gains(qx, gain, inv_gain);
-  std::vector<float> y, z;
+  Buf<float> y, z;
   int yh = int(hp / 16), yw = int(wp / 16), zh, zw;
   {
     // g_a in horizontal strips of kStripLatentRows latent rows with a halo of
@@ -448,24 +509,29 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
     // absorbs the strip edges' influence (2 latent rows for 4 stride-2 5x5
     // convolutions), so every strip computes exactly what the whole image
     // would, with peak memory bounded by the strip size.
-    y.assign(size_t(M_) * yh * yw, 0.f);
-    std::vector<float> xs, ys;
+    y.resize(size_t(M_) * yh * yw);  // every row is written by its strip
+    Buf<float> xs, ys;
     for (int r0 = 0; r0 < yh; r0 += S) {
       int r1 = std::min(yh, r0 + S);
       int a = std::max(0, r0 - kEncodeHaloRows), b = std::min(yh, r1 + kEncodeHaloRows);
-      to_planar_rows(px, w, h, stride, ch, wp, uint32_t(16 * a), uint32_t(16 * b), xs);
+      {
+        profile::Scope prof(true, [] { return std::string("encode rgb -> planar"); });
+        to_planar_rows(px, w, h, stride, ch, wp, uint32_t(16 * a), uint32_t(16 * b), xs);
+      }
       int oh, ow;
-      g_a_->run(xs.data(), 16 * (b - a), int(wp), ys, oh, ow, pool, 16 * a);
+      g_a_->run(xs.data(), 16 * (b - a), int(wp), ys, oh, ow, pool, 16 * a, "encode g_a");
       if (oh != b - a || ow != yw) fail(Status::Internal, "g_a strip shape");
       for (int c = 0; c < M_; ++c)
         std::memcpy(&y[(size_t(c) * yh + r0) * yw], &ys[(size_t(c) * oh + (r0 - a)) * ow], sizeof(float) * size_t(r1 - r0) * yw);
+      profile::Scope prof(g_a_lin_ != nullptr, [] { return std::string("encode g_a shortcut (block 16x16 3->M)"); },
+                          double(M_) * 3 * 16 * 16 * (r1 - r0) * yw);
       if (g_a_lin_)
         g_a_lin_->run(&xs[size_t(16 * (r0 - a)) * wp], int64_t(16) * (b - a) * wp, 16 * (r1 - r0), int(wp),
                       &y[size_t(r0) * yw], int64_t(yh) * yw, true, pool);
     }
   }
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, gain.data(), pool);
-  h_a_->run(y.data(), yh, yw, z, zh, zw, pool);
+  h_a_->run(y.data(), yh, yw, z, zh, zw, pool, 0, "encode h_a");
   L.yh = yh;
   L.yw = yw;
   L.zh = zh;
@@ -476,8 +542,8 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
     v = std::max(-2147483520.0f, std::min(2147483520.0f, v));
     L.z[i] = int32_t(v);
   }
-  std::vector<float> mu;
-  entropy_params(L.z.data(), zh, zw, pool, mu, L.idx);
+  Buf<float> mu;
+  entropy_params(L.z.data(), zh, zw, pool, mu, L.idx, false);
   L.r.resize(y.size());
   for (size_t i = 0; i < y.size(); ++i) {
     float v = std::nearbyint(y[i] - mu[i]);
@@ -491,6 +557,7 @@ void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t s
                              dsp::ThreadPool* pool, std::vector<uint8_t>& side, std::vector<uint8_t>& latents,
                              int strip_rows) const {
   Latents L = analyse(px, w, h, stride, ch, qx, pool, strip_rows);
+  profile::Scope prof(true, [] { return std::string("encode rans (z, y)"); });
   std::vector<int32_t> zidx(L.z.size());
   size_t per = size_t(L.zh) * L.zw;
   for (size_t i = 0; i < zidx.size(); ++i) zidx[i] = int32_t(i / per);
@@ -508,25 +575,34 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   size_t nz = size_t(N_) * zh * zw;
   std::vector<int32_t> zidx(nz), z(nz);
   for (size_t i = 0; i < nz; ++i) zidx[i] = int32_t(i / (size_t(zh) * zw));
-  rans_decode(side, side_size, zidx.data(), nz, z_tables_.view(), z.data());
-  std::vector<float> mu;
+  {
+    profile::Scope prof(true, [] { return std::string("decode rans z"); });
+    rans_decode(side, side_size, zidx.data(), nz, z_tables_.view(), z.data());
+  }
+  Buf<float> mu;
   std::vector<int32_t> idx;
-  entropy_params(z.data(), zh, zw, pool, mu, idx);
+  entropy_params(z.data(), zh, zw, pool, mu, idx, true);
   size_t ny = size_t(M_) * yh * yw;
   if (mu.size() != ny) fail(Status::Internal, "latent shape mismatch");
-  std::vector<int32_t> r(ny);
-  rans_decode(lat, lat_size, idx.data(), ny, y_tables_.view(), r.data());
+  Buf<int32_t> r;
+  r.resize(ny);
+  {
+    profile::Scope prof(true, [] { return std::string("decode rans y"); });
+    rans_decode(lat, lat_size, idx.data(), ny, y_tables_.view(), r.data());
+  }
+  profile::Scope prof_y(true, [] { return std::string("decode y = (r + mu) * inv_gain"); });
   std::vector<float> gain, inv_gain;
   gains(qx, gain, inv_gain);
   // y = r + mu, in mu's storage; r and idx are released before synthesis
-  std::vector<float> y = std::move(mu);
+  Buf<float> y = std::move(mu);
   for (size_t i = 0; i < ny; ++i) y[i] += float(r[i]);
-  std::vector<int32_t>().swap(r);
+  r.reset();
   std::vector<int32_t>().swap(idx);
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, inv_gain.data(), pool);
+  prof_y.stop();
   // g_s in strips (see analyse): the halo of kDecodeHaloRows latent rows
   // covers the 30 output rows a strip edge can influence.
-  std::vector<float> ys, x;
+  Buf<float> ys, x;
   for (int r0 = 0; r0 < yh && uint32_t(16 * r0) < h; r0 += S) {
     int r1 = std::min(yh, r0 + S);
     int a = std::max(0, r0 - kDecodeHaloRows), b = std::min(yh, r1 + kDecodeHaloRows);
@@ -534,20 +610,24 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
     for (int c = 0; c < M_; ++c)
       std::memcpy(&ys[size_t(c) * (b - a) * yw], &y[(size_t(c) * yh + a) * yw], sizeof(float) * size_t(b - a) * yw);
     int oh, ow;
-    g_s_->run(ys.data(), b - a, yw, x, oh, ow, pool, a);
-    if (g_s_lin_)
+    g_s_->run(ys.data(), b - a, yw, x, oh, ow, pool, a, "decode g_s");
+    if (g_s_lin_) {
+      profile::Scope prof(true, [] { return std::string("decode g_s shortcut (unblock 16x16 M->3)"); },
+                          double(M_) * 3 * 16 * 16 * (r1 - r0) * yw);
       g_s_lin_->run(&ys[size_t(r0 - a) * yw], int64_t(b - a) * yw, r1 - r0, yw, &x[size_t(16 * (r0 - a)) * ow],
                     int64_t(oh) * ow, true, pool);
-    uint32_t out0 = uint32_t(16 * r0), out1 = std::min(h, uint32_t(16 * r1));
-    for (uint32_t yy = out0; yy < out1; ++yy)
-      for (int c = 0; c < 3; ++c) {
-        const float* src = &x[(size_t(c) * oh + (yy - uint32_t(16 * a))) * ow];
-        uint8_t* dst = rgb + size_t(yy) * w * 3 + c;
-        for (uint32_t xx = 0; xx < w; ++xx) {
-          float v = std::nearbyint(std::min(1.0f, std::max(0.0f, src[xx])) * 255.0f);
-          dst[size_t(xx) * 3] = uint8_t(v);
-        }
+    }
+    profile::Scope prof(true, [] { return std::string("decode planar -> rgb"); });
+    const uint32_t out0 = uint32_t(16 * r0), out1 = std::min(h, uint32_t(16 * r1));
+    constexpr uint32_t kRowsPerTask = 16;
+    dsp::parallel_for(pool, (out1 - out0 + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t t, int) {
+      const uint32_t y0 = out0 + uint32_t(t) * kRowsPerTask, y1 = std::min(out1, y0 + kRowsPerTask);
+      for (uint32_t yy = y0; yy < y1; ++yy) {
+        const size_t row = yy - uint32_t(16 * a);
+        planar_row_to_rgb(&x[row * ow], &x[(size_t(oh) + row) * ow], &x[(2 * size_t(oh) + row) * ow], w,
+                          rgb + size_t(yy) * w * 3);
       }
+    });
   }
 }
 

@@ -21,6 +21,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/buffers.h"
 #include "core/rans.h"
 #include "core/weights.h"
 #include "dsp/conv.h"
@@ -57,8 +58,10 @@ class HyperpriorModel {
  public:
   // Strip processing (bounded memory, identical results to whole-image runs).
   // strip_rows arguments: image rows per strip (rounded down to a multiple
-  // of 16, at least 16); 0 = the default of 16 * kStripLatentRows.
-  static constexpr int kStripLatentRows = 32;  // 512 image rows per strip
+  // of 16, at least 16); 0 = the default (see strip_latent_rows in the .cc:
+  // 512 to 1024 rows up to 4096 px wide, proportionally fewer beyond).
+  static constexpr int kStripLatentRows = 32;      // 512 image rows per strip at 4096 px wide
+  static constexpr int kMaxStripLatentRows = 64;   // at most 1024 rows per strip (narrow images)
   static constexpr int kEncodeHaloRows = 3;
   static constexpr int kDecodeHaloRows = 2;
 
@@ -83,8 +86,8 @@ class HyperpriorModel {
   // parameters the integer h_s gives for z.
   Latents analyse(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
                   uint16_t quality_x100, dsp::ThreadPool* pool, int strip_rows = 0) const;
-  void entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, std::vector<float>& mu,
-                      std::vector<int32_t>& idx) const;
+  void entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, Buf<float>& mu,
+                      std::vector<int32_t>& idx, bool decoding = true) const;
 
  private:
   void gains(uint16_t quality_x100, std::vector<float>& gain, std::vector<float>& inv_gain) const;

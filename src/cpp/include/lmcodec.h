@@ -68,7 +68,8 @@ typedef struct lmc_limits {
 /* Large images are transformed in horizontal strips so that peak memory is
  * bounded by the strip size, not the image size; the result is identical to
  * a whole-image run (tested). strip_rows: image rows per strip, rounded down
- * to a multiple of 16; 0 = library default (512). */
+ * to a multiple of 16; 0 = library default (512 to 1024 rows for images up
+ * to 4096 px wide, proportionally fewer for wider ones). */
 typedef struct lmc_encode_options {
   int threads;              /* 0 = one per core */
   int strip_rows;

@@ -1,0 +1,85 @@
+#include "core/buffers.h"
+
+#include <mutex>
+#include <vector>
+
+namespace lmc {
+namespace buffers {
+namespace {
+
+struct Cache {
+  std::mutex mu;
+  std::vector<Block> idle;
+  size_t idle_bytes = 0;
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: usable from static destructors
+  return *c;
+}
+
+}  // namespace
+
+Block take(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lk(c.mu);
+    // the smallest idle block that fits
+    int best = -1;
+    for (int i = 0; i < int(c.idle.size()); ++i)
+      if (c.idle[size_t(i)].bytes >= bytes && (best < 0 || c.idle[size_t(i)].bytes < c.idle[size_t(best)].bytes))
+        best = i;
+    if (best >= 0) {
+      Block b = std::move(c.idle[size_t(best)]);
+      c.idle.erase(c.idle.begin() + best);
+      c.idle_bytes -= b.bytes;
+      return b;
+    }
+  }
+  Block b;
+  const size_t rounded = (bytes + 4095) / 4096 * 4096;
+  b.p.reset(new unsigned char[rounded]);  // default-initialised: no zero fill
+  b.bytes = rounded;
+  return b;
+}
+
+void give(Block b) noexcept {
+  if (!b.p) return;
+  Cache& c = cache();
+  std::vector<Block> drop;  // freed outside the lock
+  try {
+    std::lock_guard<std::mutex> lk(c.mu);
+    if (b.bytes > kKeepBytes) return;  // b is freed on return
+    // make room by dropping the smallest idle blocks (large ones are the costly ones to fault in)
+    while (c.idle_bytes + b.bytes > kKeepBytes && !c.idle.empty()) {
+      size_t smallest = 0;
+      for (size_t i = 1; i < c.idle.size(); ++i)
+        if (c.idle[i].bytes < c.idle[smallest].bytes) smallest = i;
+      c.idle_bytes -= c.idle[smallest].bytes;
+      drop.push_back(std::move(c.idle[smallest]));
+      c.idle.erase(c.idle.begin() + long(smallest));
+    }
+    c.idle_bytes += b.bytes;
+    c.idle.push_back(std::move(b));
+  } catch (...) {
+    // push_back could not allocate: just free b
+  }
+}
+
+void release_all() noexcept {
+  Cache& c = cache();
+  std::vector<Block> drop;
+  std::lock_guard<std::mutex> lk(c.mu);
+  drop.swap(c.idle);
+  c.idle_bytes = 0;
+}
+
+size_t idle_bytes() noexcept {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  return c.idle_bytes;
+}
+
+}  // namespace buffers
+}  // namespace lmc

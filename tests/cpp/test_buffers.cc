@@ -1,0 +1,111 @@
+// Unit tests for the reusable activation buffers (core/buffers.h) and the
+// opt-in stage profiler (core/profile.h).
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "check.h"
+#include "core/buffers.h"
+#include "core/profile.h"
+
+using lmc::Buf;
+namespace buffers = lmc::buffers;
+
+namespace {
+
+void test_reuse_and_contents() {
+  buffers::release_all();
+  CHECK_EQ(buffers::idle_bytes(), size_t(0));
+  const float* first = nullptr;
+  {
+    Buf<float> a;
+    a.resize(1000);
+    CHECK(a.size() == 1000 && a.capacity() >= 1000);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = float(i);
+    first = a.data();
+    a.resize(10);  // shrinking keeps the storage and the contents
+    CHECK(a.data() == first && a[9] == 9.0f);
+  }
+  CHECK(buffers::idle_bytes() >= 1000 * sizeof(float));
+  {
+    Buf<int32_t> b;  // a smaller request reuses the idle block
+    b.resize(500);
+    CHECK(static_cast<const void*>(b.data()) == static_cast<const void*>(first));
+    CHECK_EQ(buffers::idle_bytes(), size_t(0));
+    Buf<int32_t> c = std::move(b);
+    CHECK(b.size() == 0 && b.data() == nullptr && c.size() == 500);
+  }
+  buffers::release_all();
+  CHECK_EQ(buffers::idle_bytes(), size_t(0));
+}
+
+void test_idle_bound() {
+  buffers::release_all();
+  {
+    std::vector<Buf<uint8_t>> v(6);
+    for (auto& b : v) b.resize(buffers::kKeepBytes / 4);  // 1.5x the bound in total
+    Buf<uint8_t> huge;
+    huge.resize(buffers::kKeepBytes + 1);  // never kept
+  }
+  CHECK(buffers::idle_bytes() <= buffers::kKeepBytes);
+  CHECK(buffers::idle_bytes() >= buffers::kKeepBytes / 2);
+  buffers::release_all();
+}
+
+void test_threads() {
+  buffers::release_all();
+  std::vector<std::thread> ts;
+  std::vector<int> ok(4, 1);
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([t, &ok] {
+      for (int i = 0; i < 200; ++i) {
+        Buf<int32_t> b;
+        b.resize(size_t(1 + (i * 37 + t) % 5000));
+        for (size_t j = 0; j < b.size(); ++j) b[j] = t;
+        for (size_t j = 0; j < b.size(); ++j)
+          if (b[j] != t) ok[size_t(t)] = 0;  // another thread wrote into our block
+      }
+    });
+  for (auto& th : ts) th.join();
+  for (int v : ok) CHECK_EQ(v, 1);
+  CHECK(buffers::idle_bytes() <= buffers::kKeepBytes);
+  buffers::release_all();
+}
+
+void test_profile() {
+  namespace profile = lmc::profile;
+  profile::take();
+  profile::enable(false);
+  { profile::Scope s(true, [] { return std::string("off"); }, 5); }
+  CHECK(profile::take().empty());
+  profile::enable(true);
+  {
+    profile::Scope a(true, [] { return std::string("b stage"); }, 10);
+    profile::Scope skipped(false, [] { return std::string("never"); });
+  }
+  { profile::Scope a(true, [] { return std::string("a stage"); }, 10); }
+  {
+    profile::Scope a(true, [] { return std::string("b stage"); }, 5);
+    a.stop();
+    a.stop();  // idempotent
+  }
+  profile::enable(false);
+  std::vector<profile::Entry> e = profile::take();
+  CHECK_EQ(e.size(), size_t(2));
+  if (e.size() == 2) {
+    CHECK(e[0].name == "b stage" && e[0].calls == 2 && e[0].macs == 15 && e[0].seconds >= 0);
+    CHECK(e[1].name == "a stage" && e[1].calls == 1);
+  }
+  CHECK(profile::take().empty());
+}
+
+}  // namespace
+
+int main() {
+  test_reuse_and_contents();
+  test_idle_bound();
+  test_threads();
+  test_profile();
+  return check_summary();
+}
