@@ -40,13 +40,40 @@ void test_reuse_and_contents() {
   CHECK_EQ(buffers::idle_bytes(), size_t(0));
 }
 
+void test_no_oversized_reuse_and_growth_frees() {
+  buffers::release_all();
+  const void* big_block = nullptr;
+  {
+    Buf<uint8_t> big;
+    big.resize(size_t(4) << 20);
+    big_block = big.data();
+  }
+  CHECK(buffers::idle_bytes() >= (size_t(4) << 20));
+  {
+    Buf<uint8_t> small;  // a 4 MiB idle block is not handed out for 1 MiB
+    small.resize(size_t(1) << 20);
+    CHECK(static_cast<const void*>(small.data()) != big_block);
+    const size_t idle = buffers::idle_bytes();
+    small.resize(size_t(2) << 20);  // growing frees the old block: nothing new goes idle
+    CHECK_EQ(buffers::idle_bytes(), idle);
+    small.resize(size_t(4) << 20);  // and the matching idle block is reused
+    CHECK(static_cast<const void*>(small.data()) == big_block);
+    const size_t idle2 = buffers::idle_bytes();
+    small.release();  // freed, not cached
+    CHECK_EQ(buffers::idle_bytes(), idle2);
+    CHECK(small.data() == nullptr && small.size() == 0);
+  }
+  buffers::release_all();
+}
+
 void test_idle_bound() {
   buffers::release_all();
   {
     std::vector<Buf<uint8_t>> v(6);
     for (auto& b : v) b.resize(buffers::kKeepBytes / 4);  // 1.5x the bound in total
+    CHECK(buffers::kKeepBytes / 4 <= buffers::kMaxKeptBlock);
     Buf<uint8_t> huge;
-    huge.resize(buffers::kKeepBytes + 1);  // never kept
+    huge.resize(buffers::kMaxKeptBlock + 1);  // never kept
   }
   CHECK(buffers::idle_bytes() <= buffers::kKeepBytes);
   CHECK(buffers::idle_bytes() >= buffers::kKeepBytes / 2);
@@ -104,6 +131,7 @@ void test_profile() {
 
 int main() {
   test_reuse_and_contents();
+  test_no_oversized_reuse_and_growth_frees();
   test_idle_bound();
   test_threads();
   test_profile();

@@ -25,11 +25,13 @@ Block take(size_t bytes) {
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lk(c.mu);
-    // the smallest idle block that fits
+    // the smallest idle block that fits, and not much larger than asked for
+    const size_t most = bytes + bytes / 4 + 65536;
     int best = -1;
-    for (int i = 0; i < int(c.idle.size()); ++i)
-      if (c.idle[size_t(i)].bytes >= bytes && (best < 0 || c.idle[size_t(i)].bytes < c.idle[size_t(best)].bytes))
-        best = i;
+    for (int i = 0; i < int(c.idle.size()); ++i) {
+      const size_t sz = c.idle[size_t(i)].bytes;
+      if (sz >= bytes && sz <= most && (best < 0 || sz < c.idle[size_t(best)].bytes)) best = i;
+    }
     if (best >= 0) {
       Block b = std::move(c.idle[size_t(best)]);
       c.idle.erase(c.idle.begin() + best);
@@ -50,7 +52,7 @@ void give(Block b) noexcept {
   std::vector<Block> drop;  // freed outside the lock
   try {
     std::lock_guard<std::mutex> lk(c.mu);
-    if (b.bytes > kKeepBytes) return;  // b is freed on return
+    if (b.bytes > kMaxKeptBlock) return;  // b is freed on return
     // make room by dropping the smallest idle blocks (large ones are the costly ones to fault in)
     while (c.idle_bytes + b.bytes > kKeepBytes && !c.idle.empty()) {
       size_t smallest = 0;

@@ -5,8 +5,10 @@
 // call paid for page faults and memset (~8 % of a decode). Buf<T> instead
 // takes its storage from a small process-wide cache and gives it back when
 // destroyed; resize() never initialises. The cache keeps at most kKeepBytes
-// of idle storage (so a process that once decoded a huge image does not keep
-// it), and is thread-safe: concurrent calls get different blocks.
+// of idle storage, in blocks of at most kMaxKeptBlock (the strips of huge
+// images are freed as plain vectors would be, and a process that once decoded
+// one does not keep the memory), and is thread-safe: concurrent calls get different blocks. Peak
+// memory of one call stays what plain vectors would need (benchmarks/memory.py).
 #pragma once
 
 #include <cstddef>
@@ -17,14 +19,18 @@
 namespace lmc {
 namespace buffers {
 
-constexpr size_t kKeepBytes = size_t(96) << 20;  // idle storage kept for reuse
+constexpr size_t kKeepBytes = size_t(96) << 20;     // idle storage kept for reuse
+constexpr size_t kMaxKeptBlock = size_t(32) << 20;  // larger blocks are freed at once
 
 struct Block {
   std::unique_ptr<unsigned char[]> p;
   size_t bytes = 0;
 };
 
-// A block of at least `bytes` (reused when possible); throws std::bad_alloc.
+// A block of at least `bytes`: an idle one when one fits without wasting more
+// than a quarter of it (a much larger block would leave the next, larger
+// request to a fresh allocation while it sits half used), else a new one;
+// throws std::bad_alloc.
 Block take(size_t bytes);
 // Returns a block to the cache (freed when the cache is full).
 void give(Block b) noexcept;
@@ -58,12 +64,21 @@ class Buf {
   }
 
   // n elements; contents are unspecified (kept only when n <= capacity()).
+  // Growing frees the old block instead of caching it: it is too small for
+  // this buffer's next use, and an idle block would only add to the peak.
   void resize(size_t n) {
     if (n > capacity()) {
-      reset();
+      b_ = buffers::Block();
+      n_ = 0;
       b_ = buffers::take(n * sizeof(T));
     }
     n_ = n;
+  }
+  // Frees the storage now, without caching it (for buffers whose size will
+  // not be asked for again in this call).
+  void release() noexcept {
+    b_ = buffers::Block();
+    n_ = 0;
   }
   void reset() noexcept {
     if (b_.p) buffers::give(std::move(b_));

@@ -529,6 +529,8 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
         g_a_lin_->run(&xs[size_t(16 * (r0 - a)) * wp], int64_t(16) * (b - a) * wp, 16 * (r1 - r0), int(wp),
                       &y[size_t(r0) * yw], int64_t(yh) * yw, true, pool);
     }
+    xs.release();  // not needed again in this call: free rather than keep idle
+    ys.release();
   }
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, gain.data(), pool);
   h_a_->run(y.data(), yh, yw, z, zh, zw, pool, 0, "encode h_a");
