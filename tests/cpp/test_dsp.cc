@@ -1073,12 +1073,13 @@ void test_block_transforms() {
     CHECK(paths_bit_equal(path_p[0], path_p[1], "block analysis"));
   }
   // Scalar vs AVX2 on shapes that reach every edge of the AVX2 GEMM: row
-  // counts that are not multiples of 4, 16-column blocks plus a masked rest,
-  // the codec's 16x16 blocks (K = 768).
+  // counts that are not multiples of 4, 24-column blocks (full, several,
+  // with a masked rest of 1..23 columns), the codec's 16x16 blocks (K = 768).
   struct BT {
     int cin, cout, b, h, w;
   };
-  for (const BT& t : {BT{3, 5, 4, 8, 84}, BT{3, 7, 16, 32, 48}, BT{5, 3, 3, 6, 57}}) {
+  for (const BT& t : {BT{3, 5, 4, 8, 84}, BT{3, 7, 16, 32, 48}, BT{5, 3, 3, 6, 57}, BT{3, 6, 2, 4, 96},
+                      BT{2, 5, 2, 4, 62}, BT{3, 9, 1, 3, 50}, BT{3, 4, 16, 16, 768}}) {
     const std::vector<float> w1 = randf(size_t(t.cout) * t.cin * t.b * t.b), b1 = randf(t.cout);
     const std::vector<float> w2 = randf(size_t(t.cout) * t.cin * t.b * t.b), b2 = randf(t.cin);
     const std::vector<float> xin = randf(size_t(t.cin) * t.h * t.w);

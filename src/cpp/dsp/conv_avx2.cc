@@ -328,38 +328,55 @@ void avx2_scale(float* x, int64_t n, float g) {
 
 static_assert(kTile % Micro::NR == 0 && kWinoBlocks % Micro::NR == 0, "tiles must be multiples of the micro tile");
 
-// kR rows x 16 columns of accumulators (2 vectors per row); masked loads and
+// kR rows x 24 columns of accumulators (3 vectors per row: 12 independent
+// FMA chains for kR = 4, enough to hide the FMA latency); masked loads and
 // stores for the last columns. Same per-element sequence as the scalar kernel
 // (bias, then fused multiply-adds in ascending k, then + C), so same bits.
 template <int kR>
 void avx2_gemm_rows(const GemmJob& j, int i0) {
   alignas(32) static const int32_t kMaskSrc[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-  for (int j0 = 0; j0 < j.n; j0 += 16) {
-    const int nc = j.n - j0 < 16 ? j.n - j0 : 16;
-    const int n0 = nc < 8 ? nc : 8, n1 = nc - n0;
-    const __m256i m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - n0));
-    const __m256i m1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - n1));
-    __m256 acc[kR][2];
-    for (int r = 0; r < kR; ++r) acc[r][0] = acc[r][1] = _mm256_set1_ps(j.bias[i0 + r]);
+  constexpr int kV = 3, kN = 8 * kV;
+  const float* arow[kR];
+  for (int r = 0; r < kR; ++r) arow[r] = j.a + int64_t(i0 + r) * j.lda;
+  for (int j0 = 0; j0 < j.n; j0 += kN) {
+    const int nc = j.n - j0 < kN ? j.n - j0 : kN;
+    __m256i mask[kV];
+    for (int v = 0; v < kV; ++v) {
+      int nv = nc - 8 * v;
+      nv = nv < 0 ? 0 : (nv > 8 ? 8 : nv);
+      mask[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - nv));
+    }
+    __m256 acc[kR][kV];
+    for (int r = 0; r < kR; ++r)
+      for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_set1_ps(j.bias[i0 + r]);
     const float* b = j.b + j0;
-    for (int k = 0; k < j.k; ++k, b += j.ldb) {
-      const __m256 b0 = _mm256_maskload_ps(b, m0);
-      const __m256 b1 = _mm256_maskload_ps(b + 8, m1);
-      for (int r = 0; r < kR; ++r) {
-        const __m256 w = _mm256_broadcast_ss(j.a + int64_t(i0 + r) * j.lda + k);
-        acc[r][0] = _mm256_fmadd_ps(w, b0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(w, b1, acc[r][1]);
+    if (nc == kN) {
+      for (int k = 0; k < j.k; ++k, b += j.ldb) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
+        for (int r = 0; r < kR; ++r) {
+          const __m256 w = _mm256_broadcast_ss(arow[r] + k);
+          acc[r][0] = _mm256_fmadd_ps(w, b0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(w, b1, acc[r][1]);
+          acc[r][2] = _mm256_fmadd_ps(w, b2, acc[r][2]);
+        }
+      }
+    } else {
+      for (int k = 0; k < j.k; ++k, b += j.ldb) {
+        __m256 bv[kV];
+        for (int v = 0; v < kV; ++v) bv[v] = _mm256_maskload_ps(b + 8 * v, mask[v]);
+        for (int r = 0; r < kR; ++r) {
+          const __m256 w = _mm256_broadcast_ss(arow[r] + k);
+          for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_fmadd_ps(w, bv[v], acc[r][v]);
+        }
       }
     }
     for (int r = 0; r < kR; ++r) {
       float* c = j.c + int64_t(i0 + r) * j.ldc + j0;
-      __m256 v0 = acc[r][0], v1 = acc[r][1];
-      if (j.accumulate) {
-        v0 = _mm256_add_ps(_mm256_maskload_ps(c, m0), v0);
-        v1 = _mm256_add_ps(_mm256_maskload_ps(c + 8, m1), v1);
+      for (int v = 0; v < kV; ++v) {
+        __m256 x = acc[r][v];
+        if (j.accumulate) x = _mm256_add_ps(_mm256_maskload_ps(c + 8 * v, mask[v]), x);
+        _mm256_maskstore_ps(c + 8 * v, mask[v], x);
       }
-      _mm256_maskstore_ps(c, m0, v0);
-      _mm256_maskstore_ps(c + 8, m1, v1);
     }
   }
 }
