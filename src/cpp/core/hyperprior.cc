@@ -91,6 +91,12 @@ void check_chain(const std::vector<Op>& ops, const std::string& net, int cin, in
   if (c != cout || d != down || u != up) bad_model("unexpected shape of " + net);
 }
 
+// "<tag>.<i> conv|deconv <cin>-><cout> k<k>s<s>": a layer's name in profiles.
+std::string stage_label(const char* tag, size_t i, bool deconv, int cin, int cout, int k, int s) {
+  return std::string(tag) + "." + std::to_string(i) + (deconv ? " deconv " : " conv ") + std::to_string(cin) + "->" +
+         std::to_string(cout) + " k" + std::to_string(k) + "s" + std::to_string(s);
+}
+
 }  // namespace
 
 // ------------------------------------------------------------- tables ---
@@ -239,9 +245,7 @@ class FloatNet {
     dsp::ConvAlgo a = st.deconv ? st.tconv->algorithm() : st.conv->algorithm();
     if (row < 0) a = dsp::ConvAlgo::Direct;
     dsp::PostOp p = st.deconv ? st.tconv->post_op() : st.conv->post_op();
-    std::string s = std::string(tag) + "." + std::to_string(i) + (st.deconv ? " deconv " : " conv ") +
-                    std::to_string(st.cin) + "->" + std::to_string(st.cout) + " k" + std::to_string(st.k) + "s" +
-                    std::to_string(st.stride);
+    std::string s = stage_label(tag, i, st.deconv, st.cin, st.cout, st.k, st.stride);
     if (p == dsp::PostOp::Gdn) s += "+gdn";
     if (p == dsp::PostOp::Igdn) s += "+igdn";
     if (p == dsp::PostOp::Relu) s += "+relu";
@@ -308,11 +312,8 @@ class IntNet {
       {
         const int cin = st.deconv ? st.tconv->cin() : st.conv->cin();
         const double macs = double(cin) * st.cout * st.k * st.k * (st.deconv ? double(ch) * cw : double(nh) * nw);
-        profile::Scope prof(true, [&] {
-          return std::string(tag) + "." + std::to_string(i) + (st.deconv ? " deconv " : " conv ") + std::to_string(cin) +
-                 "->" + std::to_string(st.cout) + " k" + std::to_string(st.k) + "s" + std::to_string(st.stride) +
-                 " (int16)";
-        }, macs);
+        profile::Scope prof(true, [&] { return stage_label(tag, i, st.deconv, cin, st.cout, st.k, st.stride) + " (int16)"; },
+                            macs);
         if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool);
         else st.conv->run(src, ch, cw, dst.data(), pool);
       }
