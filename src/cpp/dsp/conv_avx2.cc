@@ -111,13 +111,49 @@ struct Avx2Micro {
           _mm_prefetch(rp + 4 * kWinoBlocks, _MM_HINT_T0);
         }
       }
-      for (int cc = 0; cc < ncomp; ++cc) {
+      // 4 components at a time: 12 independent accumulation chains (one
+      // component's 3 chains alone are latency-bound). Each component still
+      // gets a multiply, then fused multiply-adds in term order; products by
+      // +-1 are exact, so fma == mul + add here (the portable path mirrors
+      // the sequence anyway: mul, then fmas).
+      int cc = 0;
+      for (; cc + 4 <= ncomp; cc += 4) {
+        const WinoComp* c = comps + cc;
+        __m256 a[4][3];
+        int kmax = 0;
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          const __m256 s0 = _mm256_set1_ps(c[q].sign[0]);
+          const float* p0 = ip + c[q].off[0];
+          a[q][0] = _mm256_mul_ps(s0, _mm256_loadu_ps(p0));
+          a[q][1] = _mm256_mul_ps(s0, _mm256_loadu_ps(p0 + 8));
+          a[q][2] = _mm256_mul_ps(s0, _mm256_loadu_ps(p0 + 16));
+          kmax = c[q].nterms > kmax ? c[q].nterms : kmax;
+        }
+        for (int k = 1; k < kmax; ++k) {
+#pragma GCC unroll 4
+          for (int q = 0; q < 4; ++q) {
+            if (k >= c[q].nterms) continue;
+            const __m256 sk = _mm256_set1_ps(c[q].sign[k]);
+            const float* pk = ip + c[q].off[k];
+            a[q][0] = _mm256_fmadd_ps(sk, _mm256_loadu_ps(pk), a[q][0]);
+            a[q][1] = _mm256_fmadd_ps(sk, _mm256_loadu_ps(pk + 8), a[q][1]);
+            a[q][2] = _mm256_fmadd_ps(sk, _mm256_loadu_ps(pk + 16), a[q][2]);
+          }
+        }
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          float* vc = v + ((int64_t)(cc + q) * nc + ci) * kWinoBlocks;
+          _mm256_store_ps(vc, a[q][0]);
+          _mm256_store_ps(vc + 8, a[q][1]);
+          _mm256_store_ps(vc + 16, a[q][2]);
+        }
+      }
+      for (; cc < ncomp; ++cc) {
         const WinoComp& c = comps[cc];
         float* vc = v + ((int64_t)cc * nc + ci) * kWinoBlocks;
         const __m256 s0 = _mm256_set1_ps(c.sign[0]);
         const float* p0 = ip + c.off[0];
-        // products by +-1 are exact, so fma == mul + add here (the portable
-        // path mirrors the sequence anyway: mul, then fmas).
         __m256 a0 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0));
         __m256 a1 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0 + 8));
         __m256 a2 = _mm256_mul_ps(s0, _mm256_loadu_ps(p0 + 16));
