@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -1182,6 +1183,85 @@ void test_portable_fma() {
   CHECK_EQ(bad, 0);
 }
 
+// Fused padding and strided output of the transposed convs: the decoder
+// writes a layer's output straight into the next layer's zero-bordered input
+// buffer (ConvTranspose2d::padded_input / zero_padding / run_padded) and
+// must get exactly what run() gives.
+void test_fused_padding() {
+  ThreadPool pool2(2);
+  int checked = 0;
+  struct Case {
+    int cin, cout, h, w;
+    int64_t first_row;
+    ConvAlgo algo;
+  };
+  const Case cases[] = {{16, 3, 5, 7, 0, ConvAlgo::Auto},    {64, 3, 9, 13, 0, ConvAlgo::Auto},
+                        {8, 5, 1, 1, -1, ConvAlgo::Direct},  {20, 20, 6, 11, -1, ConvAlgo::Auto},
+                        {20, 20, 6, 11, 3, ConvAlgo::Direct}, {3, 16, 4, 33, 5, ConvAlgo::Auto},
+                        {20, 20, 6, 11, 2, ConvAlgo::Auto}};
+  for (bool scalar : scalar_modes()) {
+    set_force_scalar(scalar);
+    for (const Case& c : cases) {
+      const std::vector<float> in = randf((size_t)c.cin * c.h * c.w);
+      const std::vector<float> wt = randf((size_t)c.cin * c.cout * 25, -0.3f, 0.3f);
+      const std::vector<float> bias = randf(c.cout);
+      ConvTranspose2d conv(c.cin, c.cout, 5, 2, wt.data(), bias.data());
+      conv.set_algorithm(c.algo);
+      const size_t n_out = (size_t)c.cout * 4 * c.h * c.w;
+      std::vector<float> ref(n_out);
+      conv.run(in.data(), c.h, c.w, ref.data(), &pool2, c.first_row);
+      const ConvTranspose2d::PaddedInput p = conv.padded_input(c.h, c.w, c.first_row);
+      const bool wino = conv.algorithm() == ConvAlgo::Winograd && (c.first_row >= 0 || c.algo == ConvAlgo::Winograd);
+      CHECK(p.ok == !wino);
+      if (!p.ok) {
+        std::vector<float> dummy(16);
+        CHECK_THROWS(conv.zero_padding(dummy.data(), c.h, c.w, c.first_row), Status::InvalidArgument);
+        continue;
+      }
+      for (ThreadPool* pool : {(ThreadPool*)nullptr, &pool2}) {
+        std::vector<float> buf((size_t)p.total, std::numeric_limits<float>::quiet_NaN());  // garbage
+        conv.zero_padding(buf.data(), c.h, c.w, c.first_row, pool);
+        for (int ci = 0; ci < c.cin; ++ci)
+          for (int y = 0; y < c.h; ++y)
+            std::memcpy(&buf[(size_t)(p.origin + ci * p.cstride + y * p.row)], &in[((size_t)ci * c.h + y) * c.w],
+                        sizeof(float) * c.w);
+        std::vector<float> out(n_out, -5.0f);
+        conv.run_padded(buf.data(), c.h, c.w, out.data(), pool, c.first_row);
+        CHECK(bit_equal(out, ref));
+        ++checked;
+      }
+    }
+    // strided output (Direct and Winograd): the interior equals run(), the rest is untouched
+    for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd}) {
+      const int cin = 16, cout = 16, h = 7, w = 9;
+      const std::vector<float> in = randf((size_t)cin * h * w);
+      const std::vector<float> wt = randf((size_t)cin * cout * 25, -0.3f, 0.3f);
+      ConvTranspose2d conv(cin, cout, 5, 2, wt.data(), nullptr);
+      conv.set_algorithm(algo);
+      std::vector<float> ref((size_t)cout * 4 * h * w);
+      conv.run(in.data(), h, w, ref.data(), &pool2, 0);
+      const int64_t row = 2 * w + 5, cs = row * (2 * h + 3) + 7;
+      std::vector<float> big((size_t)(cs * cout), 42.0f);
+      conv.run(in.data(), h, w, big.data() + row + 2, row, cs, &pool2, 0);
+      bool ok = true;
+      std::vector<bool> inside(big.size(), false);
+      for (int co = 0; co < cout; ++co)
+        for (int y = 0; y < 2 * h; ++y)
+          for (int x = 0; x < 2 * w; ++x) {
+            const size_t at = (size_t)(row + 2 + co * cs + y * row + x);
+            inside[at] = true;
+            ok = ok && std::memcmp(&big[at], &ref[((size_t)co * 2 * h + y) * 2 * w + x], 4) == 0;
+          }
+      for (size_t i = 0; i < big.size(); ++i) ok = ok && (inside[i] || big[i] == 42.0f);
+      CHECK(ok);
+      CHECK_THROWS(conv.run(in.data(), h, w, big.data(), 2 * w - 1, cs, &pool2, 0), Status::InvalidArgument);
+      ++checked;
+    }
+  }
+  set_force_scalar(false);
+  std::printf("fused padding / strided output: %d runs bit-identical to run()\n", checked);
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--bench") return run_bench();
   test_portable_fma();
@@ -1193,6 +1273,7 @@ int main(int argc, char** argv) {
   test_float_conv(false);
   test_float_conv(true);
   test_float_large();
+  test_fused_padding();
   test_strips();
   test_int_conv();
   return check_summary();

@@ -210,23 +210,44 @@ class FloatNet {
            int first_row = 0, const char* tag = "") const {
     Buf<float> a, b;
     const float* src = in;
+    bool src_padded = false;  // src is the zero-bordered input buffer of stage i
     int ch = h, cw = w;
     int row = first_row;
     for (size_t i = 0; i < stages_.size(); ++i) {
       const Stage& st = stages_[i];
       int nh = st.deconv ? ch * 2 : (ch - 1) / st.stride + 1;
       int nw = st.deconv ? cw * 2 : (cw - 1) / st.stride + 1;
+      const int next_row = st.deconv ? row * 2 : row / st.stride;
       Buf<float>& dst = (i + 1 == stages_.size()) ? out : (i % 2 ? b : a);
-      dst.resize(size_t(st.cout) * nh * nw);
+      // Fused padding: a transposed conv followed by one that takes a
+      // zero-bordered input writes its output straight into that buffer
+      // (saves the next layer's copy of its whole input; same bits).
+      dsp::ConvTranspose2d::PaddedInput pin;
+      if (st.deconv && i + 1 < stages_.size() && stages_[i + 1].deconv)
+        pin = stages_[i + 1].tconv->padded_input(nh, nw, next_row);
       {
         const double macs = double(st.cin) * st.cout * st.k * st.k * (st.deconv ? double(ch) * cw : double(nh) * nw) +
                             (st.gdn ? double(st.cout) * st.cout * nh * nw : 0.0);
         profile::Scope prof(true, [&] { return stage_name(tag, i, st, row); }, macs);
-        if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), pool, row);
-        else st.conv->run(src, ch, cw, dst.data(), pool, row);
+        float* o = nullptr;
+        int64_t orow = nw, ocs = int64_t(nh) * nw;
+        if (pin.ok) {
+          dst.resize(size_t(pin.total));
+          stages_[i + 1].tconv->zero_padding(dst.data(), nh, nw, next_row, pool);
+          o = dst.data() + pin.origin;
+          orow = pin.row;
+          ocs = pin.cstride;
+        } else {
+          dst.resize(size_t(st.cout) * nh * nw);
+          o = dst.data();
+        }
+        if (st.deconv && src_padded) st.tconv->run_padded(src, ch, cw, o, orow, ocs, pool, row);
+        else if (st.deconv) st.tconv->run(src, ch, cw, o, orow, ocs, pool, row);
+        else st.conv->run(src, ch, cw, o, pool, row);
       }
-      row = st.deconv ? row * 2 : row / st.stride;
+      row = next_row;
       src = dst.data();
+      src_padded = pin.ok;
       ch = nh;
       cw = nw;
     }

@@ -41,6 +41,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <optional>
 
 #include "core/error.h"
 #include "dsp/conv_tile.h"
@@ -873,15 +874,21 @@ void pack_gdn(int c, const float* beta, const float* gamma, std::vector<float>& 
 }
 
 // Shared float driver for Conv2d / ConvTranspose2d.
-void run_conv_f32(const Geometry& g, const float* in, int cin, int h, int w, const float* wpk, int kc, int cout,
-                  int coutp, const float* bias, PostOp post, const float* gbeta, const float* ggamma, float* out,
-                  int64_t out_w, int64_t out_plane, ScratchCache* cache, ThreadPool* pool) {
+// prepadded: the input already laid out as pad_input_f32 would (then in is
+// unused), or nullptr.
+void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w,
+                  const float* wpk, int kc, int cout, int coutp, const float* bias, PostOp post, const float* gbeta,
+                  const float* ggamma, float* out, int64_t out_w, int64_t out_plane, ScratchCache* cache,
+                  ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
-  Lease padded(cache, sizeof(float) * g.buffer_elems(cin));
-  pad_input_f32(in, cin, h, w, g, padded.as<float>(), pool);
+  std::optional<Lease> padded;
+  if (!prepadded) {
+    padded.emplace(cache, sizeof(float) * g.buffer_elems(cin));
+    pad_input_f32(in, cin, h, w, g, padded->as<float>(), pool);
+  }
 
   ConvJob j{};
-  j.in = padded.as<float>();
+  j.in = prepadded ? prepadded : padded->as<float>();
   j.in_cstride = g.cs;
   j.nci = cin;
   j.kc = kc;
@@ -1116,8 +1123,8 @@ void Conv2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, in
     return;
   }
   const Geometry g = conv_geometry(h, w, k_, s_);
-  run_conv_f32(g, in, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(), gdn_gamma_.data(), out,
-               out_w(w), (int64_t)out_h(h) * out_w(w), &scratch_cache(), pool);
+  run_conv_f32(g, in, nullptr, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
+               gdn_gamma_.data(), out, out_w(w), (int64_t)out_h(h) * out_w(w), &scratch_cache(), pool);
 }
 
 // ---------------------------------------------------------------------------
@@ -1167,21 +1174,88 @@ ConvAlgo ConvTranspose2d::algorithm() const {
   return auto_winograd(cin_, cout_) ? ConvAlgo::Winograd : ConvAlgo::Direct;
 }
 
+bool ConvTranspose2d::uses_winograd(int64_t first_row) const {
+  return algorithm() == ConvAlgo::Winograd && (first_row >= 0 || algo_ == ConvAlgo::Winograd);
+}
+
 void ConvTranspose2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, int64_t first_row) const {
   check_run_args(in, out, h, w);
+  run_impl(in, nullptr, h, w, out, 2 * (int64_t)w, 4 * (int64_t)h * w, pool, first_row);
+}
+
+void ConvTranspose2d::run(const float* in, int h, int w, float* out, int64_t out_row, int64_t out_cstride,
+                          ThreadPool* pool, int64_t first_row) const {
+  check_run_args(in, out, h, w);
+  LMC_CHECK(out_row >= 2 * (int64_t)w && out_cstride >= out_row * 2 * h, Status::InvalidArgument,
+            "conv_transpose: output strides overlap");
+  run_impl(in, nullptr, h, w, out, out_row, out_cstride, pool, first_row);
+}
+
+void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int w, float* out, int64_t out_row,
+                               int64_t out_cstride, ThreadPool* pool, int64_t first_row) const {
   LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
   LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
-  if (algorithm() == ConvAlgo::Winograd && (first_row >= 0 || algo_ == ConvAlgo::Winograd)) {
+  if (uses_winograd(first_row)) {
     // blocks of the phase grid (= input rows) on even rows of the full image
     const int shift = static_cast<int>((first_row < 0 ? 0 : first_row) & 1);
     const Geometry g = wino_geometry(true, h, w, k_, 2, wino_subconvs(true, k_, 2), shift);
     run_wino_f32(g, true, in, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
-                 gdn_gamma_.data(), out, 2 * (int64_t)w, 4 * (int64_t)h * w, &scratch_cache(), pool);
+                 gdn_gamma_.data(), out, out_row, out_cstride, &scratch_cache(), pool);
     return;
   }
   const Geometry g = deconv_geometry(h, w, k_);
-  run_conv_f32(g, in, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(), gdn_gamma_.data(), out,
-               2 * (int64_t)w, 4 * (int64_t)h * w, &scratch_cache(), pool);
+  run_conv_f32(g, in, padded, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
+               gdn_gamma_.data(), out, out_row, out_cstride, &scratch_cache(), pool);
+}
+
+ConvTranspose2d::PaddedInput ConvTranspose2d::padded_input(int h, int w, int64_t first_row) const {
+  LMC_CHECK(h >= 1 && w >= 1, Status::InvalidArgument, "conv_transpose: height and width must be >= 1");
+  LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
+  PaddedInput p;
+  if (uses_winograd(first_row)) return p;
+  const Geometry g = deconv_geometry(h, w, k_);  // one plane, g.pad zeros on every side
+  p.ok = true;
+  p.row = g.wq;
+  p.origin = g.pad * g.wq + g.pad;
+  p.cstride = g.cs;
+  p.total = g.buffer_elems(cin_);
+  return p;
+}
+
+void ConvTranspose2d::zero_padding(float* buf, int h, int w, int64_t first_row, ThreadPool* pool) const {
+  const PaddedInput p = padded_input(h, w, first_row);
+  LMC_CHECK(p.ok, Status::InvalidArgument, "conv_transpose: fused padding needs the direct algorithm");
+  LMC_CHECK(buf != nullptr, Status::InvalidArgument, "conv: null tensor");
+  parallel_for(pool, cin_, [&](int64_t c, int) {
+    float* b = buf + c * p.cstride;
+    std::memset(b, 0, sizeof(float) * p.origin);  // top border row(s) and the first left column
+    for (int64_t y = 0; y < h; ++y) {
+      float* r = b + p.origin + y * p.row + w;     // right border, then the next row's left border
+      std::memset(r, 0, sizeof(float) * (p.row - w));
+    }
+    const int64_t used = p.origin + (int64_t)h * p.row;  // rows below the interior, then the plane's tail
+    std::memset(b + used, 0, sizeof(float) * (p.cstride - used));
+  });
+  const int64_t tail0 = (int64_t)cin_ * p.cstride;
+  if (p.total > tail0) std::memset(buf + tail0, 0, sizeof(float) * (p.total - tail0));
+}
+
+void ConvTranspose2d::run_padded(const float* buf, int h, int w, float* out, ThreadPool* pool,
+                                 int64_t first_row) const {
+  check_run_args(buf, out, h, w);
+  LMC_CHECK(padded_input(h, w, first_row).ok, Status::InvalidArgument,
+            "conv_transpose: fused padding needs the direct algorithm");
+  run_impl(nullptr, buf, h, w, out, 2 * (int64_t)w, 4 * (int64_t)h * w, pool, first_row);
+}
+
+void ConvTranspose2d::run_padded(const float* buf, int h, int w, float* out, int64_t out_row, int64_t out_cstride,
+                                 ThreadPool* pool, int64_t first_row) const {
+  check_run_args(buf, out, h, w);
+  LMC_CHECK(padded_input(h, w, first_row).ok, Status::InvalidArgument,
+            "conv_transpose: fused padding needs the direct algorithm");
+  LMC_CHECK(out_row >= 2 * (int64_t)w && out_cstride >= out_row * 2 * h, Status::InvalidArgument,
+            "conv_transpose: output strides overlap");
+  run_impl(nullptr, buf, h, w, out, out_row, out_cstride, pool, first_row);
 }
 
 // ---------------------------------------------------------------------------

@@ -135,6 +135,34 @@ class ConvTranspose2d {
   // in [cin][h][w] -> out [cout][2h][2w]. first_row: row of in[0] in the full
   // input image, or -1 = unknown; see Conv2d::run.
   void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr, int64_t first_row = -1) const;
+  // The same with explicit output strides: output (co, y, x) is written to
+  // out[co * out_cstride + y * out_row + x] (out_row >= 2w, out_cstride >=
+  // 2h * out_row); nothing else in out is touched.
+  void run(const float* in, int h, int w, float* out, int64_t out_row, int64_t out_cstride, ThreadPool* pool,
+           int64_t first_row) const;
+
+  // Fused padding. run() first copies its input into a zero-bordered buffer;
+  // a caller that produces the input itself (the previous layer) can write
+  // it there directly and save that copy:
+  //   PaddedInput p = conv.padded_input(h, w, first_row);   // p.ok: supported
+  //   float* buf = <p.total floats>;
+  //   conv.zero_padding(buf, h, w, first_row, pool);       // all but the interior
+  //   <write input (c, y, x) to buf[p.origin + c * p.cstride + y * p.row + x]>
+  //   conv.run_padded(buf, h, w, out, pool, first_row);    // == run() bit for bit
+  // Supported when run() would use the Direct algorithm for these arguments
+  // (p.ok is false for Winograd, whose buffer is split into polyphase planes).
+  // out must not overlap buf.
+  struct PaddedInput {
+    bool ok = false;
+    int64_t origin = 0, row = 0, cstride = 0, total = 0;
+  };
+  PaddedInput padded_input(int h, int w, int64_t first_row = -1) const;
+  void zero_padding(float* buf, int h, int w, int64_t first_row = -1, ThreadPool* pool = nullptr) const;
+  void run_padded(const float* buf, int h, int w, float* out, ThreadPool* pool = nullptr,
+                  int64_t first_row = -1) const;
+  // ... with explicit output strides (see run above): chains of fused layers.
+  void run_padded(const float* buf, int h, int w, float* out, int64_t out_row, int64_t out_cstride, ThreadPool* pool,
+                  int64_t first_row) const;
 
  private:
   int cin_, cout_, coutp_, k_;
@@ -145,6 +173,9 @@ class ConvTranspose2d {
   std::vector<float> gdn_beta_, gdn_gamma_;
   ConvAlgo algo_ = ConvAlgo::Auto;
   std::vector<float> wino_w_;  // Winograd-transformed weights (empty: unsupported)
+  bool uses_winograd(int64_t first_row) const;
+  void run_impl(const float* in, const float* padded, int h, int w, float* out, int64_t out_row, int64_t out_cstride,
+                ThreadPool* pool, int64_t first_row) const;
 };
 
 // Requantisation applied to the int32 accumulators of the integer convs.
