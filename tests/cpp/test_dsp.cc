@@ -1183,10 +1183,10 @@ void test_portable_fma() {
   CHECK_EQ(bad, 0);
 }
 
-// Fused padding and strided output of the transposed convs: the decoder
-// writes a layer's output straight into the next layer's zero-bordered input
-// buffer (ConvTranspose2d::padded_input / zero_padding / run_padded) and
-// must get exactly what run() gives.
+// Fused padding and layouts of the transposed convs: the decoder writes a
+// layer's output straight into the next layer's zero-bordered input buffer
+// (ConvTranspose2d::padded_input / zero_padding / run_padded, and run() into
+// a TensorLayout, plain or polyphase) and must get exactly what run() gives.
 void test_fused_padding() {
   ThreadPool pool2(2);
   int checked = 0;
@@ -1195,10 +1195,11 @@ void test_fused_padding() {
     int64_t first_row;
     ConvAlgo algo;
   };
-  const Case cases[] = {{16, 3, 5, 7, 0, ConvAlgo::Auto},    {64, 3, 9, 13, 0, ConvAlgo::Auto},
-                        {8, 5, 1, 1, -1, ConvAlgo::Direct},  {20, 20, 6, 11, -1, ConvAlgo::Auto},
+  const Case cases[] = {{16, 3, 5, 7, 0, ConvAlgo::Auto},     {64, 3, 9, 13, 0, ConvAlgo::Auto},
+                        {8, 5, 1, 1, -1, ConvAlgo::Direct},   {20, 20, 6, 11, -1, ConvAlgo::Auto},
                         {20, 20, 6, 11, 3, ConvAlgo::Direct}, {3, 16, 4, 33, 5, ConvAlgo::Auto},
-                        {20, 20, 6, 11, 2, ConvAlgo::Auto}};
+                        {20, 20, 6, 11, 2, ConvAlgo::Auto},   {20, 18, 7, 5, 3, ConvAlgo::Auto},
+                        {16, 16, 1, 2, 1, ConvAlgo::Winograd}};
   for (bool scalar : scalar_modes()) {
     set_force_scalar(scalar);
     for (const Case& c : cases) {
@@ -1212,26 +1213,47 @@ void test_fused_padding() {
       conv.run(in.data(), c.h, c.w, ref.data(), &pool2, c.first_row);
       const ConvTranspose2d::PaddedInput p = conv.padded_input(c.h, c.w, c.first_row);
       const bool wino = conv.algorithm() == ConvAlgo::Winograd && (c.first_row >= 0 || c.algo == ConvAlgo::Winograd);
-      CHECK(p.ok == !wino);
-      if (!p.ok) {
-        std::vector<float> dummy(16);
-        CHECK_THROWS(conv.zero_padding(dummy.data(), c.h, c.w, c.first_row), Status::InvalidArgument);
-        continue;
-      }
+      CHECK(p.layout.split == (wino ? 2 : 1));
       for (ThreadPool* pool : {(ThreadPool*)nullptr, &pool2}) {
         std::vector<float> buf((size_t)p.total, std::numeric_limits<float>::quiet_NaN());  // garbage
         conv.zero_padding(buf.data(), c.h, c.w, c.first_row, pool);
         for (int ci = 0; ci < c.cin; ++ci)
           for (int y = 0; y < c.h; ++y)
-            std::memcpy(&buf[(size_t)(p.origin + ci * p.cstride + y * p.row)], &in[((size_t)ci * c.h + y) * c.w],
-                        sizeof(float) * c.w);
+            for (int x = 0; x < c.w; ++x) buf[(size_t)p.layout.offset(ci, y, x)] = in[((size_t)ci * c.h + y) * c.w + x];
         std::vector<float> out(n_out, -5.0f);
         conv.run_padded(buf.data(), c.h, c.w, out.data(), pool, c.first_row);
         CHECK(bit_equal(out, ref));
         ++checked;
       }
     }
-    // strided output (Direct and Winograd): the interior equals run(), the rest is untouched
+    // a producer writing into another conv's padded input (plain and
+    // polyphase), direct and Winograd, then the consumer: == two plain runs
+    for (ConvAlgo pa : {ConvAlgo::Direct, ConvAlgo::Winograd})
+      for (ConvAlgo ca : {ConvAlgo::Direct, ConvAlgo::Winograd})
+        for (int64_t row0 : {0, 1, 3}) {
+          const int cin = 16, mid = 16, cout = 8, h = 3 + (int)row0, w = 5;
+          const std::vector<float> in = randf((size_t)cin * h * w);
+          const std::vector<float> w1 = randf((size_t)cin * mid * 25, -0.3f, 0.3f);
+          const std::vector<float> w2 = randf((size_t)mid * cout * 25, -0.3f, 0.3f);
+          ConvTranspose2d a(cin, mid, 5, 2, w1.data(), nullptr), b(mid, cout, 5, 2, w2.data(), nullptr);
+          a.set_algorithm(pa);
+          b.set_algorithm(ca);
+          std::vector<float> t((size_t)mid * 4 * h * w), ref((size_t)cout * 16 * h * w);
+          a.run(in.data(), h, w, t.data(), &pool2, row0);
+          b.run(t.data(), 2 * h, 2 * w, ref.data(), &pool2, 2 * row0);
+          const ConvTranspose2d::PaddedInput p = b.padded_input(2 * h, 2 * w, 2 * row0);
+          std::vector<float> buf((size_t)p.total, std::numeric_limits<float>::quiet_NaN());
+          b.zero_padding(buf.data(), 2 * h, 2 * w, 2 * row0, &pool2);
+          a.run(in.data(), h, w, buf.data(), p.layout, &pool2, row0);
+          std::vector<float> out(ref.size(), -5.0f);
+          b.run_padded(buf.data(), 2 * h, 2 * w, out.data(), &pool2, 2 * row0);
+          if (!bit_equal(out, ref))
+            std::fprintf(stderr, "fused chain %s -> %s row %d differs (%s)\n", pa == ConvAlgo::Winograd ? "W" : "D",
+                         ca == ConvAlgo::Winograd ? "W" : "D", (int)row0, active_isa_name());
+          CHECK(bit_equal(out, ref));
+          ++checked;
+        }
+    // strided output: the interior equals run(), the rest is untouched
     for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd}) {
       const int cin = 16, cout = 16, h = 7, w = 9;
       const std::vector<float> in = randf((size_t)cin * h * w);
@@ -1240,26 +1262,32 @@ void test_fused_padding() {
       conv.set_algorithm(algo);
       std::vector<float> ref((size_t)cout * 4 * h * w);
       conv.run(in.data(), h, w, ref.data(), &pool2, 0);
-      const int64_t row = 2 * w + 5, cs = row * (2 * h + 3) + 7;
-      std::vector<float> big((size_t)(cs * cout), 42.0f);
-      conv.run(in.data(), h, w, big.data() + row + 2, row, cs, &pool2, 0);
+      TensorLayout lay;
+      lay.top = 1;
+      lay.left = 2;
+      lay.row = 2 * w + 5;
+      lay.cstride = lay.row * (2 * h + 3) + 7;
+      std::vector<float> big((size_t)(lay.cstride * cout), 42.0f);
+      conv.run(in.data(), h, w, big.data(), lay, &pool2, 0);
       bool ok = true;
       std::vector<bool> inside(big.size(), false);
       for (int co = 0; co < cout; ++co)
         for (int y = 0; y < 2 * h; ++y)
           for (int x = 0; x < 2 * w; ++x) {
-            const size_t at = (size_t)(row + 2 + co * cs + y * row + x);
+            const size_t at = (size_t)lay.offset(co, y, x);
             inside[at] = true;
             ok = ok && std::memcmp(&big[at], &ref[((size_t)co * 2 * h + y) * 2 * w + x], 4) == 0;
           }
       for (size_t i = 0; i < big.size(); ++i) ok = ok && (inside[i] || big[i] == 42.0f);
       CHECK(ok);
-      CHECK_THROWS(conv.run(in.data(), h, w, big.data(), 2 * w - 1, cs, &pool2, 0), Status::InvalidArgument);
+      TensorLayout bad = lay;
+      bad.row = 2 * w;  // left + 2w columns do not fit
+      CHECK_THROWS(conv.run(in.data(), h, w, big.data(), bad, &pool2, 0), Status::InvalidArgument);
       ++checked;
     }
   }
   set_force_scalar(false);
-  std::printf("fused padding / strided output: %d runs bit-identical to run()\n", checked);
+  std::printf("fused padding / output layouts: %d runs bit-identical to run()\n", checked);
 }
 
 int main(int argc, char** argv) {

@@ -219,35 +219,30 @@ class FloatNet {
       int nw = st.deconv ? cw * 2 : (cw - 1) / st.stride + 1;
       const int next_row = st.deconv ? row * 2 : row / st.stride;
       Buf<float>& dst = (i + 1 == stages_.size()) ? out : (i % 2 ? b : a);
-      // Fused padding: a transposed conv followed by one that takes a
-      // zero-bordered input writes its output straight into that buffer
-      // (saves the next layer's copy of its whole input; same bits).
-      dsp::ConvTranspose2d::PaddedInput pin;
-      if (st.deconv && i + 1 < stages_.size() && stages_[i + 1].deconv)
-        pin = stages_[i + 1].tconv->padded_input(nh, nw, next_row);
+      // Fused padding: a transposed conv followed by another writes its
+      // output straight into that one's zero-bordered input buffer (saves
+      // the copy the next layer would make of its whole input; same bits).
+      const bool fuse = st.deconv && i + 1 < stages_.size() && stages_[i + 1].deconv;
       {
         const double macs = double(st.cin) * st.cout * st.k * st.k * (st.deconv ? double(ch) * cw : double(nh) * nw) +
                             (st.gdn ? double(st.cout) * st.cout * nh * nw : 0.0);
         profile::Scope prof(true, [&] { return stage_name(tag, i, st, row); }, macs);
-        float* o = nullptr;
-        int64_t orow = nw, ocs = int64_t(nh) * nw;
-        if (pin.ok) {
+        dsp::TensorLayout lay = dsp::TensorLayout::dense(nh, nw);
+        if (fuse) {
+          const dsp::ConvTranspose2d::PaddedInput pin = stages_[i + 1].tconv->padded_input(nh, nw, next_row);
           dst.resize(size_t(pin.total));
           stages_[i + 1].tconv->zero_padding(dst.data(), nh, nw, next_row, pool);
-          o = dst.data() + pin.origin;
-          orow = pin.row;
-          ocs = pin.cstride;
+          lay = pin.layout;
         } else {
           dst.resize(size_t(st.cout) * nh * nw);
-          o = dst.data();
         }
-        if (st.deconv && src_padded) st.tconv->run_padded(src, ch, cw, o, orow, ocs, pool, row);
-        else if (st.deconv) st.tconv->run(src, ch, cw, o, orow, ocs, pool, row);
-        else st.conv->run(src, ch, cw, o, pool, row);
+        if (st.deconv && src_padded) st.tconv->run_padded(src, ch, cw, dst.data(), lay, pool, row);
+        else if (st.deconv) st.tconv->run(src, ch, cw, dst.data(), lay, pool, row);
+        else st.conv->run(src, ch, cw, dst.data(), pool, row);
       }
       row = next_row;
       src = dst.data();
-      src_padded = pin.ok;
+      src_padded = fuse;
       ch = nh;
       cw = nw;
     }

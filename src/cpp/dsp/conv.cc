@@ -748,10 +748,12 @@ void pad_channel(const Geometry& g, int h, int w, T* dst, RowFn copy_row) {
   std::memset(dst + used, 0, sizeof(T) * (g.cs - used));
 }
 
+// in == nullptr: only the zeros (the interior is left as it is; fused padding).
 void pad_input_f32(const float* in, int cin, int h, int w, const Geometry& g, float* buf, ThreadPool* pool) {
   parallel_for(pool, cin, [&](int64_t ci, int) {
-    const float* src = in + ci * (int64_t)h * w;
+    const float* src = in ? in + ci * (int64_t)h * w : nullptr;
     pad_channel<float>(g, h, w, buf + ci * g.cs, [&](float* d, int64_t iy, int64_t ix0, int64_t n, int step) {
+      if (!src) return;
       const float* sr = src + iy * w + ix0;
       if (step == 1) {
         std::memcpy(d, sr, sizeof(float) * n);
@@ -876,10 +878,11 @@ void pack_gdn(int c, const float* beta, const float* gamma, std::vector<float>& 
 // Shared float driver for Conv2d / ConvTranspose2d.
 // prepadded: the input already laid out as pad_input_f32 would (then in is
 // unused), or nullptr.
+// phase_out: see ConvJob (nullptr: plain output).
 void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w,
                   const float* wpk, int kc, int cout, int coutp, const float* bias, PostOp post, const float* gbeta,
-                  const float* ggamma, float* out, int64_t out_w, int64_t out_plane, ScratchCache* cache,
-                  ThreadPool* pool) {
+                  const float* ggamma, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
+                  ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
   std::optional<Lease> padded;
   if (!prepadded) {
@@ -915,19 +918,24 @@ void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, in
   j.out = out;
   j.out_w = out_w;
   j.out_cstride = out_plane;
+  for (int i = 0; i < kMaxGroups; ++i) j.phase_out[i] = phase_out ? phase_out[i] : nullptr;
   run_tiles<float>(cache, pool, g.ntiles, f32_scratch_elems(g.ngroups, coutp, j.post),
                    [&](int64_t p0, float* s) { kt.conv_f32_tile(j, p0, s); });
 }
 
-void run_wino_f32(const Geometry& g, bool transposed, const float* in, int cin, int h, int w, const float* wpk,
-                  int cout, int coutp, const float* bias, PostOp post, const float* gbeta, const float* ggamma,
-                  float* out, int64_t out_w, int64_t out_plane, ScratchCache* cache, ThreadPool* pool) {
+void run_wino_f32(const Geometry& g, bool transposed, const float* in, const float* prepadded, int cin, int h, int w,
+                  const float* wpk, int cout, int coutp, const float* bias, PostOp post, const float* gbeta,
+                  const float* ggamma, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
+                  ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
-  Lease padded(cache, sizeof(float) * g.buffer_elems(cin));
-  pad_input_f32(in, cin, h, w, g, padded.as<float>(), pool);
+  std::optional<Lease> padded;
+  if (!prepadded) {
+    padded.emplace(cache, sizeof(float) * g.buffer_elems(cin));
+    pad_input_f32(in, cin, h, w, g, padded->as<float>(), pool);
+  }
 
   WinoJob j{};
-  j.in = padded.as<float>();
+  j.in = prepadded ? prepadded : padded->as<float>();
   j.in_cstride = g.cs;
   j.nci = cin;
   j.nsub = g.ngroups;
@@ -954,6 +962,7 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, int cin, 
   j.out = out;
   j.out_w = out_w;
   j.out_cstride = out_plane;
+  for (int i = 0; i < kMaxGroups; ++i) j.phase_out[i] = phase_out ? phase_out[i] : nullptr;
   const int nout = transposed ? g.ngroups : 1;
   const int64_t scratch = (int64_t)nout * coutp * kTile + (int64_t)kWinoMaxComps * cin * kWinoBlocks +
                           ((j.post == kPostGdn || j.post == kPostIgdn) ? 2 * (int64_t)coutp * kTile : 0);
@@ -1118,13 +1127,14 @@ void Conv2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, in
     const int64_t row = first_row < 0 ? 0 : first_row;
     const int shift = static_cast<int>((row / s_) & 1);  // parity of the first output row
     const Geometry g = wino_geometry(false, h, w, k_, s_, wino_subconvs(false, k_, s_), shift);
-    run_wino_f32(g, false, in, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
-                 gdn_gamma_.data(), out, out_w(w), (int64_t)out_h(h) * out_w(w), &scratch_cache(), pool);
+    run_wino_f32(g, false, in, nullptr, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_,
+                 gdn_beta_.data(), gdn_gamma_.data(), out, out_w(w), (int64_t)out_h(h) * out_w(w), nullptr,
+                 &scratch_cache(), pool);
     return;
   }
   const Geometry g = conv_geometry(h, w, k_, s_);
   run_conv_f32(g, in, nullptr, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
-               gdn_gamma_.data(), out, out_w(w), (int64_t)out_h(h) * out_w(w), &scratch_cache(), pool);
+               gdn_gamma_.data(), out, out_w(w), (int64_t)out_h(h) * out_w(w), nullptr, &scratch_cache(), pool);
 }
 
 // ---------------------------------------------------------------------------
@@ -1180,82 +1190,96 @@ bool ConvTranspose2d::uses_winograd(int64_t first_row) const {
 
 void ConvTranspose2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, int64_t first_row) const {
   check_run_args(in, out, h, w);
-  run_impl(in, nullptr, h, w, out, 2 * (int64_t)w, 4 * (int64_t)h * w, pool, first_row);
+  run_impl(in, nullptr, h, w, out, TensorLayout::dense(2 * h, 2 * w), pool, first_row);
 }
 
-void ConvTranspose2d::run(const float* in, int h, int w, float* out, int64_t out_row, int64_t out_cstride,
-                          ThreadPool* pool, int64_t first_row) const {
-  check_run_args(in, out, h, w);
-  LMC_CHECK(out_row >= 2 * (int64_t)w && out_cstride >= out_row * 2 * h, Status::InvalidArgument,
-            "conv_transpose: output strides overlap");
-  run_impl(in, nullptr, h, w, out, out_row, out_cstride, pool, first_row);
+// The output layout must hold 2h x 2w pixels per channel without overlaps.
+void check_out_layout(const TensorLayout& l, int oh, int ow) {
+  LMC_CHECK(l.split == 1 || l.split == 2, Status::InvalidArgument, "conv_transpose: layout split must be 1 or 2");
+  LMC_CHECK(l.top >= 0 && l.left >= 0 && l.plane >= 0 && l.row >= 0 && l.cstride >= 0, Status::InvalidArgument,
+            "conv_transpose: negative layout field");
+  const int64_t rows = (l.top + oh + l.split - 1) / l.split, cols = (l.left + ow + l.split - 1) / l.split;
+  const bool ok = l.split == 1 ? l.row >= cols && l.cstride >= rows * l.row
+                               : l.row >= cols && l.plane >= rows * l.row && l.cstride >= 4 * l.plane;
+  LMC_CHECK(ok, Status::InvalidArgument, "conv_transpose: output layout overlaps itself");
 }
 
-void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int w, float* out, int64_t out_row,
-                               int64_t out_cstride, ThreadPool* pool, int64_t first_row) const {
+void ConvTranspose2d::run(const float* in, int h, int w, float* buf, const TensorLayout& out, ThreadPool* pool,
+                          int64_t first_row) const {
+  check_run_args(in, buf, h, w);
+  check_out_layout(out, 2 * h, 2 * w);
+  run_impl(in, nullptr, h, w, buf, out, pool, first_row);
+}
+
+void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int w, float* buf, const TensorLayout& out,
+                               ThreadPool* pool, int64_t first_row) const {
   LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
   LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
+  // output phase (ry, rx) pixel (y, x) is output (2y + ry, 2x + rx)
+  float* base = buf;
+  float* phase[kMaxGroups] = {nullptr, nullptr, nullptr, nullptr};
+  if (out.split == 1) {
+    base = buf + out.offset(0, 0, 0);
+  } else {  // each phase is a plain plane: pixel (y, x) at phase + y * row + x
+    for (int r = 0; r < 4; ++r) phase[r] = buf + out.offset(0, r / 2, r % 2);
+  }
+  float* const* po = out.split == 1 ? nullptr : phase;
   if (uses_winograd(first_row)) {
     // blocks of the phase grid (= input rows) on even rows of the full image
     const int shift = static_cast<int>((first_row < 0 ? 0 : first_row) & 1);
     const Geometry g = wino_geometry(true, h, w, k_, 2, wino_subconvs(true, k_, 2), shift);
-    run_wino_f32(g, true, in, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
-                 gdn_gamma_.data(), out, out_row, out_cstride, &scratch_cache(), pool);
+    run_wino_f32(g, true, in, padded, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_,
+                 gdn_beta_.data(), gdn_gamma_.data(), base, out.row, out.cstride, po, &scratch_cache(), pool);
     return;
   }
   const Geometry g = deconv_geometry(h, w, k_);
   run_conv_f32(g, in, padded, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
-               gdn_gamma_.data(), out, out_row, out_cstride, &scratch_cache(), pool);
+               gdn_gamma_.data(), base, out.row, out.cstride, po, &scratch_cache(), pool);
+}
+
+// The geometry run() uses for these arguments (Winograd or direct).
+Geometry transposed_geometry(bool wino, int h, int w, int k, int64_t first_row) {
+  if (!wino) return deconv_geometry(h, w, k);
+  const int shift = static_cast<int>((first_row < 0 ? 0 : first_row) & 1);
+  return wino_geometry(true, h, w, k, 2, wino_subconvs(true, k, 2), shift);
 }
 
 ConvTranspose2d::PaddedInput ConvTranspose2d::padded_input(int h, int w, int64_t first_row) const {
   LMC_CHECK(h >= 1 && w >= 1, Status::InvalidArgument, "conv_transpose: height and width must be >= 1");
   LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
+  LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
+  const Geometry g = transposed_geometry(uses_winograd(first_row), h, w, k_, first_row);
   PaddedInput p;
-  if (uses_winograd(first_row)) return p;
-  const Geometry g = deconv_geometry(h, w, k_);  // one plane, g.pad zeros on every side
-  p.ok = true;
-  p.row = g.wq;
-  p.origin = g.pad * g.wq + g.pad;
-  p.cstride = g.cs;
+  p.layout.split = g.split;
+  p.layout.top = g.pad_top < 0 ? g.pad : g.pad_top;
+  p.layout.left = g.pad;
+  p.layout.plane = g.hq * g.wq;
+  p.layout.row = g.wq;
+  p.layout.cstride = g.cs;
   p.total = g.buffer_elems(cin_);
   return p;
 }
 
 void ConvTranspose2d::zero_padding(float* buf, int h, int w, int64_t first_row, ThreadPool* pool) const {
-  const PaddedInput p = padded_input(h, w, first_row);
-  LMC_CHECK(p.ok, Status::InvalidArgument, "conv_transpose: fused padding needs the direct algorithm");
   LMC_CHECK(buf != nullptr, Status::InvalidArgument, "conv: null tensor");
-  parallel_for(pool, cin_, [&](int64_t c, int) {
-    float* b = buf + c * p.cstride;
-    std::memset(b, 0, sizeof(float) * p.origin);  // top border row(s) and the first left column
-    for (int64_t y = 0; y < h; ++y) {
-      float* r = b + p.origin + y * p.row + w;     // right border, then the next row's left border
-      std::memset(r, 0, sizeof(float) * (p.row - w));
-    }
-    const int64_t used = p.origin + (int64_t)h * p.row;  // rows below the interior, then the plane's tail
-    std::memset(b + used, 0, sizeof(float) * (p.cstride - used));
-  });
-  const int64_t tail0 = (int64_t)cin_ * p.cstride;
-  if (p.total > tail0) std::memset(buf + tail0, 0, sizeof(float) * (p.total - tail0));
+  LMC_CHECK(h >= 1 && w >= 1, Status::InvalidArgument, "conv_transpose: height and width must be >= 1");
+  LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
+  LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
+  const Geometry g = transposed_geometry(uses_winograd(first_row), h, w, k_, first_row);
+  pad_input_f32(nullptr, cin_, h, w, g, buf, pool);  // zeros only
 }
 
 void ConvTranspose2d::run_padded(const float* buf, int h, int w, float* out, ThreadPool* pool,
                                  int64_t first_row) const {
   check_run_args(buf, out, h, w);
-  LMC_CHECK(padded_input(h, w, first_row).ok, Status::InvalidArgument,
-            "conv_transpose: fused padding needs the direct algorithm");
-  run_impl(nullptr, buf, h, w, out, 2 * (int64_t)w, 4 * (int64_t)h * w, pool, first_row);
+  run_impl(nullptr, buf, h, w, out, TensorLayout::dense(2 * h, 2 * w), pool, first_row);
 }
 
-void ConvTranspose2d::run_padded(const float* buf, int h, int w, float* out, int64_t out_row, int64_t out_cstride,
+void ConvTranspose2d::run_padded(const float* buf, int h, int w, float* obuf, const TensorLayout& out,
                                  ThreadPool* pool, int64_t first_row) const {
-  check_run_args(buf, out, h, w);
-  LMC_CHECK(padded_input(h, w, first_row).ok, Status::InvalidArgument,
-            "conv_transpose: fused padding needs the direct algorithm");
-  LMC_CHECK(out_row >= 2 * (int64_t)w && out_cstride >= out_row * 2 * h, Status::InvalidArgument,
-            "conv_transpose: output strides overlap");
-  run_impl(nullptr, buf, h, w, out, out_row, out_cstride, pool, first_row);
+  check_run_args(buf, obuf, h, w);
+  check_out_layout(out, 2 * h, 2 * w);
+  run_impl(nullptr, buf, h, w, obuf, out, pool, first_row);
 }
 
 // ---------------------------------------------------------------------------

@@ -77,6 +77,29 @@ enum class PostOp { None, Relu, Gdn, Igdn };
 // The integer convolutions are always direct (exact).
 enum class ConvAlgo { Auto, Direct, Winograd };
 
+// Where element (c, y, x) of a tensor lives in a buffer:
+//   split 1: c * cstride + (y + top) * row + (x + left)
+//   split 2: c * cstride + (((y + top) % 2) * 2 + (x + left) % 2) * plane
+//                        + ((y + top) / 2) * row + (x + left) / 2
+// (split 2: the 2 x 2 polyphase planes of a padded tensor).
+struct TensorLayout {
+  int split = 1;
+  int top = 0, left = 0;
+  int64_t plane = 0, row = 0, cstride = 0;
+  int64_t offset(int64_t c, int64_t y, int64_t x) const {
+    const int64_t r = y + top, q = x + left;
+    if (split == 1) return c * cstride + r * row + q;
+    return c * cstride + ((r % 2) * 2 + q % 2) * plane + (r / 2) * row + q / 2;
+  }
+  // the plain layout of a [c][h][w] tensor
+  static TensorLayout dense(int h, int w) {
+    TensorLayout l;
+    l.row = w;
+    l.cstride = (int64_t)h * w;
+    return l;
+  }
+};
+
 class Conv2d {
  public:
   // weight [cout][cin][k][k]; bias [cout] or nullptr for zeros.
@@ -135,33 +158,34 @@ class ConvTranspose2d {
   // in [cin][h][w] -> out [cout][2h][2w]. first_row: row of in[0] in the full
   // input image, or -1 = unknown; see Conv2d::run.
   void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr, int64_t first_row = -1) const;
-  // The same with explicit output strides: output (co, y, x) is written to
-  // out[co * out_cstride + y * out_row + x] (out_row >= 2w, out_cstride >=
-  // 2h * out_row); nothing else in out is touched.
-  void run(const float* in, int h, int w, float* out, int64_t out_row, int64_t out_cstride, ThreadPool* pool,
+  // The same, writing output (co, y, x) where `out` (a layout over buf) says;
+  // nothing else in buf is touched. Split-2 layouts (the polyphase planes of
+  // another transposed conv's padded input) write each output phase as
+  // plain rows, with no interleaving.
+  void run(const float* in, int h, int w, float* buf, const TensorLayout& out, ThreadPool* pool,
            int64_t first_row) const;
 
-  // Fused padding. run() first copies its input into a zero-bordered buffer;
-  // a caller that produces the input itself (the previous layer) can write
-  // it there directly and save that copy:
-  //   PaddedInput p = conv.padded_input(h, w, first_row);   // p.ok: supported
+  // Fused padding. run() first copies its input into a zero-bordered buffer
+  // (split into 2 x 2 polyphase planes for the Winograd algorithm); a caller
+  // that produces the input itself (the previous layer) can write it there
+  // directly and save that copy:
+  //   PaddedInput p = conv.padded_input(h, w, first_row);
   //   float* buf = <p.total floats>;
-  //   conv.zero_padding(buf, h, w, first_row, pool);       // all but the interior
-  //   <write input (c, y, x) to buf[p.origin + c * p.cstride + y * p.row + x]>
-  //   conv.run_padded(buf, h, w, out, pool, first_row);    // == run() bit for bit
-  // Supported when run() would use the Direct algorithm for these arguments
-  // (p.ok is false for Winograd, whose buffer is split into polyphase planes).
-  // out must not overlap buf.
+  //   conv.zero_padding(buf, h, w, first_row, pool);      // all but the interior
+  //   <write input (c, y, x) at p.layout.offset(c, y, x)>  // e.g. producer.run(..., buf, p.layout, ...)
+  //   conv.run_padded(buf, h, w, out, pool, first_row);   // == run() bit for bit
+  // first_row must be the same in all of them (it selects the algorithm and,
+  // for Winograd, the layout). out must not overlap buf.
   struct PaddedInput {
-    bool ok = false;
-    int64_t origin = 0, row = 0, cstride = 0, total = 0;
+    TensorLayout layout;
+    int64_t total = 0;  // floats in the buffer
   };
   PaddedInput padded_input(int h, int w, int64_t first_row = -1) const;
   void zero_padding(float* buf, int h, int w, int64_t first_row = -1, ThreadPool* pool = nullptr) const;
   void run_padded(const float* buf, int h, int w, float* out, ThreadPool* pool = nullptr,
                   int64_t first_row = -1) const;
-  // ... with explicit output strides (see run above): chains of fused layers.
-  void run_padded(const float* buf, int h, int w, float* out, int64_t out_row, int64_t out_cstride, ThreadPool* pool,
+  // ... writing where a layout says (chains of fused layers)
+  void run_padded(const float* buf, int h, int w, float* obuf, const TensorLayout& out, ThreadPool* pool,
                   int64_t first_row) const;
 
  private:
@@ -174,7 +198,7 @@ class ConvTranspose2d {
   ConvAlgo algo_ = ConvAlgo::Auto;
   std::vector<float> wino_w_;  // Winograd-transformed weights (empty: unsupported)
   bool uses_winograd(int64_t first_row) const;
-  void run_impl(const float* in, const float* padded, int h, int w, float* out, int64_t out_row, int64_t out_cstride,
+  void run_impl(const float* in, const float* padded, int h, int w, float* buf, const TensorLayout& out,
                 ThreadPool* pool, int64_t first_row) const;
 };
 

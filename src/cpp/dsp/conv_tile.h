@@ -47,6 +47,12 @@ void store_tile(const ConvJob& j, int64_t p0, const T* acc, T* out) {
     if (!j.deconv) {
       for (int co = 0; co < j.cout; ++co)
         M::copy(out + co * j.out_cstride + y * j.out_w + xa, acc + co * kTile + off, n);
+    } else if (j.phase_out[0]) {  // float only: each phase to its own plane
+      for (int g = 0; g < 4; ++g) {
+        const T* ag = acc + (int64_t)g * j.coutp * kTile + off;
+        T* dg = reinterpret_cast<T*>(j.phase_out[g]);
+        for (int co = 0; co < j.cout; ++co) M::copy(dg + co * j.out_cstride + y * j.out_w + xa, ag + co * kTile, n);
+      }
     } else {
       for (int ry = 0; ry < 2; ++ry) {
         const T* a0 = acc + (int64_t)(2 * ry) * j.coutp * kTile + off;
@@ -199,15 +205,22 @@ void wino_store(const WinoJob& j, int64_t b0, const float* y) {
     for (int u = 0; u < 2; ++u) {
       const int64_t py = 2 * by + u - j.row_shift;
       if (py < 0 || py >= j.valid_h) continue;
-      if (!j.deconv) {
-        for (int co = 0; co < j.cout; ++co) {
-          const float* s0 = y + (int64_t)co * kTile + (2 * u) * T + off;
-          const float* s1 = s0 + T;
-          float* d = out + co * j.out_cstride + py * j.out_w + 2 * xa;
-          M::interleave(d, s0, s1, nfull);
-          for (int i = nfull; i < n; ++i) {
-            d[2 * i] = s0[i];
-            if (2 * (xa + i) + 1 < j.valid_w) d[2 * i + 1] = s1[i];
+      if (!j.deconv || j.phase_out[0]) {
+        // one plane per sub-conv output (conv: the only one; deconv with
+        // phase_out: phase g to its own plane)
+        const int nplanes = j.deconv ? 4 : 1;
+        for (int g = 0; g < nplanes; ++g) {
+          const float* yg = y + (int64_t)g * j.coutp * kTile;
+          float* base = j.deconv ? j.phase_out[g] : out;
+          for (int co = 0; co < j.cout; ++co) {
+            const float* s0 = yg + (int64_t)co * kTile + (2 * u) * T + off;
+            const float* s1 = s0 + T;
+            float* d = base + co * j.out_cstride + py * j.out_w + 2 * xa;
+            M::interleave(d, s0, s1, nfull);
+            for (int i = nfull; i < n; ++i) {
+              d[2 * i] = s0[i];
+              if (2 * (xa + i) + 1 < j.valid_w) d[2 * i + 1] = s1[i];
+            }
           }
         }
       } else {

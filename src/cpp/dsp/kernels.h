@@ -77,6 +77,10 @@ struct ConvJob {
   void* out;   // float or int32
   int64_t out_w;        // output row stride
   int64_t out_cstride;  // output channel stride
+  // deconv only, float: when phase_out[0] is set, group g's pixel (y, x) goes
+  // to phase_out[g][co*out_cstride + y*out_w + x] instead (the polyphase
+  // planes of the next layer's padded input: no interleaving)
+  float* phase_out[kMaxGroups];
 };
 
 // Stand-alone GDN / IGDN over a CHW tensor, tile of kTile pixels.
@@ -138,6 +142,7 @@ struct WinoJob {
   int valid_h, valid_w;  // sub-conv output size (pixels)
   float* out;
   int64_t out_w, out_cstride;
+  float* phase_out[kMaxGroups];  // deconv: as in ConvJob
 };
 
 // Dense product with bias, for the block transforms (dsp/block.h):
