@@ -1,12 +1,15 @@
 #include "dsp/block.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.h"
 #include "dsp/kernels.h"
 
 namespace lmc {
 namespace dsp {
+
+constexpr int kSynthRows = 4;  // BlockSynthesis: block rows per product (results do not depend on it)
 namespace {
 
 constexpr int kMaxBlockDim = 4096;  // values per patch (channels * b * b) and channels on the other side
@@ -90,34 +93,47 @@ void BlockSynthesis::run(const float* in, int64_t in_cstride, int h, int w, floa
   const detail::KernelTable& kt = detail::active_kernels();
   const int nthreads = pool ? pool->size() : 1;
   std::vector<std::vector<float>> scratch(static_cast<size_t>(nthreads));
-  parallel_for(pool, h, [&](int64_t row, int thread) {
+  // kRows block rows per product: the weights (R x cin, ~0.6 MB for the
+  // codec) stream from the cache once per group instead of once per row
+  const int rows_per = std::max(1, std::min(kSynthRows, h / std::max(1, 2 * nthreads)));
+  const int64_t ngroups = (h + rows_per - 1) / rows_per;
+  parallel_for(pool, ngroups, [&](int64_t grp, int thread) {
+    const int row0 = int(grp) * rows_per, nr = std::min(rows_per, h - row0);
+    const int64_t n = int64_t(nr) * w;  // product columns: nr rows of w blocks
     std::vector<float>& q = scratch[size_t(thread)];
-    q.resize(size_t(R) * w);
+    q.resize(size_t(R) * n + size_t(cin_) * n);
+    // the rows' inputs packed contiguously: read in place, the channels sit a
+    // whole plane apart, and planes a multiple of 4 KiB apart share a few L1
+    // sets (measured: the product ran at ~45 % of the FMA rate)
+    float* bp = q.data() + size_t(R) * n;
+    for (int ci = 0; ci < cin_; ++ci)
+      std::memcpy(bp + size_t(ci) * n, in + ci * in_cstride + int64_t(row0) * w, sizeof(float) * n);
     detail::GemmJob g{};
     g.a = w_.data();
     g.lda = cin_;
-    g.b = in + row * w;
-    g.ldb = in_cstride;
+    g.b = bp;
+    g.ldb = n;
     g.bias = bias_.data();
     g.c = q.data();
-    g.ldc = w;
+    g.ldc = n;
     g.m = R;
-    g.n = w;
+    g.n = int(n);
     g.k = cin_;
     g.accumulate = 0;
     kt.gemm_f32(g);
-    // Q[(c*b + i)*b + j][x] -> out[c][row*b + i][x*b + j]
-    for (int c = 0; c < cout_; ++c)
-      for (int i = 0; i < b_; ++i) {
-        float* dst = out + c * out_cstride + (row * b_ + i) * ow;
-        const float* src = &q[size_t((c * b_ + i) * b_) * w];
-        for (int x = 0; x < w; ++x)
-          for (int j = 0; j < b_; ++j) {
-            const float v = src[size_t(j) * w + x];
-            float& d = dst[x * b_ + j];
-            d = accumulate ? d + v : v;
-          }
-      }
+    // Q[(c*b + i)*b + j][r*w + x] -> out[c][(row0 + r)*b + i][x*b + j]
+    for (int r = 0; r < nr; ++r)
+      for (int c = 0; c < cout_; ++c)
+        for (int i = 0; i < b_; ++i) {
+          float* dst = out + c * out_cstride + ((row0 + r) * b_ + i) * ow;
+          const float* src = &q[size_t((c * b_ + i) * b_) * n + size_t(r) * w];
+          for (int x = 0; x < w; ++x)
+            for (int j = 0; j < b_; ++j) {
+              const float v = src[size_t(j) * n + x];
+              float& d = dst[x * b_ + j];
+              d = accumulate ? d + v : v;
+            }
+        }
   });
 }
 
