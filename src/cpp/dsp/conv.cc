@@ -477,8 +477,19 @@ struct Geometry {
   }
 };
 
+// Elements (4 bytes: a float or an int16 pair) between the channels of a
+// padded buffer: at least `used`, a multiple of 16 (64-byte lines), and an
+// odd number of lines modulo 4 KiB, so that the same row of consecutive
+// channels falls in different L1 sets (kernels read several channels' rows
+// at once; planes a multiple of 4 KiB apart would share a few sets).
+int64_t channel_stride(int64_t used) {
+  int64_t cs = round_up64(used, 16);
+  if (((cs * 4) % 4096 / 64) % 2 == 0) cs += 16;
+  return cs;
+}
+
 void finish_geometry(Geometry& g) {
-  g.cs = round_up64((int64_t)g.split * g.split * g.hq * g.wq, 16);
+  g.cs = channel_stride((int64_t)g.split * g.split * g.hq * g.wq);
   LMC_CHECK(g.cs <= kMaxPlaneElems, Status::LimitExceeded, "conv: image too large");
   g.max_off = 0;
   for (int i = 0; i < g.ngroups; ++i)
@@ -709,7 +720,7 @@ Geometry wino_geometry(bool transposed, int h, int w, int k, int s, const std::v
         if (!seen) g.rows[si].push_back(row);
       }
   }
-  g.cs = round_up64((int64_t)f * f * plane, 16);
+  g.cs = channel_stride((int64_t)f * f * plane);
   g.max_off = 0;
   for (int si = 0; si < g.ngroups; ++si)
     for (const WinoComp& c : g.comps[si])
