@@ -8,7 +8,10 @@
 //    columns), which turns them into sums of stride-1 convs. Transposed convs
 //    are padded by one pixel and computed as 4 sub-pixel phase convs (output
 //    pixel (2y+ry, 2x+rx) only sees the kernel taps of matching parity), so
-//    no zero is ever inserted or multiplied.
+//    no zero is ever inserted or multiplied. A transposed conv's buffer can
+//    also be filled by its producer (ConvTranspose2d::padded_input and
+//    run(..., TensorLayout)): the previous transposed conv then stores each
+//    output phase straight into the right plane, and the copy is skipped.
 // 2. Every conv is then "flattened": output grid pixel p reads input element
 //    p + offset(tap) of each channel, where the grid has the padded row
 //    width (a few padding columns per row are computed and dropped). The
