@@ -1004,7 +1004,9 @@ int run_bench() {
 // every path and thread count, inside larger tensors (channel strides) and
 // with accumulate; plus bad arguments.
 void test_block_transforms() {
-  const int cin = 3, cout = 20, b = 4, h = 12, w = 20;  // 3 x 5 blocks
+  // 11 x 5 blocks: synthesis groups 4, 4, 3 block rows per product with 1
+  // thread and 2, 2, 2, 2, 2, 1 with 2 (results must not depend on it)
+  const int cin = 3, cout = 20, b = 4, h = 44, w = 20;
   const int bh = h / b, bw = w / b;
   std::vector<float> wa = randf(size_t(cout) * cin * b * b), ba = randf(cout);
   std::vector<float> ws = randf(size_t(cout) * cin * b * b), bs = randf(cin);
