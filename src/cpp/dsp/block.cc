@@ -8,10 +8,9 @@
 
 namespace lmc {
 namespace dsp {
-
-constexpr int kSynthRows = 4;  // BlockSynthesis: block rows per product (results do not depend on it)
 namespace {
 
+constexpr int kSynthRows = 4;  // BlockSynthesis: block rows per product (results do not depend on it)
 constexpr int kMaxBlockDim = 4096;  // values per patch (channels * b * b) and channels on the other side
 
 // patch: the side made of b x b patches (analysis input, synthesis output);
@@ -93,7 +92,7 @@ void BlockSynthesis::run(const float* in, int64_t in_cstride, int h, int w, floa
   const detail::KernelTable& kt = detail::active_kernels();
   const int nthreads = pool ? pool->size() : 1;
   std::vector<std::vector<float>> scratch(static_cast<size_t>(nthreads));
-  // kRows block rows per product: the weights (R x cin, ~0.6 MB for the
+  // kSynthRows block rows per product: the weights (R x cin, ~0.6 MB for the
   // codec) stream from the cache once per group instead of once per row
   const int rows_per = std::max(1, std::min(kSynthRows, h / std::max(1, 2 * nthreads)));
   const int64_t ngroups = (h + rows_per - 1) / rows_per;

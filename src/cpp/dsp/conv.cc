@@ -1202,6 +1202,21 @@ bool ConvTranspose2d::uses_winograd(int64_t first_row) const {
   return algorithm() == ConvAlgo::Winograd && (first_row >= 0 || algo_ == ConvAlgo::Winograd);
 }
 
+// The input geometry of a transposed conv (Winograd or direct): the one
+// place that decides it, for run() and for the fused-padding layout.
+Geometry transposed_geometry(bool wino, int h, int w, int k, int64_t first_row) {
+  if (!wino) return deconv_geometry(h, w, k);
+  // blocks of the phase grid (= input rows) on even rows of the full image
+  const int shift = static_cast<int>((first_row < 0 ? 0 : first_row) & 1);
+  return wino_geometry(true, h, w, k, 2, wino_subconvs(true, k, 2), shift);
+}
+
+void check_transposed_args(int h, int w, int64_t first_row) {
+  LMC_CHECK(h >= 1 && w >= 1, Status::InvalidArgument, "conv_transpose: height and width must be >= 1");
+  LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
+  LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
+}
+
 void ConvTranspose2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, int64_t first_row) const {
   check_run_args(in, out, h, w);
   run_impl(in, nullptr, h, w, out, TensorLayout::dense(2 * h, 2 * w), pool, first_row);
@@ -1227,8 +1242,7 @@ void ConvTranspose2d::run(const float* in, int h, int w, float* buf, const Tenso
 
 void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int w, float* buf, const TensorLayout& out,
                                ThreadPool* pool, int64_t first_row) const {
-  LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
-  LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
+  check_transposed_args(h, w, first_row);
   // output phase (ry, rx) pixel (y, x) is output (2y + ry, 2x + rx)
   float* base = buf;
   float* phase[kMaxGroups] = {nullptr, nullptr, nullptr, nullptr};
@@ -1238,30 +1252,19 @@ void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int 
     for (int r = 0; r < 4; ++r) phase[r] = buf + out.offset(0, r / 2, r % 2);
   }
   float* const* po = out.split == 1 ? nullptr : phase;
-  if (uses_winograd(first_row)) {
-    // blocks of the phase grid (= input rows) on even rows of the full image
-    const int shift = static_cast<int>((first_row < 0 ? 0 : first_row) & 1);
-    const Geometry g = wino_geometry(true, h, w, k_, 2, wino_subconvs(true, k_, 2), shift);
+  const bool wino = uses_winograd(first_row);
+  const Geometry g = transposed_geometry(wino, h, w, k_, first_row);
+  if (wino) {
     run_wino_f32(g, true, in, padded, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_,
                  gdn_beta_.data(), gdn_gamma_.data(), base, out.row, out.cstride, po, &scratch_cache(), pool);
     return;
   }
-  const Geometry g = deconv_geometry(h, w, k_);
   run_conv_f32(g, in, padded, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
                gdn_gamma_.data(), base, out.row, out.cstride, po, &scratch_cache(), pool);
 }
 
-// The geometry run() uses for these arguments (Winograd or direct).
-Geometry transposed_geometry(bool wino, int h, int w, int k, int64_t first_row) {
-  if (!wino) return deconv_geometry(h, w, k);
-  const int shift = static_cast<int>((first_row < 0 ? 0 : first_row) & 1);
-  return wino_geometry(true, h, w, k, 2, wino_subconvs(true, k, 2), shift);
-}
-
 ConvTranspose2d::PaddedInput ConvTranspose2d::padded_input(int h, int w, int64_t first_row) const {
-  LMC_CHECK(h >= 1 && w >= 1, Status::InvalidArgument, "conv_transpose: height and width must be >= 1");
-  LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
-  LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
+  check_transposed_args(h, w, first_row);
   const Geometry g = transposed_geometry(uses_winograd(first_row), h, w, k_, first_row);
   PaddedInput p;
   p.layout.split = g.split;
@@ -1276,9 +1279,7 @@ ConvTranspose2d::PaddedInput ConvTranspose2d::padded_input(int h, int w, int64_t
 
 void ConvTranspose2d::zero_padding(float* buf, int h, int w, int64_t first_row, ThreadPool* pool) const {
   LMC_CHECK(buf != nullptr, Status::InvalidArgument, "conv: null tensor");
-  LMC_CHECK(h >= 1 && w >= 1, Status::InvalidArgument, "conv_transpose: height and width must be >= 1");
-  LMC_CHECK(h <= kMaxDim / 2 && w <= kMaxDim / 2, Status::LimitExceeded, "conv_transpose: image too large");
-  LMC_CHECK(first_row >= -1, Status::InvalidArgument, "conv_transpose: first_row must be >= -1");
+  check_transposed_args(h, w, first_row);
   const Geometry g = transposed_geometry(uses_winograd(first_row), h, w, k_, first_row);
   pad_input_f32(nullptr, cin_, h, w, g, buf, pool);  // zeros only
 }
