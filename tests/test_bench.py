@@ -142,6 +142,18 @@ def test_failing_and_missing_codecs_are_reported_not_fatal(images, monkeypatch):
     assert "broken: failed" in text
 
 
+def test_lmc_plain_is_the_rdo_ablation(images):
+    lmcodec = pytest.importorskip("lmcodec")
+    res = bench.run_bench(images[:1], ["lmc", "lmc-plain"], {"lmc": [50], "lmc-plain": [50]}, progress=False)
+    if res["codecs"]["lmc"]["status"] != "ok":
+        pytest.skip("lmcodec core not built")
+    assert res["codecs"]["lmc-plain"]["status"] == "ok"
+    name, img = images[0]
+    row = next(r for r in res["rows"] if r["codec"] == "lmc-plain")
+    assert row["bytes"] == len(lmcodec.encode(img, 50, rdo=False))
+    assert row["bytes"] != next(r for r in res["rows"] if r["codec"] == "lmc")["bytes"]
+
+
 def test_unknown_codec_and_bad_images_raise(images):
     with pytest.raises(ValueError, match="unknown codec"):
         bench.run_bench(images, ["nope"], progress=False)

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 from PIL import Image
 
+import lmcodec
 from lmcodec.__main__ import main
 from test_api import natural
 
@@ -24,6 +25,16 @@ def test_encode_decode_info(tmp_path, capsys):
     png = tmp_path / "o.png"
     assert main(["decode", str(out), "-o", str(png)]) == 0
     assert np.asarray(Image.open(png)).shape == (48, 64, 3)
+
+
+def test_encode_no_rdo(tmp_path):
+    src = tmp_path / "in.png"
+    Image.fromarray(natural(64, 80, 4)).save(src)
+    a, b = tmp_path / "a.lmc", tmp_path / "b.lmc"
+    assert main(["encode", str(src), "-o", str(a), "-q", "50"]) == 0
+    assert main(["encode", str(src), "-o", str(b), "-q", "50", "--no-rdo"]) == 0
+    assert a.stat().st_size < b.stat().st_size
+    assert b.read_bytes() == lmcodec.encode(np.asarray(Image.open(src)), 50, rdo=False)
 
 
 def test_errors_are_one_line(tmp_path, capsys):

@@ -33,6 +33,18 @@ def test_save_and_open(tmp_path):
     assert len(buf.getvalue()) < p.stat().st_size
 
 
+def test_save_rdo_switch(tmp_path):
+    im = Image.fromarray(natural(64, 96, 3))
+    a, b = io.BytesIO(), io.BytesIO()
+    im.save(a, format="LMC", quality=50)
+    im.save(b, format="LMC", quality=50, rdo=False)
+    assert a.getvalue() == lmcodec.encode(np.asarray(im), 50)
+    assert b.getvalue() == lmcodec.encode(np.asarray(im), 50, rdo=False)
+    assert len(a.getvalue()) < len(b.getvalue())
+    with Image.open(b) as back:
+        assert back.size == (96, 64)
+
+
 def test_open_is_lazy(monkeypatch, tmp_path):
     p = tmp_path / "y.lmc"
     Image.fromarray(natural(40, 40)).save(p)

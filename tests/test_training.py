@@ -115,10 +115,80 @@ def test_cpp_codec_matches_reference(tiny_export):
     for (h, w) in ((64, 64), (70, 93)):
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         for q in (10, 75):
-            ours = cpp.encode(img, q)
+            assert cpp.encode(img, q, rdo=False) == ref.encode(img, q, rdo=False)
+            ours = cpp.encode(img, q)  # rate-distortion optimised quantisation (the default)
             theirs = ref.encode(img, q)
             assert ours == theirs
             a = cpp.decode(ours)
             b = ref.decode(ours)
             assert a.shape == (h, w, 3)
             assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_rdo_cost_table(tiny_export):
+    path, _, model = tiny_export
+    wf = lmw.read(path)
+    k = wf.tensors["rdo.cost"]
+    assert k.shape == (TINY_CONFIG.anchors, TINY_CONFIG.M) and k.dtype == np.float32
+    assert np.all(np.isfinite(k)) and np.all(k > 0)
+    assert wf.meta["rdo.alpha"] == export.RDO_ALPHA
+    # the cost of an error grows with lambda: higher anchors (qualities) weigh errors more
+    assert k.mean(1)[-1] > k.mean(1)[0]
+
+
+def test_rdo_changes_only_the_encoder(tiny_export, tmp_path):
+    """RDO picks other integers (a smaller stream), any decoder reads it, and
+    weights without the table fall back to plain rounding."""
+    path, _, _ = tiny_export
+    cpp = lmcodec._core.Model(str(path))
+    ref = ReferenceCodec(path)
+    yy, xx = np.mgrid[0:96, 0:128]
+    img = np.stack([128 + 90 * np.sin(xx / (9 + 3 * c)) * np.cos(yy / 13) for c in range(3)], -1).astype(np.uint8)
+    rdo, plain = cpp.encode(img, 40), cpp.encode(img, 40, rdo=False)
+    assert rdo != plain
+    _, r_rdo = ref.decode_symbols(rdo)
+    _, r_plain = ref.decode_symbols(plain)
+    assert np.abs(r_rdo).sum() < np.abs(r_plain).sum()  # it moves values toward the mean when that pays
+    assert np.abs(r_rdo - r_plain).max() == 1  # and never by more than one step
+    for data in (rdo, plain):
+        a, b = cpp.decode(data), ref.decode(data)
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    wf = lmw.read(path)
+    tensors = {k: v for k, v in wf.tensors.items() if k != "rdo.cost"}
+    bare = tmp_path / "bare.lmw"
+    lmw.write(bare, wf.meta, tensors)
+    chunks = lambda d: dict(lmcodec._core.container_read(d)[1])  # noqa: E731
+    bare_cpp = lmcodec._core.Model(str(bare))
+    assert chunks(bare_cpp.encode(img, 40)) == chunks(plain)
+    assert chunks(ReferenceCodec(bare).encode(img, 40)) == chunks(plain)
+
+
+def test_add_rdo_rewrites_the_table(tiny_export, tmp_path):
+    path, model_id, _ = tiny_export
+    copy = tmp_path / "copy.lmw"
+    wf = lmw.read(path)
+    lmw.write(copy, wf.meta, {k: v for k, v in wf.tensors.items() if k != "rdo.cost"})
+    new_id = export.add_rdo(copy, torch.rand(1, 3, 128, 128), log=lambda *a: None)
+    back = lmw.read(copy)
+    assert back.model_id == new_id and "rdo.cost" in back.tensors
+    assert back.tensors["rdo.cost"].shape == wf.tensors["rdo.cost"].shape
+
+
+def test_rdo_bit_costs_match_the_coder(tiny_export):
+    """The code lengths the RDO quantiser weighs (regular symbols and escapes)
+    are what the rANS coder really spends."""
+    path, _, _ = tiny_export
+    ref = ReferenceCodec(path)
+    yc = ref.y_tables
+    rng = np.random.default_rng(5)
+    for k in (0, len(yc.lengths) // 2, len(yc.lengths) - 1):
+        n = int(yc.lengths[k]) - 2
+        lo = int(yc.offsets[k])
+        regular = rng.integers(lo, lo + n, 4000)
+        far = np.concatenate([lo - rng.integers(1, 5000, 300), lo + n - 1 + rng.integers(1, 2**30, 300)])
+        for v in (regular, far):
+            v = v.astype(np.int32)
+            idx = np.full(v.shape, k, dtype=np.int32)
+            real = 8 * len(lmcodec._core.rans_encode(v, idx, yc.cdfs, yc.lengths, yc.offsets))
+            est = float(ref._symbol_bits(v.astype(np.int64), idx.astype(np.int64)).sum())
+            assert abs(real - est) <= 0.01 * est + 4 * 64 + 32, (k, real, est)

@@ -76,13 +76,14 @@ def main(argv=None) -> int:
         qualities = {"lmc": [float(v) for v in args.qualities.split(",")]}
     ref = bench.load_reference(args.reference) if args.reference and Path(args.reference).exists() else None
     result = bench.run_bench(images, args.codecs.split(","), qualities=qualities, reference=ref)
-    gap = rate_gap(weights, images[: args.gap_images])
-    result["rate_gap"] = gap
+    gap = rate_gap(weights, images[: args.gap_images]) if args.gap_images > 0 else None
+    if gap is not None:
+        result["rate_gap"] = gap
     mi = lmcodec.model_info("hyperprior")
     result["model"] = mi
     print(bench.summary_text(result))
-    print(f"[evaluate] model {mi['model_id']} steps {mi.get('train_steps')} hours {mi.get('train_hours', 0):.2f}; "
-          f"estimated vs real rate gap {gap['gap_percent']:+.3f} %")
+    print(f"[evaluate] model {mi['model_id']} steps {mi.get('train_steps')} hours {mi.get('train_hours', 0):.2f}"
+          + (f"; estimated vs real rate gap {gap['gap_percent']:+.3f} %" if gap is not None else ""))
     if args.json:
         bench.write_json(result, args.json)
     if args.report:

@@ -13,7 +13,13 @@ What it does (docs/weights.md has the byte layout):
    calibrated on training crops);
 4. builds the quantized frequency tables of the factorized prior (z) and of
    the Gaussian scale table (y) with the entropy coder's own CDF function;
-5. writes everything plus the model's training provenance.
+5. measures the rate-distortion cost table the encoder's RDO quantiser uses
+   (``rdo_cost_table``);
+6. writes everything plus the model's training provenance.
+
+    python -m training.export --add-rdo python/lmcodec/models/hyperprior.lmw
+
+(re)computes only the RDO table of an existing file and rewrites it.
 
 ``load_hyperprior_weights`` is the inverse (weights file -> torch model), used
 by the reference codec and by training when the resume cache is gone.
@@ -45,6 +51,15 @@ ACT_MAX = 32767
 Y_SUPPORT_SIGMAS = 7.0
 Y_MAX_HALF = 1536
 Z_SUPPORT = 1024
+# RDO quantiser: the cost table is RDO_ALPHA x the measured cost of a unit
+# squared latent error. Chosen on held-out training crops (never Kodak): on 12
+# crops BD-rate vs plain rounding was -2.8 % at 1.0, -4.2 % at 1.5, -4.5 % at 2
+# and 2.5, -4.4 % at 3, -4.1 % at 4; on 12 other crops -2.3 % at 2. More than 1
+# pays because the per-element errors the decision adds do not add up
+# independently as the linear model assumes (and the decoder was trained on
+# additive noise of the whole bin width).
+RDO_ALPHA = 2.0
+RDO_CROPS = 6  # calibration crops the RDO table is measured on
 
 
 def flatten_ops(ops: list[list]) -> list[int]:
@@ -337,7 +352,79 @@ def build_export(model: MeanScaleHyperprior, calib: torch.Tensor, train_steps: i
     yf, yl = freq_tables(yp)
     tensors["y.freqs"], tensors["y.lengths"], tensors["y.offsets"] = yf, yl, yoff
     tensors.update(z_prior_tensors(model))
+    tensors["rdo.cost"] = rdo_cost_table(model, calib[:RDO_CROPS])
+    meta["rdo.alpha"] = float(RDO_ALPHA)
     return meta, tensors
+
+
+@torch.no_grad()
+def rdo_cost_table(model: MeanScaleHyperprior, crops: torch.Tensor, alpha: float = RDO_ALPHA,
+                   spacing: int = 6) -> np.ndarray:
+    """rdo.cost [A][M] (f32): for each rate anchor a and latent channel c, what a
+    unit squared error on a quantised latent (the domain r lives in, y*gain)
+    costs in bits under the training objective lambda*255^2*MSE + bpp:
+        K[a][c] = alpha * lambda_a * 255^2 / 3 * E[a][c],
+    with E the pixel energy sum((x_hat' - x_hat)^2) (x in [0, 1], 3 colour
+    channels; / 3 because MSE averages them while bpp counts pixels) that a
+    perturbation of 1/2 on one latent causes, divided by 1/4. Measured on the
+    decoder the codec runs (rounded latents around the real operating point),
+    with impulses on a grid `spacing` latents apart so each synthesis run
+    measures many (channel, position) pairs whose footprints do not overlap."""
+    model = model.float().eval()
+    A, M = model.cfg.anchors, model.cfg.M
+    E = np.zeros((A, M))
+    n = np.zeros((A, M))
+    half = 0.5
+    for a_i in range(A):
+        t = float(a_i)
+        gain, inv_gain = model.gains(t)
+        for x in crops:
+            x = x.unsqueeze(0)
+            y = model.analysis(x) * gain.view(1, -1, 1, 1)
+            z_hat = torch.round(model.h_a(y))
+            mean, _ = model.entropy_params(z_hat)
+            yq = torch.round(y - mean) + mean
+            h, w = yq.shape[2:]
+            pos = [(i, j) for i in range(spacing // 2, h - 1, spacing) for j in range(spacing // 2, w - 1, spacing)]
+            if not pos:
+                pos = [(h // 2, w // 2)]
+            per = -(-M // len(pos))
+            batch = yq.repeat(per, 1, 1, 1)
+            owner = []
+            for k in range(per):
+                for p, (i, j) in enumerate(pos):
+                    c = (k * len(pos) + p) % M
+                    batch[k, c, i, j] += half
+                    owner.append((k, c, i, j))
+            ig = inv_gain.view(1, -1, 1, 1)
+            base = model.synthesis(yq * ig)
+            d2 = ((model.synthesis(batch * ig) - base) ** 2).sum(1)  # [per, H, W]
+            r = 16 * (spacing // 2)  # footprint radius in pixels (<= half the grid pitch)
+            for k, c, i, j in owner:
+                cy, cx = 16 * i + 8, 16 * j + 8
+                e = d2[k, max(0, cy - r):cy + r, max(0, cx - r):cx + r].sum().item()
+                E[a_i, c] += e / (half * half)
+                n[a_i, c] += 1
+    E /= np.maximum(n, 1)
+    lams = np.array([model.lam(float(a)) for a in range(A)])
+    K = alpha * lams[:, None] * 255.0 ** 2 / 3.0 * E
+    K = np.maximum(K, 1e-6)  # a channel the decoder ignores still gets a positive cost
+    return K.astype(np.float32)
+
+
+def add_rdo(path: Path, crops: torch.Tensor, log=print) -> bytes:
+    """Recompute the rdo.cost table of an existing weights file and rewrite it
+    (the file changes, and with it the model id)."""
+    wf = lmw.read(path)
+    model = load_hyperprior_weights(None, path).eval()
+    tensors = dict(wf.tensors)
+    tensors["rdo.cost"] = rdo_cost_table(model, crops)
+    meta = dict(wf.meta)
+    meta["rdo.alpha"] = float(RDO_ALPHA)
+    model_id = lmw.write(path, meta, tensors)
+    log(f"[export] {path}: rdo.cost mean per anchor {np.round(tensors['rdo.cost'].mean(1), 2).tolist()}, "
+        f"model id {model_id.hex()}")
+    return model_id
 
 
 def config_from_meta(meta: dict) -> HyperpriorConfig:
@@ -406,8 +493,14 @@ def main(argv=None) -> int:
     ap.add_argument("--calib", type=int, default=16)
     ap.add_argument("--compact", default=None, help="also write a compact resume state here "
                     "(default training/checkpoints/hyperprior.pt when exporting to the default path)")
+    ap.add_argument("--add-rdo", default=None, metavar="LMW", help="only (re)compute the RDO cost table of this "
+                    "weights file and rewrite it")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
+    if args.add_rdo:
+        bank = PatchBank(split="val", min_side=128)
+        add_rdo(Path(args.add_rdo), bank.fixed_crops(256, RDO_CROPS))
+        return 0
     st = torch.load(args.ckpt, map_location="cpu", weights_only=False)
     cfg = HyperpriorConfig(**{"shortcut": False, **st["config"]})
     bank = PatchBank(split="val", min_side=128)

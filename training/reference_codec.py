@@ -10,6 +10,8 @@ Stream semantics (what both implementations do):
   SIDE = rANS(z, table = channel)  channel-major order (c, h, w)
   (mean, ls) = int_h_s(z)          mu = mean / 2^F, k = scale_index(ls)
   r = round(y - mu)                LATN = rANS(r, table = k)
+      (with rdo: r = the integer on either side of y - mu with the lower
+       rdo.cost[c](t) * (y - mu - r)^2 + bits(r | k); see quantize_rdo)
   decoder: y_hat = r + mu; x_hat = (g_s + g_s_lin)(y_hat * inv_gain(t)), cropped, *255,
   rounded half-to-even and clamped to 0..255.
 """
@@ -58,6 +60,13 @@ class ReferenceCodec:
         self.count = int(self.meta["scale.count"])
         self.z_tables = self._tables("z")
         self.y_tables = self._tables("y")
+        self.rdo_cost = self.tensors.get("rdo.cost")
+        yc = self.y_tables
+        self.y_bits = np.zeros(yc.cdfs.shape, dtype=np.float32)  # [T][stride]
+        for k in range(yc.cdfs.shape[0]):
+            n = int(yc.lengths[k])
+            freq = np.diff(yc.cdfs[k, :n].astype(np.int64))
+            self.y_bits[k, :n - 1] = (16.0 - np.log2(freq.astype(np.float64))).astype(np.float32)
 
     def _tables(self, prefix: str) -> Tables:
         cdfs, lengths = cdfs_from_freqs(self.tensors[f"{prefix}.freqs"], self.tensors[f"{prefix}.lengths"])
@@ -75,8 +84,48 @@ class ReferenceCodec:
         idx = scale_indexes(ls_i, self.base, self.step, self.count).to(torch.int32)
         return mu, idx
 
+    def _symbol_bits(self, v: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Code length (bits, float32) of values v (int64) under y tables k, escapes included."""
+        yc = self.y_tables
+        n = yc.lengths[k].astype(np.int64) - 2
+        s = v - yc.offsets[k].astype(np.int64)
+        inside = (s >= 0) & (s < n)
+        bits = self.y_bits[k, np.where(inside, s, n)]
+        m = np.where(s < 0, -s, s - n + 1)
+        nb = np.floor(np.log2(np.maximum(m, 1).astype(np.float64))).astype(np.int64)
+        # exact floor(log2 m) for integers (guards float rounding at powers of two)
+        nb = np.where((1 << (nb + 1)) <= m, nb + 1, np.where((1 << nb) > m, nb - 1, nb))
+        return np.where(inside, bits, bits + (6 + nb).astype(np.float32)).astype(np.float32)
+
+    def rdo_costs(self, qx: int) -> np.ndarray:
+        K = np.asarray(self.rdo_cost, dtype=np.float64)
+        A = K.shape[0]
+        q = min(100.0, max(1.0, qx / 100.0))
+        t = (q - 1.0) / 99.0 * (A - 1)
+        i = min(int(math.floor(t)), A - 2) if A > 1 else 0
+        f = t - i if A > 1 else 0.0
+        lk = np.log(K)
+        v = np.exp(lk[i] * (1 - f) + lk[i + 1] * f) if A > 1 else np.exp(lk[0])
+        return v.astype(np.float32)
+
+    def quantize_rdo(self, res: np.ndarray, idx: np.ndarray, qx: int) -> np.ndarray:
+        """The C++ encoder's choice (hyperprior.cc, quantize_latents), float32 in
+        the same order. res = y - mu [M, h, w] float32, idx the scale indexes."""
+        res = res.astype(np.float32)
+        r0 = np.round(res)  # half to even, as nearbyint
+        r1 = np.where(res >= r0, r0 + np.float32(1), r0 - np.float32(1)).astype(np.float32)
+        k = self.rdo_costs(qx)[:, None, None]
+        d0 = (res - r0).astype(np.float32)
+        d1 = (res - r1).astype(np.float32)
+        idx = idx.astype(np.int64)
+        b0 = self._symbol_bits(r0.astype(np.int64), idx)
+        b1 = self._symbol_bits(r1.astype(np.int64), idx)
+        j0 = (k * d0) * d0 + b0
+        j1 = (k * d1) * d1 + b1
+        return np.where(j1 < j0, r1, r0)
+
     @torch.no_grad()
-    def analyse(self, image: np.ndarray, quality: float) -> dict:
+    def analyse(self, image: np.ndarray, quality: float, rdo: bool = True) -> dict:
         """Everything the encoder computes (for tests and RD estimates)."""
         H, W = image.shape[:2]
         qx = int(round(min(100.0, max(1.0, float(quality))) * 100))
@@ -89,13 +138,15 @@ class ReferenceCodec:
         z_hat = torch.round(self.model.h_a(y))
         mu, idx = self._params(z_hat)
         r = torch.round(y - mu)
+        if rdo and self.rdo_cost is not None and r.abs().max() < 1e9:
+            r = torch.from_numpy(self.quantize_rdo((y - mu)[0].numpy(), idx[0].numpy(), qx)).unsqueeze(0)
         return {"qx": qx, "t": t, "y": y, "z_hat": z_hat, "mu": mu, "idx": idx, "r": r, "size": (H, W)}
 
-    def encode(self, image: np.ndarray, quality: float) -> bytes:
+    def encode(self, image: np.ndarray, quality: float, rdo: bool = True) -> bytes:
         core = _core()
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("reference codec takes HxWx3 uint8")
-        a = self.analyse(image, quality)
+        a = self.analyse(image, quality, rdo)
         z = a["z_hat"][0].to(torch.int64)
         zc = z.shape[0]
         z_sym = z.reshape(-1).clamp(-(2**31) + 1, 2**31 - 1).to(torch.int32).numpy()
@@ -145,9 +196,9 @@ class ReferenceCodec:
         r = torch.from_numpy(r.astype(np.int64)).view(1, M, Hp // 16, Wp // 16)
         return (H, W, t), z_hat, r, mu, idx
 
-    def estimated_bits(self, image: np.ndarray, quality: float) -> float:
+    def estimated_bits(self, image: np.ndarray, quality: float, rdo: bool = True) -> float:
         """Ideal code length (bits) under the quantized tables: the rate the coder should hit."""
-        a = self.analyse(image, quality)
+        a = self.analyse(image, quality, rdo)
         bits = 0.0
         z = a["z_hat"][0].to(torch.int64)
         zc = self.z_tables

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   }
   uint8_t* data = NULL;
   size_t size = 0;
-  lmc_encode_options eo = {0, 0};
+  lmc_encode_options eo = {0, 0, 0};
   if (lmc_encode(model, rgb, w, h, (size_t)w * 3, 3, quality, &eo, &data, &size) != LMC_OK) {
     fprintf(stderr, "encode failed: %s\n", lmc_last_error());
     return 1;

@@ -4,7 +4,8 @@ Registered on ``import lmcodec``. Opening is lazy: the header is parsed at
 ``Image.open`` (so size and mode are known, and Pillow's decompression-bomb
 check applies) and pixels are decoded on ``load()``. Saving accepts
 ``quality`` (1-100, default 75), ``method`` ("hyperprior" or "pca"),
-``threads``, ``icc_profile``, ``exif`` and ``xmp``; the image's own ICC
+``threads``, ``rdo`` (rate-distortion optimised quantisation, default True),
+``icc_profile``, ``exif`` and ``xmp``; the image's own ICC
 profile, EXIF and XMP are kept when not given.
 
 Mode handling (as Pillow's WebP plugin does): L, RGB and RGBA are stored as
@@ -90,7 +91,7 @@ def _save(im: Image.Image, fp, filename) -> None:
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
     data = _api.encode(_convert(im), quality, threads=info.get("threads"), method=info.get("method", "hyperprior"),
-                       icc_profile=icc or None, exif=exif or None, xmp=xmp or None)
+                       icc_profile=icc or None, exif=exif or None, xmp=xmp or None, rdo=info.get("rdo", True))
     fp.write(data)
 
 

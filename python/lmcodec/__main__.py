@@ -1,6 +1,6 @@
 """The lmcodec command line.
 
-    lmcodec encode IN -o OUT.lmc [-q 75] [-j N] [--method hyperprior|pca] [-v]
+    lmcodec encode IN -o OUT.lmc [-q 75] [-j N] [--method hyperprior|pca] [--no-rdo] [-v]
     lmcodec decode IN.lmc -o OUT.png [-j N] [-v]
     lmcodec info FILE.lmc
     lmcodec demo [-o DIR]
@@ -48,7 +48,8 @@ def cmd_encode(args) -> int:
     h, w = arr.shape[:2]
     t0 = time.perf_counter()
     data = _api.encode(arr, args.quality, threads=args.threads, method=args.method,
-                       icc_profile=meta.get("icc_profile"), exif=meta.get("exif"), xmp=meta.get("xmp"))
+                       icc_profile=meta.get("icc_profile"), exif=meta.get("exif"), xmp=meta.get("xmp"),
+                       rdo=not args.no_rdo)
     dt = time.perf_counter() - t0
     out = args.output or str(Path(args.input).with_suffix(".lmc"))
     Path(out).write_bytes(data)
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quality", type=float, default=75.0)
     e.add_argument("-j", "--threads", type=int, default=None)
     e.add_argument("--method", choices=sorted(_api.CODECS), default="hyperprior")
+    e.add_argument("--no-rdo", action="store_true", help="round latents to nearest (no rate-distortion "
+                   "optimised quantisation)")
     e.add_argument("-v", "--verbose", action="store_true", help="also decode and report PSNR")
     d = sub.add_parser("decode", help="decode .lmc to PNG (or any format Pillow writes)")
     d.add_argument("input")

@@ -127,7 +127,8 @@ def _as_bytes(data: Any, what: str = "data") -> bytes:
 
 
 def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, method: str = "hyperprior",
-           icc_profile: Optional[bytes] = None, exif: Optional[bytes] = None, xmp: Optional[bytes] = None) -> bytes:
+           icc_profile: Optional[bytes] = None, exif: Optional[bytes] = None, xmp: Optional[bytes] = None,
+           rdo: bool = True) -> bytes:
     """Encode an image to .lmc bytes.
 
     image: numpy uint8 array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, or a
@@ -136,11 +137,18 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
     threads: worker threads (None = one per core).
     method: "hyperprior" (the learned codec) or "pca" (the linear baseline).
     icc_profile / exif / xmp: metadata stored verbatim in optional chunks.
+    rdo: rate-distortion optimised quantisation of the latents (hyperprior;
+    default): each latent may take the integer on the other side of its value
+    when that saves more bits than it costs in quality under the model's own
+    trade-off, for about 2-5 % fewer bytes at equal PSNR. False rounds to the
+    nearest integer. Either stream decodes the same way; pca ignores it.
     """
     arr = _to_array(image)
     q = _check_quality(quality)
+    if not isinstance(rdo, (bool, np.bool_)):
+        raise LmcError("rdo must be True or False")
     model = _model(method)
-    data = model.encode(arr, q, _threads(threads))
+    data = model.encode(arr, q, _threads(threads), 0, bool(rdo))
     extra = []
     for tag, blob in ((b"iccp", icc_profile), (b"exif", exif), (b"xmpd", xmp)):
         if blob:

@@ -90,6 +90,7 @@ DEFAULT_QUALITIES: Dict[str, List[float]] = {
     "jpeg2000": [240, 160, 120, 80, 60, 40, 30, 20, 16, 12],
     "pca": [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
     "lmc": [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+    "lmc-plain": [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
 }
 
 #: Codecs every other codec is compared against in the BD-rate tables.
@@ -237,12 +238,14 @@ def _lmc_setup(method: Optional[str]) -> Callable[[], Dict[str, str]]:
     return setup
 
 
-def _lmc_encoder(method: Optional[str]):
+def _lmc_encoder(method: Optional[str], rdo: bool = True):
     def encode(rgb: np.ndarray, q: float, _threads: Optional[int] = None) -> bytes:
         mod = _lmcodec_module()
         kw: Dict[str, Any] = {"quality": q}
         if method is not None:
             kw["method"] = method
+        if not rdo:
+            kw["rdo"] = False
         if _threads:
             kw["threads"] = int(_threads)
         return bytes(getattr(mod, "encode")(rgb, **kw))
@@ -294,6 +297,11 @@ CODECS: Dict[str, Codec] = {
         "lmc", "lmcodec (learned)",
         "lmcodec.encode(img, quality=q) (default method) / lmcodec.decode",
         _lmc_encoder(None), _lmc_decode, _lmc_setup(None)),
+    "lmc-plain": Codec(
+        "lmc-plain", "lmcodec, round-to-nearest quantiser",
+        "lmcodec.encode(img, quality=q, rdo=False) / lmcodec.decode (ablation: "
+        "the learned codec without its rate-distortion optimised quantiser)",
+        _lmc_encoder(None, rdo=False), _lmc_decode, _lmc_setup(None)),
 }
 
 

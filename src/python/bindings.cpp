@@ -353,7 +353,7 @@ class PyModel {
   PyModel(const PyModel&) = delete;
   PyModel& operator=(const PyModel&) = delete;
 
-  py::bytes encode(const py::array& image, double quality, int threads, int strip_rows) const {
+  py::bytes encode(const py::array& image, double quality, int threads, int strip_rows, bool rdo) const {
     if (!py::isinstance<py::array_t<uint8_t>>(image) || image.dtype().kind() != 'u' || image.itemsize() != 1)
       throw lmc::Error(lmc::Status::InvalidArgument, "image must be a uint8 array");
     auto arr = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
@@ -365,7 +365,7 @@ class PyModel {
     uint8_t* out = nullptr;
     size_t size = 0;
     lmc_status st;
-    lmc_encode_options opt{threads, strip_rows};
+    lmc_encode_options opt{threads, strip_rows, rdo ? 0 : 1};
     {
       py::gil_scoped_release nogil;
       st = lmc_encode(m_, arr.data(), uint32_t(w), uint32_t(h), size_t(w) * size_t(c), uint32_t(c), float(quality), &opt,
@@ -429,7 +429,7 @@ void bind_codec(py::module_& m) {
   py::class_<PyModel>(m, "Model")
       .def(py::init<const std::string&>(), py::arg("path"))
       .def("encode", &PyModel::encode, py::arg("image"), py::arg("quality"), py::arg("threads") = 0,
-           py::arg("strip_rows") = 0)
+           py::arg("strip_rows") = 0, py::arg("rdo") = true)
       .def("decode", &PyModel::decode, py::arg("data"), py::arg("threads") = 0, py::arg("max_pixels") = 0,
            py::arg("max_chunk_bytes") = 0, py::arg("strip_rows") = 0)
       .def("info", &PyModel::info);

@@ -10,6 +10,7 @@
 // it, reads its info, and feeds the decoder a truncated and a bit-flipped
 // copy (errors are expected; a flip that lands in an unchecked byte may still
 // decode, and then the result is freed like any other).
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -65,7 +66,33 @@ int main(int argc, char** argv) {
 
   std::mt19937 rng(7);
   std::vector<uint8_t> img;
-  lmc_encode_options eo = {1, 0};
+  lmc_encode_options eo = {1, 0, 0};
+  {
+    // the quantiser switch: both kinds of stream decode; other values are refused
+    const uint32_t W = 128, H = 96;
+    img.resize(size_t(W) * H * 3);
+    for (size_t i = 0; i < img.size(); ++i) {
+      const double x = double((i / 3) % W), y = double((i / 3) / W), c = double(i % 3);
+      img[i] = uint8_t(128 + 60 * std::sin(x / 7 + c) * std::cos(y / 5) + 30 * std::sin(x * y / 300));
+    }
+    uint8_t *a = nullptr, *b = nullptr, *px = nullptr;
+    size_t na = 0, nb = 0;
+    lmc_encode_options plain = {1, 0, 1}, bogus = {1, 0, 2};
+    CHECK(lmc_encode(models[0], img.data(), W, H, W * 3, 3, 40.f, &eo, &a, &na) == LMC_OK);
+    CHECK(lmc_encode(models[0], img.data(), W, H, W * 3, 3, 40.f, &plain, &b, &nb) == LMC_OK);
+    CHECK(na < nb);
+    lmc_image_info info;
+    lmc_decode_options d1 = {1, {0, 0}, 0};
+    CHECK(lmc_decode(models[0], a, na, &d1, &px, &info) == LMC_OK);
+    lmc_free(px);
+    CHECK(lmc_decode(models[0], b, nb, &d1, &px, &info) == LMC_OK);
+    lmc_free(px);
+    lmc_free(a);
+    lmc_free(b);
+    a = nullptr;
+    CHECK(lmc_encode(models[0], img.data(), W, H, W * 3, 3, 40.f, &bogus, &a, &na) == LMC_ERR_INVALID_ARGUMENT &&
+          a == nullptr);
+  }
   lmc_decode_options dopt;
   std::memset(&dopt, 0, sizeof(dopt));
   dopt.threads = 1;

@@ -184,8 +184,10 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
     if (model->hyper) {
       lmc::Chunk side{lmc::kSideInfo, {}}, lat{lmc::kLatents, {}};
       LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
+      LMC_CHECK(!options || options->plain_rounding == 0 || options->plain_rounding == 1, Status::InvalidArgument,
+                "plain_rounding must be 0 or 1");
       model->hyper->encode(pixels, width, height, row_stride, channels, hdr.quality_x100, pool.get(), side.data, lat.data,
-                           options ? options->strip_rows : 0);
+                           options ? options->strip_rows : 0, !(options && options->plain_rounding));
       chunks.push_back(std::move(side));
       chunks.push_back(std::move(lat));
     } else {

@@ -403,6 +403,20 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
   y_tables_ = OwnedTables::from_freqs(w, "y");
   if (z_tables_.lengths.size() != size_t(N_)) bad_model("need one z table per channel");
   if (y_tables_.lengths.size() != size_t(scale_count_)) bad_model("need one y table per scale");
+  // code lengths of every regular and escape symbol, for the RDO quantiser
+  y_bits_.assign(y_tables_.lengths.size() * y_tables_.stride, 0.f);
+  for (size_t t = 0; t < y_tables_.lengths.size(); ++t) {
+    const uint32_t* c = &y_tables_.cdfs[t * y_tables_.stride];
+    for (int s = 0; s + 1 < y_tables_.lengths[t]; ++s)
+      y_bits_[t * y_tables_.stride + s] = float(kCdfPrecision - std::log2(double(c[s + 1] - c[s])));
+  }
+  if (w.has_tensor("rdo.cost")) {
+    std::vector<float> k = w.floats("rdo.cost", size_t(anchors_) * M_);
+    for (float v : k) {
+      if (!(v > 0) || !std::isfinite(v)) bad_model("rdo.cost must be positive and finite");
+      log_rdo_.push_back(std::log(double(v)));
+    }
+  }
 }
 
 HyperpriorModel::~HyperpriorModel() = default;
@@ -425,6 +439,96 @@ void HyperpriorModel::gains(uint16_t qx, std::vector<float>& gain, std::vector<f
       inv_gain[c] = std::exp(ai[c]);
     }
   }
+}
+
+std::vector<float> HyperpriorModel::rdo_costs(uint16_t qx) const {
+  // the same position and log-linear interpolation as gains(), in double
+  double q = std::min(100.0, std::max(1.0, qx / 100.0));
+  double t = (q - 1.0) / 99.0 * (anchors_ - 1);
+  int i = anchors_ > 1 ? std::min(int(std::floor(t)), anchors_ - 2) : 0;
+  double f = anchors_ > 1 ? t - i : 0.0;
+  std::vector<float> k(M_);
+  for (int c = 0; c < M_; ++c) {
+    const double* a = &log_rdo_[size_t(i) * M_ + c];
+    k[c] = float(std::exp(anchors_ > 1 ? a[0] * (1 - f) + a[M_] * f : a[0]));
+  }
+  return k;
+}
+
+float HyperpriorModel::symbol_bits(int k, int32_t v) const {
+  const int n = y_tables_.lengths[size_t(k)] - 2;  // regular symbols
+  const int64_t s = int64_t(v) - y_tables_.offsets[size_t(k)];
+  const float* b = &y_bits_[size_t(k) * y_tables_.stride];
+  if (s >= 0 && s < n) return b[s];
+  // escape symbol, 6 length bits, then floor(log2 m) raw bits (rans.h)
+  const uint64_t m = s < 0 ? uint64_t(-s) : uint64_t(s - n + 1);
+  int nb = 0;
+  while ((m >> (nb + 1)) != 0) ++nb;
+  return b[n] + float(6 + nb);
+}
+
+// r = the integer coded for each latent. Plain: round(y - mu) to nearest.
+// RDO: of the two integers around y - mu (the nearest and the next one on
+// the other side; the one above when y - mu is an integer), take the one with
+// the lower cost
+//   J(r) = k_c * (y - mu - r)^2 + bits(r | scale index),
+// where k_c (rdo.cost, interpolated at this quality) is what a unit squared
+// error in channel c costs in bits under the training objective
+// lambda*255^2*MSE + bpp, measured at export (training/export.py,
+// rdo_cost_table). Encoder-only: the decoder is unchanged. The arithmetic is
+// plain float in a fixed order (this file is built without FP contraction), so
+// the choice is the same on every CPU and kernel path, and the Python
+// reference encoder makes it the same way.
+void HyperpriorModel::quantize_latents(const float* y, const float* mu, const int32_t* idx, int yh, int yw,
+                                       uint16_t qx, bool rdo, dsp::ThreadPool* pool, int32_t* r) const {
+  const size_t plane = size_t(yh) * yw;
+  auto clamp_i32 = [](float v) {
+    v = std::max(-2147483520.0f, std::min(2147483520.0f, v));
+    return int32_t(v);
+  };
+  if (!rdo || log_rdo_.empty()) {
+    for (size_t i = 0; i < plane * M_; ++i) r[i] = clamp_i32(std::nearbyint(y[i] - mu[i]));
+    return;
+  }
+  const std::vector<float> k = rdo_costs(qx);
+  const float* bits = y_bits_.data();
+  const size_t stride = y_tables_.stride;
+  const int32_t* lengths = y_tables_.lengths.data();
+  const int32_t* offsets = y_tables_.offsets.data();
+  // one task per channel; each element's choice depends only on its own inputs
+  const float* kv = k.data();
+  // (captures by value: the loop reads them without reloading through references)
+  auto task = [this, kv, bits, stride, lengths, offsets, y, mu, idx, r, plane, clamp_i32](int64_t c, int) {
+    const float kc = kv[c];
+    for (size_t j = size_t(c) * plane; j < size_t(c + 1) * plane; ++j) {
+      const float res = y[j] - mu[j];
+      // nearest, ties to even: the 1.5 * 2^23 trick is exact below 2^22 (and
+      // inline, unlike the nearbyint library call)
+      const float r0 = std::fabs(res) < 4194304.0f ? (res + 12582912.0f) - 12582912.0f : std::nearbyint(res);
+      if (!(std::fabs(r0) < 1e9f)) {  // absurd values (or NaN): no choice to make
+        r[j] = clamp_i32(r0);
+        continue;
+      }
+      // the neighbour on the other side; r0 + 1 when res == r0 (+ 0.0f turns -0 into +0)
+      const float r1 = r0 + std::copysign(1.0f, (res - r0) + 0.0f);
+      const int32_t q0 = int32_t(r0), q1 = int32_t(r1);
+      const int t = idx[j];
+      const int64_t n = lengths[t] - 2, s0 = int64_t(q0) - offsets[t], s1 = int64_t(q1) - offsets[t];
+      float b0, b1;
+      if (s0 >= 0 && s0 < n && s1 >= 0 && s1 < n) {  // the common case: both regular symbols
+        b0 = bits[size_t(t) * stride + size_t(s0)];
+        b1 = bits[size_t(t) * stride + size_t(s1)];
+      } else {
+        b0 = symbol_bits(t, q0);
+        b1 = symbol_bits(t, q1);
+      }
+      const float d0 = res - r0, d1 = res - r1;
+      const float j0 = kc * d0 * d0 + b0;
+      const float j1 = kc * d1 * d1 + b1;
+      r[j] = j1 < j0 ? q1 : q0;
+    }
+  };
+  dsp::parallel_for(pool, M_, task);
 }
 
 namespace {
@@ -510,7 +614,7 @@ int strip_latent_rows(int strip_rows, uint32_t padded_width) {
 }  // namespace
 
 Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
-                                 dsp::ThreadPool* pool, int strip_rows) const {
+                                 dsp::ThreadPool* pool, int strip_rows, bool rdo) const {
   const int S = strip_latent_rows(strip_rows, pad64(w));
   Latents L;
   L.M = M_;
@@ -564,18 +668,18 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
   Buf<float> mu;
   entropy_params(L.z.data(), zh, zw, pool, mu, L.idx, false);
   L.r.resize(y.size());
-  for (size_t i = 0; i < y.size(); ++i) {
-    float v = std::nearbyint(y[i] - mu[i]);
-    v = std::max(-2147483520.0f, std::min(2147483520.0f, v));
-    L.r[i] = int32_t(v);
+  if (mu.size() != y.size() || L.idx.size() != y.size()) fail(Status::Internal, "latent shape mismatch");
+  {
+    profile::Scope prof(true, [] { return std::string("encode quantise y"); });
+    quantize_latents(y.data(), mu.data(), L.idx.data(), yh, yw, qx, rdo, pool, L.r.data());
   }
   return L;
 }
 
 void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
                              dsp::ThreadPool* pool, std::vector<uint8_t>& side, std::vector<uint8_t>& latents,
-                             int strip_rows) const {
-  Latents L = analyse(px, w, h, stride, ch, qx, pool, strip_rows);
+                             int strip_rows, bool rdo) const {
+  Latents L = analyse(px, w, h, stride, ch, qx, pool, strip_rows, rdo);
   profile::Scope prof(true, [] { return std::string("encode rans (z, y)"); });
   std::vector<int32_t> zidx(L.z.size());
   size_t per = size_t(L.zh) * L.zw;

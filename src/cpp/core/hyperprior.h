@@ -73,10 +73,18 @@ class HyperpriorModel {
   int anchors() const { return anchors_; }
   int64_t parameter_count() const { return params_; }
 
+  // Whether the weights carry the rate-distortion cost table (rdo.cost) that
+  // rate-distortion optimised quantisation needs; without it the encoder
+  // always rounds to the nearest integer.
+  bool has_rdo() const { return !log_rdo_.empty(); }
+
   // rgb: packed RGB rows (stride bytes per row). Returns SIDE and LATN payloads.
+  // rdo: choose each latent's integer by rate-distortion cost (see
+  // quantize_latents in the .cc); false = round to nearest. Encoder-only: the
+  // decoder reads either kind of stream the same way.
   void encode(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
               uint16_t quality_x100, dsp::ThreadPool* pool, std::vector<uint8_t>& side,
-              std::vector<uint8_t>& latents, int strip_rows = 0) const;
+              std::vector<uint8_t>& latents, int strip_rows = 0, bool rdo = true) const;
   // Decodes into rgb_out (width*height*3, packed).
   void decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t width,
               uint32_t height, uint16_t quality_x100, dsp::ThreadPool* pool, uint8_t* rgb_out,
@@ -85,12 +93,18 @@ class HyperpriorModel {
   // For tests / parity: the symbols the encoder codes and the entropy
   // parameters the integer h_s gives for z.
   Latents analyse(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
-                  uint16_t quality_x100, dsp::ThreadPool* pool, int strip_rows = 0) const;
+                  uint16_t quality_x100, dsp::ThreadPool* pool, int strip_rows = 0, bool rdo = true) const;
   void entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, Buf<float>& mu,
                       std::vector<int32_t>& idx, bool decoding = true) const;
 
  private:
   void gains(uint16_t quality_x100, std::vector<float>& gain, std::vector<float>& inv_gain) const;
+  // Per-channel cost, in bits, of a unit squared latent error at this quality.
+  std::vector<float> rdo_costs(uint16_t quality_x100) const;
+  // Code length in bits of value v under y table k (escape included).
+  float symbol_bits(int k, int32_t v) const;
+  void quantize_latents(const float* y, const float* mu, const int32_t* idx, int yh, int yw, uint16_t qx, bool rdo,
+                        dsp::ThreadPool* pool, int32_t* r) const;
 
   int N_ = 0, M_ = 0, anchors_ = 0;
   int64_t params_ = 0;
@@ -98,6 +112,8 @@ class HyperpriorModel {
   int64_t idx_base_ = 0, idx_step_ = 1;
   int scale_count_ = 0;
   std::vector<float> log_gain_, log_inv_gain_;  // [A][M]
+  std::vector<double> log_rdo_;                 // [A][M] log of rdo.cost; empty = no RDO
+  std::vector<float> y_bits_;                   // [scale_count][y stride]: -log2(freq / 2^16)
   std::unique_ptr<FloatNet> g_a_, g_s_, h_a_;
   std::unique_ptr<IntNet> h_s_;
   // Optional linear shortcut (arch.g_a_lin / arch.g_s_lin): a 16x16 block
