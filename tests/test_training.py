@@ -192,3 +192,17 @@ def test_rdo_bit_costs_match_the_coder(tiny_export):
             real = 8 * len(lmcodec._core.rans_encode(v, idx, yc.cdfs, yc.lengths, yc.offsets))
             est = float(ref._symbol_bits(v.astype(np.int64), idx.astype(np.int64)).sum())
             assert abs(real - est) <= 0.01 * est + 4 * 64 + 32, (k, real, est)
+
+
+def test_rdo_scale_weights(tiny_export):
+    """w_t = (s_t / s_median)^p: 1 at the median index, log-linear around it;
+    the median is the smallest index with at least half the elements at or below it."""
+    path, _, _ = tiny_export
+    ref = ReferenceCodec(path)
+    assert ref.rdo_scale_power == export.RDO_SCALE_POWER > 0
+    idx = np.array([3] * 5 + [10] * 4 + [40] * 1)
+    w = ref.scale_weights(idx)
+    assert w[3] == 1.0 and w.dtype == np.float32
+    assert np.isclose(w[4] / w[3], np.exp(ref.rdo_scale_power * ref.log_scale_step), rtol=1e-6)
+    assert np.all(np.diff(w) > 0)
+    assert ref.scale_weights(np.array([3] * 4 + [10] * 6))[10] == 1.0

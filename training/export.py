@@ -59,6 +59,12 @@ Z_SUPPORT = 1024
 # independently as the linear model assumes (and the decoder was trained on
 # additive noise of the whole bin width).
 RDO_ALPHA = 2.0
+# ... and each element's cost is further weighted by (scale / the image's median
+# scale)^RDO_SCALE_POWER: errors where the model predicts a wide distribution
+# (busy regions) weigh more. On the same held-out halves (alpha 2): -4.5 % ->
+# -5.0 % (0.3: -4.9 %, 1.0: -5.0 %) and, on the check half, -2.3 % -> -3.4 %.
+# A fixed reference scale instead of the image's median gained nothing (-4.6 %).
+RDO_SCALE_POWER = 0.6
 RDO_CROPS = 6  # calibration crops the RDO table is measured on
 
 
@@ -354,6 +360,7 @@ def build_export(model: MeanScaleHyperprior, calib: torch.Tensor, train_steps: i
     tensors.update(z_prior_tensors(model))
     tensors["rdo.cost"] = rdo_cost_table(model, calib[:RDO_CROPS])
     meta["rdo.alpha"] = float(RDO_ALPHA)
+    meta["rdo.scale_power"] = float(RDO_SCALE_POWER)
     return meta, tensors
 
 
@@ -421,6 +428,7 @@ def add_rdo(path: Path, crops: torch.Tensor, log=print) -> bytes:
     tensors["rdo.cost"] = rdo_cost_table(model, crops)
     meta = dict(wf.meta)
     meta["rdo.alpha"] = float(RDO_ALPHA)
+    meta["rdo.scale_power"] = float(RDO_SCALE_POWER)
     model_id = lmw.write(path, meta, tensors)
     log(f"[export] {path}: rdo.cost mean per anchor {np.round(tensors['rdo.cost'].mean(1), 2).tolist()}, "
         f"model id {model_id.hex()}")

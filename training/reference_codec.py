@@ -11,7 +11,7 @@ Stream semantics (what both implementations do):
   (mean, ls) = int_h_s(z)          mu = mean / 2^F, k = scale_index(ls)
   r = round(y - mu)                LATN = rANS(r, table = k)
       (with rdo: r = the integer on either side of y - mu with the lower
-       rdo.cost[c](t) * (y - mu - r)^2 + bits(r | k); see quantize_rdo)
+       rdo.cost[c](t) * w_k * (y - mu - r)^2 + bits(r | k); see quantize_rdo)
   decoder: y_hat = r + mu; x_hat = (g_s + g_s_lin)(y_hat * inv_gain(t)), cropped, *255,
   rounded half-to-even and clamped to 0..255.
 """
@@ -61,6 +61,8 @@ class ReferenceCodec:
         self.z_tables = self._tables("z")
         self.y_tables = self._tables("y")
         self.rdo_cost = self.tensors.get("rdo.cost")
+        self.rdo_scale_power = float(self.meta.get("rdo.scale_power", 0.0))
+        self.log_scale_step = math.log(float(self.meta["scale.max"]) / float(self.meta["scale.min"])) / (self.count - 1)
         yc = self.y_tables
         self.y_bits = np.zeros(yc.cdfs.shape, dtype=np.float32)  # [T][stride]
         for k in range(yc.cdfs.shape[0]):
@@ -108,6 +110,16 @@ class ReferenceCodec:
         v = np.exp(lk[i] * (1 - f) + lk[i + 1] * f) if A > 1 else np.exp(lk[0])
         return v.astype(np.float32)
 
+    def scale_weights(self, idx: np.ndarray) -> np.ndarray:
+        """w_t = (s_t / s_median)^p per scale index t (float32), p = rdo.scale_power;
+        t_median = the smallest index with at least half of the elements at or below it."""
+        if self.rdo_scale_power <= 0:
+            return np.ones(self.count, dtype=np.float32)
+        hist = np.bincount(idx.reshape(-1), minlength=self.count).astype(np.int64)
+        t_med = int(np.argmax(2 * np.cumsum(hist) >= idx.size))
+        t = np.arange(self.count, dtype=np.float64)
+        return np.exp(self.rdo_scale_power * self.log_scale_step * (t - t_med)).astype(np.float32)
+
     def quantize_rdo(self, res: np.ndarray, idx: np.ndarray, qx: int) -> np.ndarray:
         """The C++ encoder's choice (hyperprior.cc, quantize_latents), float32 in
         the same order. res = y - mu [M, h, w] float32, idx the scale indexes."""
@@ -120,8 +132,9 @@ class ReferenceCodec:
         idx = idx.astype(np.int64)
         b0 = self._symbol_bits(r0.astype(np.int64), idx)
         b1 = self._symbol_bits(r1.astype(np.int64), idx)
-        j0 = (k * d0) * d0 + b0
-        j1 = (k * d1) * d1 + b1
+        w = k * self.scale_weights(idx)[idx]
+        j0 = (w * d0) * d0 + b0
+        j1 = (w * d1) * d1 + b1
         return np.where(j1 < j0, r1, r0)
 
     @torch.no_grad()

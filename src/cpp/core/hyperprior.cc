@@ -416,6 +416,13 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
       if (!(v > 0) || !std::isfinite(v)) bad_model("rdo.cost must be positive and finite");
       log_rdo_.push_back(std::log(double(v)));
     }
+    if (w.has("rdo.scale_power")) {
+      rdo_scale_power_ = w.get_f64("rdo.scale_power");
+      if (!(rdo_scale_power_ >= 0.0 && rdo_scale_power_ <= 4.0)) bad_model("rdo.scale_power must be in [0, 4]");
+      const double smin = w.get_f64("scale.min"), smax = w.get_f64("scale.max");
+      if (!(smin > 0 && smax > smin) || scale_count_ < 2) bad_model("bad scale table for rdo.scale_power");
+      log_scale_step_ = std::log(smax / smin) / double(scale_count_ - 1);
+    }
   }
 }
 
@@ -471,11 +478,11 @@ float HyperpriorModel::symbol_bits(int k, int32_t v) const {
 // RDO: of the two integers around y - mu (the nearest and the next one on
 // the other side; the one above when y - mu is an integer), take the one with
 // the lower cost
-//   J(r) = k_c * (y - mu - r)^2 + bits(r | scale index),
+//   J(r) = k_c * w_t * (y - mu - r)^2 + bits(r | scale index t),
 // where k_c (rdo.cost, interpolated at this quality) is what a unit squared
 // error in channel c costs in bits under the training objective
 // lambda*255^2*MSE + bpp, measured at export (training/export.py,
-// rdo_cost_table). Encoder-only: the decoder is unchanged. The arithmetic is
+// rdo_cost_table), and w_t the scale-relative weight below. Encoder-only: the decoder is unchanged. The arithmetic is
 // plain float in a fixed order (this file is built without FP contraction), so
 // the choice is the same on every CPU and kernel path, and the Python
 // reference encoder makes it the same way.
@@ -491,6 +498,25 @@ void HyperpriorModel::quantize_latents(const float* y, const float* mu, const in
     return;
   }
   const std::vector<float> k = rdo_costs(qx);
+  // Scale-relative weight: an element whose predicted scale is above the
+  // image's median scale weighs its error more, (s_t / s_median)^p with
+  // p = rdo.scale_power; the scales are log-spaced, so this is
+  // exp(p * step * (t - t_median)). t_median: the smallest index with at
+  // least half of the elements at or below it (integer histogram, exact).
+  std::vector<float> scale_w(size_t(scale_count_), 1.0f);
+  if (rdo_scale_power_ > 0.0) {
+    std::vector<int64_t> hist(size_t(scale_count_), 0);
+    const size_t n = plane * M_;
+    for (size_t i = 0; i < n; ++i) ++hist[size_t(idx[i])];
+    int t_med = 0;
+    for (int64_t below = 0; t_med < scale_count_; ++t_med) {
+      below += hist[size_t(t_med)];
+      if (2 * below >= int64_t(n)) break;
+    }
+    for (int t = 0; t < scale_count_; ++t)
+      scale_w[size_t(t)] = float(std::exp(rdo_scale_power_ * log_scale_step_ * double(t - t_med)));
+  }
+  const float* sw = scale_w.data();
   const float* bits = y_bits_.data();
   const size_t stride = y_tables_.stride;
   const int32_t* lengths = y_tables_.lengths.data();
@@ -498,7 +524,7 @@ void HyperpriorModel::quantize_latents(const float* y, const float* mu, const in
   // one task per channel; each element's choice depends only on its own inputs
   const float* kv = k.data();
   // (captures by value: the loop reads them without reloading through references)
-  auto task = [this, kv, bits, stride, lengths, offsets, y, mu, idx, r, plane, clamp_i32](int64_t c, int) {
+  auto task = [this, kv, sw, bits, stride, lengths, offsets, y, mu, idx, r, plane, clamp_i32](int64_t c, int) {
     const float kc = kv[c];
     for (size_t j = size_t(c) * plane; j < size_t(c + 1) * plane; ++j) {
       const float res = y[j] - mu[j];
@@ -523,8 +549,9 @@ void HyperpriorModel::quantize_latents(const float* y, const float* mu, const in
         b1 = symbol_bits(t, q1);
       }
       const float d0 = res - r0, d1 = res - r1;
-      const float j0 = kc * d0 * d0 + b0;
-      const float j1 = kc * d1 * d1 + b1;
+      const float wj = kc * sw[t];
+      const float j0 = wj * d0 * d0 + b0;
+      const float j1 = wj * d1 * d1 + b1;
       r[j] = j1 < j0 ? q1 : q0;
     }
   };

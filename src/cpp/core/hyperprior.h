@@ -113,6 +113,8 @@ class HyperpriorModel {
   int scale_count_ = 0;
   std::vector<float> log_gain_, log_inv_gain_;  // [A][M]
   std::vector<double> log_rdo_;                 // [A][M] log of rdo.cost; empty = no RDO
+  double rdo_scale_power_ = 0.0;                // rdo.scale_power (0 = cost independent of the scale)
+  double log_scale_step_ = 0.0;                 // log(scale.max / scale.min) / (scale.count - 1)
   std::vector<float> y_bits_;                   // [scale_count][y stride]: -log2(freq / 2^16)
   std::unique_ptr<FloatNet> g_a_, g_s_, h_a_;
   std::unique_ptr<IntNet> h_s_;
