@@ -482,10 +482,11 @@ float HyperpriorModel::symbol_bits(int k, int32_t v) const {
 // where k_c (rdo.cost, interpolated at this quality) is what a unit squared
 // error in channel c costs in bits under the training objective
 // lambda*255^2*MSE + bpp, measured at export (training/export.py,
-// rdo_cost_table), and w_t the scale-relative weight below. Encoder-only: the decoder is unchanged. The arithmetic is
-// plain float in a fixed order (this file is built without FP contraction), so
-// the choice is the same on every CPU and kernel path, and the Python
-// reference encoder makes it the same way.
+// rdo_cost_table), and w_t the scale-relative weight below. Encoder-only:
+// the decoder is unchanged. The arithmetic is plain float in a fixed order
+// (this file is built without FP contraction), so the choice is the same on
+// every CPU and kernel path, and the Python reference encoder makes it the
+// same way.
 void HyperpriorModel::quantize_latents(const float* y, const float* mu, const int32_t* idx, int yh, int yw,
                                        uint16_t qx, bool rdo, dsp::ThreadPool* pool, int32_t* r) const {
   const size_t plane = size_t(yh) * yw;
