@@ -206,3 +206,59 @@ def test_rdo_scale_weights(tiny_export):
     assert np.isclose(w[4] / w[3], np.exp(ref.rdo_scale_power * ref.log_scale_step), rtol=1e-6)
     assert np.all(np.diff(w) > 0)
     assert ref.scale_weights(np.array([3] * 4 + [10] * 6))[10] == 1.0
+
+
+def test_training_shard(data_dir, tmp_path):
+    """The shard builder keeps the source's validation split on the same
+    positions and stays under its size budget; the patch bank reads it."""
+    from training import shard
+    from training.data import VAL_EVERY, PatchBank, list_images
+
+    out = tmp_path / "shard"
+    info = shard.build(out, data_dir, size=64, max_mib=1.0, quality=80, max_crops=2 * VAL_EVERY + 3, seed=3)
+    files = sorted(out.glob("*.webp"))
+    assert info["crops"] == len(files) == 2 * VAL_EVERY + 3
+    assert sum(f.stat().st_size for f in files) == info["bytes"] <= 1 << 20
+    assert (out / "SHARD.txt").read_text().startswith("lmcodec training shard")
+    with Image.open(files[0]) as im:
+        assert im.size == (64, 64)
+    bank, val = PatchBank(out, "train", min_side=64), PatchBank(out, "val", min_side=64)
+    assert len(bank) + len(val) == len(files) and len(val) == 3
+    assert bank.batch(2, 48).shape == (2, 3, 48, 48)
+    # a tight budget stops early, before the file that would pass it
+    small = shard.build(tmp_path / "small", data_dir, size=64, max_mib=4 * files[0].stat().st_size / (1 << 20),
+                        quality=80, seed=3)
+    assert 1 <= small["crops"] < 8 and small["bytes"] <= 4 * files[0].stat().st_size
+    # the source split carries over: validation crops come from validation images only
+    colours = tmp_path / "colours"
+    colours.mkdir()
+    for i in range(VAL_EVERY + 1):
+        rgb = (200, 30, 30) if i % VAL_EVERY == 0 else (30, 30, 200)  # validation images red, the rest blue
+        Image.new("RGB", (80, 72), rgb).save(colours / f"c_{i:03d}.png")
+    assert len([f for i, f in enumerate(list_images(colours)) if i % VAL_EVERY == 0]) == 2
+    shard.build(tmp_path / "split", colours, size=64, quality=90, max_crops=VAL_EVERY + 5, seed=1)
+    for k, f in enumerate(sorted((tmp_path / "split").glob("*.webp"))):
+        r, _, b = np.asarray(Image.open(f).convert("RGB"), dtype=np.float64).mean(axis=(0, 1))
+        assert (r > b) == (k % VAL_EVERY == 0), f.name
+
+
+def test_export_from_compact_state(data_dir, tmp_path):
+    """A GPU run hands back compact fp16 states (tools/gpu_train.sh); the
+    export takes one as --ckpt and writes a weights file the codec loads."""
+    from training import train
+
+    cache = tmp_path / "cache"
+    assert train.main(["--tiny", "--steps", "3", "--batch", "2", "--patch", "64", "--data", str(data_dir),
+                       "--cache", str(cache), "--val-every", "0", "--no-progress", "--seed", "4"]) == 0
+    st = torch.load(cache / "state.pt", weights_only=False)
+    train.save_compact({**st, "model": st["ema"]}, tmp_path / "ema.pt")
+    out = tmp_path / "from_compact.lmw"
+    assert export.main(["--ckpt", str(tmp_path / "ema.pt"), "--out", str(out), "--calib", "2",
+                        "--data", str(data_dir)]) == 0
+    assert lmw.read(out).meta["train.steps"] == 3
+    m = export.load_hyperprior_weights(None, out)
+    ema16 = {k: v.half().float() for k, v in st["ema"].items() if v.is_floating_point()}
+    # the exported float layers come from the EMA weights (fp16-rounded), not the raw ones
+    w = dict(m.named_parameters())
+    name = next(k for k in ema16 if k.startswith("g_s") and k.endswith("weight") and k in w)
+    assert torch.allclose(w[name], ema16[name], rtol=0.05, atol=1e-3)

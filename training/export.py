@@ -490,15 +490,18 @@ def heldout_loss(model: MeanScaleHyperprior, x: torch.Tensor) -> float:
 
 
 def main(argv=None) -> int:
-    from .data import PatchBank
+    from .data import DEFAULT_ROOT, PatchBank
     from .train import COMPACT_DIR, cache_dir, save_compact
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", default=str(cache_dir("hyperprior") / "state.pt"))
+    ap.add_argument("--ckpt", default=str(cache_dir("hyperprior") / "state.pt"),
+                    help="a resume state (train --cache) or a compact one (train.save_compact, e.g. from a GPU run)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--raw", action="store_true", help="export the raw weights (default: the EMA or the raw "
                     "weights, whichever has the lower held-out loss)")
     ap.add_argument("--calib", type=int, default=16)
+    ap.add_argument("--data", default=str(DEFAULT_ROOT),
+                    help="training images; their validation split gives the calibration crops")
     ap.add_argument("--compact", default=None, help="also write a compact resume state here "
                     "(default training/checkpoints/hyperprior.pt when exporting to the default path)")
     ap.add_argument("--add-rdo", default=None, metavar="LMW", help="only (re)compute the RDO cost table of this "
@@ -506,14 +509,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     if args.add_rdo:
-        bank = PatchBank(split="val", min_side=128)
+        bank = PatchBank(args.data, split="val", min_side=128)
         add_rdo(Path(args.add_rdo), bank.fixed_crops(256, RDO_CROPS))
         return 0
     st = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+    if "model_fp16" in st:  # a compact state (train.save_compact): one set of weights, in fp16
+        st = {**st, "model": {k: v.float() if v.is_floating_point() else v for k, v in st["model_fp16"].items()}}
     cfg = HyperpriorConfig(**{"shortcut": False, **st["config"]})
-    bank = PatchBank(split="val", min_side=128)
+    bank = PatchBank(args.data, split="val", min_side=128)
     calib = bank.fixed_crops(256, args.calib)
-    candidates = ["model"] if args.raw else ["ema", "model"]
+    candidates = ["model"] if args.raw or "ema" not in st else ["ema", "model"]
     scored = []
     for key in candidates:  # the EMA is usually better; after an LR decay the raw weights can be
         m = MeanScaleHyperprior(cfg)

@@ -46,6 +46,24 @@ class Tables:
     offsets: np.ndarray
 
 
+def _code_length(cdfs: np.ndarray, s: np.ndarray, n: np.ndarray, rows: np.ndarray) -> float:
+    """Ideal code length (bits) of symbols s under the 16-bit CDF rows cdfs[rows]:
+    a regular symbol (0 <= s < n) costs -log2 p; anything else the escape
+    symbol (index n) plus 6 + floor(log2 m) raw bits, as the rANS coder
+    writes it (m = -s below the table, s - n + 1 above)."""
+    s = np.asarray(s, dtype=np.int64)
+    n = np.asarray(n, dtype=np.int64)
+    inside = (s >= 0) & (s < n)
+    sym = np.where(inside, s, n)
+    cdf = cdfs.astype(np.float64)
+    p = (cdf[rows, sym + 1] - cdf[rows, sym]) / 65536.0
+    m = np.where(inside, 1, np.where(s < 0, -s, s - n + 1))
+    nb = np.floor(np.log2(m.astype(np.float64))).astype(np.int64)
+    nb = np.where((1 << (nb + 1)) <= m, nb + 1, np.where((1 << nb) > m, nb - 1, nb))  # exact floor(log2 m)
+    raw = np.where(inside, 0, 6 + nb)
+    return float(-np.log2(p).sum() + raw.sum())
+
+
 class ReferenceCodec:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -102,8 +120,7 @@ class ReferenceCodec:
     def rdo_costs(self, qx: int) -> np.ndarray:
         K = np.asarray(self.rdo_cost, dtype=np.float64)
         A = K.shape[0]
-        q = min(100.0, max(1.0, qx / 100.0))
-        t = (q - 1.0) / 99.0 * (A - 1)
+        t = self._position(qx, A)  # the anchor position gains() uses
         i = min(int(math.floor(t)), A - 2) if A > 1 else 0
         f = t - i if A > 1 else 0.0
         lk = np.log(K)
@@ -143,7 +160,7 @@ class ReferenceCodec:
         H, W = image.shape[:2]
         qx = int(round(min(100.0, max(1.0, float(quality))) * 100))
         t = self._position(qx, self.cfg.anchors)
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+        x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float().unsqueeze(0) / 255.0  # a writable copy
         Hp, Wp = -(-H // 64) * 64, -(-W // 64) * 64
         x = F.pad(x, (0, Wp - W, 0, Hp - H), mode="replicate")
         gain, inv_gain = self.model.gains(t)
@@ -216,19 +233,10 @@ class ReferenceCodec:
         z = a["z_hat"][0].to(torch.int64)
         zc = self.z_tables
         for c in range(z.shape[0]):
-            s = z[c].reshape(-1).numpy() - zc.offsets[c]
-            n = zc.lengths[c] - 2  # regular symbols
-            cdf = zc.cdfs[c].astype(np.float64)
-            ok = (s >= 0) & (s < n)
-            p = (cdf[s[ok] + 1] - cdf[s[ok]]) / 65536.0
-            bits += float(-np.log2(p).sum()) + (~ok).sum() * 20.0
+            bits += _code_length(zc.cdfs[c][None, :], z[c].reshape(-1).numpy() - zc.offsets[c],
+                                 np.full(z[c].numel(), zc.lengths[c] - 2), np.zeros(z[c].numel(), dtype=np.int64))
         yc = self.y_tables
         r = a["r"][0].reshape(-1).to(torch.int64).numpy()
-        idx = a["idx"][0].reshape(-1).numpy()
-        s = r - yc.offsets[idx]
-        n = yc.lengths[idx] - 2
-        ok = (s >= 0) & (s < n)
-        cdf = yc.cdfs.astype(np.float64)
-        p = (cdf[idx[ok], s[ok] + 1] - cdf[idx[ok], s[ok]]) / 65536.0
-        bits += float(-np.log2(p).sum()) + (~ok).sum() * 20.0
+        idx = a["idx"][0].reshape(-1).numpy().astype(np.int64)
+        bits += _code_length(yc.cdfs, r - yc.offsets[idx], yc.lengths[idx] - 2, idx)
         return bits

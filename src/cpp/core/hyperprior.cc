@@ -428,11 +428,21 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
 
 HyperpriorModel::~HyperpriorModel() = default;
 
+HyperpriorModel::AnchorPos HyperpriorModel::anchor_position(uint16_t qx) const {
+  const double q = std::min(100.0, std::max(1.0, qx / 100.0));
+  const double t = (q - 1.0) / 99.0 * (anchors_ - 1);
+  AnchorPos p;
+  if (anchors_ > 1) {
+    p.i = std::min(int(std::floor(t)), anchors_ - 2);
+    p.f = t - p.i;
+  }
+  return p;
+}
+
 void HyperpriorModel::gains(uint16_t qx, std::vector<float>& gain, std::vector<float>& inv_gain) const {
-  double q = std::min(100.0, std::max(1.0, qx / 100.0));
-  double t = (q - 1.0) / 99.0 * (anchors_ - 1);
-  int i = anchors_ > 1 ? std::min(int(std::floor(t)), anchors_ - 2) : 0;
-  float f = anchors_ > 1 ? float(t - i) : 0.f;
+  const AnchorPos pos = anchor_position(qx);
+  const int i = pos.i;
+  const float f = float(pos.f);  // the gains interpolate in float (decoders depend on these bits)
   gain.resize(M_);
   inv_gain.resize(M_);
   for (int c = 0; c < M_; ++c) {
@@ -450,10 +460,9 @@ void HyperpriorModel::gains(uint16_t qx, std::vector<float>& gain, std::vector<f
 
 std::vector<float> HyperpriorModel::rdo_costs(uint16_t qx) const {
   // the same position and log-linear interpolation as gains(), in double
-  double q = std::min(100.0, std::max(1.0, qx / 100.0));
-  double t = (q - 1.0) / 99.0 * (anchors_ - 1);
-  int i = anchors_ > 1 ? std::min(int(std::floor(t)), anchors_ - 2) : 0;
-  double f = anchors_ > 1 ? t - i : 0.0;
+  const AnchorPos pos = anchor_position(qx);
+  const int i = pos.i;
+  const double f = pos.f;
   std::vector<float> k(M_);
   for (int c = 0; c < M_; ++c) {
     const double* a = &log_rdo_[size_t(i) * M_ + c];

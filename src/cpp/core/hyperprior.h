@@ -101,6 +101,14 @@ class HyperpriorModel {
   void gains(uint16_t quality_x100, std::vector<float>& gain, std::vector<float>& inv_gain) const;
   // Per-channel cost, in bits, of a unit squared latent error at this quality.
   std::vector<float> rdo_costs(uint16_t quality_x100) const;
+  // Where a quality falls on the anchor axis: anchor i and the fraction f
+  // toward anchor i + 1 (0 with a single anchor); gains() and rdo_costs()
+  // interpolate there.
+  struct AnchorPos {
+    int i = 0;
+    double f = 0.0;
+  };
+  AnchorPos anchor_position(uint16_t quality_x100) const;
   // Code length in bits of value v under y table k (escape included).
   float symbol_bits(int k, int32_t v) const;
   void quantize_latents(const float* y, const float* mu, const int32_t* idx, int yh, int yw, uint16_t qx, bool rdo,
