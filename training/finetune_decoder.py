@@ -24,7 +24,6 @@ writes are the same symbols as before; the model id changes with the file.
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
@@ -44,14 +43,8 @@ from .reference_codec import ReferenceCodec
 def coded_latents(ref: ReferenceCodec, x: torch.Tensor, qx: int) -> tuple[torch.Tensor, float]:
     """y_hat = r + mu, with r what the encoder codes for x (B, 3, H, W) in [0, 1]
     (H, W multiples of 64) at quality qx / 100; and the rate position t."""
-    t = ref._position(qx, ref.cfg.anchors)
-    gain, _ = ref.model.gains(t)
-    y = ref.model.analysis(x) * gain.view(1, -1, 1, 1)
-    z_hat = torch.round(ref.model.h_a(y))
-    mu, idx = ref._params(z_hat)
-    r = torch.stack([torch.from_numpy(ref.quantize_rdo((y - mu)[i].numpy(), idx[i].numpy(), qx))
-                     for i in range(x.shape[0])]).to(torch.float32)
-    return r + mu, t
+    a = ref.latents(x, qx)
+    return a["r"].to(torch.float32) + a["mu"], a["t"]
 
 
 def decoder_params(model) -> list[torch.nn.Parameter]:
@@ -117,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     bank = PatchBank(args.data, "train", min_side=args.patch, seed=args.seed)
     val = PatchBank(args.data, "val", min_side=128).fixed_crops(256, args.val_count)
     A = ref.cfg.anchors
-    val_q = [int(round((1 + t / (A - 1) * 99) * 100)) for t in (0.0, (A - 1) / 2, A - 1.0)] if A > 1 else [5000]
+
+    def qx_at(t: float) -> int:  # rate position -> quality x 100 (inverse of quality_to_position)
+        return int(round((1 + t / max(A - 1, 1) * 99) * 100))
+
+    val_q = [qx_at(t) for t in (0.0, (A - 1) / 2, A - 1.0)] if A > 1 else [5000]
 
     def validate(tag: str) -> list[float]:
         model.eval()
@@ -135,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.minutes is not None and time.time() - t0 > 60 * args.minutes:
             break
         x = bank.batch(args.batch, args.patch)
-        qx = int(round((1 + rng.uniform(0, A - 1) / max(A - 1, 1) * 99) * 100))
+        qx = qx_at(rng.uniform(0, A - 1))
         y_hat, t = coded_latents(ref, x, qx)
         model.train()
         _, inv_gain = model.gains(t)

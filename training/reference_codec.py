@@ -57,11 +57,17 @@ def _code_length(cdfs: np.ndarray, s: np.ndarray, n: np.ndarray, rows: np.ndarra
     sym = np.where(inside, s, n)
     cdf = cdfs.astype(np.float64)
     p = (cdf[rows, sym + 1] - cdf[rows, sym]) / 65536.0
-    m = np.where(inside, 1, np.where(s < 0, -s, s - n + 1))
-    nb = np.floor(np.log2(m.astype(np.float64))).astype(np.int64)
-    nb = np.where((1 << (nb + 1)) <= m, nb + 1, np.where((1 << nb) > m, nb - 1, nb))  # exact floor(log2 m)
-    raw = np.where(inside, 0, 6 + nb)
+    raw = np.where(inside, 0, _escape_raw_bits(np.where(inside, 1, np.where(s < 0, -s, s - n + 1))))
     return float(-np.log2(p).sum() + raw.sum())
+
+
+def _escape_raw_bits(m: np.ndarray) -> np.ndarray:
+    """The raw bits after an escape symbol for magnitude m >= 1 (int64):
+    6 length bits + floor(log2 m), exact for integers (guards the float
+    log2's rounding at powers of two)."""
+    nb = np.floor(np.log2(np.maximum(m, 1).astype(np.float64))).astype(np.int64)
+    nb = np.where((1 << (nb + 1)) <= m, nb + 1, np.where((1 << nb) > m, nb - 1, nb))
+    return 6 + nb
 
 
 class ReferenceCodec:
@@ -111,11 +117,8 @@ class ReferenceCodec:
         s = v - yc.offsets[k].astype(np.int64)
         inside = (s >= 0) & (s < n)
         bits = self.y_bits[k, np.where(inside, s, n)]
-        m = np.where(s < 0, -s, s - n + 1)
-        nb = np.floor(np.log2(np.maximum(m, 1).astype(np.float64))).astype(np.int64)
-        # exact floor(log2 m) for integers (guards float rounding at powers of two)
-        nb = np.where((1 << (nb + 1)) <= m, nb + 1, np.where((1 << nb) > m, nb - 1, nb))
-        return np.where(inside, bits, bits + (6 + nb).astype(np.float32)).astype(np.float32)
+        raw = _escape_raw_bits(np.where(s < 0, -s, s - n + 1))
+        return np.where(inside, bits, bits + raw.astype(np.float32)).astype(np.float32)
 
     def rdo_costs(self, qx: int) -> np.ndarray:
         K = np.asarray(self.rdo_cost, dtype=np.float64)
@@ -155,22 +158,29 @@ class ReferenceCodec:
         return np.where(j1 < j0, r1, r0)
 
     @torch.no_grad()
-    def analyse(self, image: np.ndarray, quality: float, rdo: bool = True) -> dict:
-        """Everything the encoder computes (for tests and RD estimates)."""
-        H, W = image.shape[:2]
-        qx = int(round(min(100.0, max(1.0, float(quality))) * 100))
+    def latents(self, x: torch.Tensor, qx: int, rdo: bool = True) -> dict:
+        """What the encoder computes for a batch x (B, 3, H, W) in [0, 1], H and W
+        multiples of 64, at quality qx / 100: y, z_hat, mu, the scale indexes
+        and the coded integers r (RDO-quantised unless rdo is False)."""
         t = self._position(qx, self.cfg.anchors)
-        x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float().unsqueeze(0) / 255.0  # a writable copy
-        Hp, Wp = -(-H // 64) * 64, -(-W // 64) * 64
-        x = F.pad(x, (0, Wp - W, 0, Hp - H), mode="replicate")
-        gain, inv_gain = self.model.gains(t)
+        gain, _ = self.model.gains(t)
         y = self.model.analysis(x) * gain.view(1, -1, 1, 1)
         z_hat = torch.round(self.model.h_a(y))
         mu, idx = self._params(z_hat)
         r = torch.round(y - mu)
         if rdo and self.rdo_cost is not None and r.abs().max() < 1e9:
-            r = torch.from_numpy(self.quantize_rdo((y - mu)[0].numpy(), idx[0].numpy(), qx)).unsqueeze(0)
-        return {"qx": qx, "t": t, "y": y, "z_hat": z_hat, "mu": mu, "idx": idx, "r": r, "size": (H, W)}
+            r = torch.stack([torch.from_numpy(self.quantize_rdo((y - mu)[i].numpy(), idx[i].numpy(), qx))
+                             for i in range(x.shape[0])])
+        return {"qx": qx, "t": t, "y": y, "z_hat": z_hat, "mu": mu, "idx": idx, "r": r}
+
+    def analyse(self, image: np.ndarray, quality: float, rdo: bool = True) -> dict:
+        """Everything the encoder computes for one image (for tests and RD estimates)."""
+        H, W = image.shape[:2]
+        qx = int(round(min(100.0, max(1.0, float(quality))) * 100))
+        x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float().unsqueeze(0) / 255.0  # a writable copy
+        Hp, Wp = -(-H // 64) * 64, -(-W // 64) * 64
+        x = F.pad(x, (0, Wp - W, 0, Hp - H), mode="replicate")
+        return {**self.latents(x, qx, rdo), "size": (H, W)}
 
     def encode(self, image: np.ndarray, quality: float, rdo: bool = True) -> bytes:
         core = _core()
