@@ -84,7 +84,7 @@ class EMA:
 
 
 def lr_at(step: int, run_start: int, run_steps: int | None, args) -> float:
-    lr = args.lr * min(1.0, (step + 1) / args.warmup)
+    lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
     if run_steps:
         k = step - run_start
         decay_start = int(run_steps * (1 - args.decay_frac))
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             # learning rate: warm-up, constant, optional cosine tail (by steps or by time)
             if args.minutes is not None and args.steps is None and args.decay_frac > 0:
                 frac_run = elapsed_min / args.minutes
-                lr = args.lr * min(1.0, (step + 1) / args.warmup)
+                lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
                 d0 = 1 - args.decay_frac
                 if frac_run > d0:
                     f = (frac_run - d0) / args.decay_frac

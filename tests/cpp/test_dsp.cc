@@ -462,6 +462,103 @@ void test_gdn_standalone() {
   std::printf("gdn/igdn ok\n");
 }
 
+// A diagonal gamma (what training produces) takes the per-channel path; it
+// must give exactly the bits of the dense c x c product (forced with
+// allow_diagonal = false), stand-alone and fused into every conv kind, on
+// both kernel paths and thread counts. Off-diagonal -0.0 counts as zero; a
+// zero diagonal entry and zero / huge / tiny inputs are included.
+void test_gdn_diagonal() {
+  ThreadPool pool2(2);
+  const std::vector<bool> modes = scalar_modes();
+  auto diag_params = [](int c, std::vector<float>& beta, std::vector<float>& gamma) {
+    beta = randf(c, 0.5f, 1.5f);
+    gamma.assign((size_t)c * c, 0.0f);
+    const std::vector<float> d = randf(c, 0.0f, 0.3f);
+    for (int i = 0; i < c; ++i) gamma[(size_t)i * c + i] = d[i];
+    if (c > 1) gamma[1] = -0.0f;
+    if (c > 2) gamma[(size_t)2 * c + 2] = 0.0f;
+  };
+  int cases = 0;
+  for (int c : {1, 3, 8, 13, 64, 128})
+    for (bool inverse : {false, true}) {
+      std::vector<float> beta, gamma;
+      diag_params(c, beta, gamma);
+      const Gdn fast(c, beta.data(), gamma.data(), inverse);
+      const Gdn dense(c, beta.data(), gamma.data(), inverse, false);
+      CHECK(fast.diagonal());
+      CHECK(!dense.diagonal());
+      // a single non-zero off-diagonal entry makes it dense
+      if (c > 1) {
+        std::vector<float> g2 = gamma;
+        g2[(size_t)(c - 1) * c] = 1e-30f;
+        CHECK(!Gdn(c, beta.data(), g2.data(), inverse).diagonal());
+      }
+      const int h = 7, w = 29;
+      std::vector<float> x = randf((size_t)c * h * w, -3.0f, 3.0f);
+      x[0] = 0.0f;
+      x[1] = -0.0f;
+      x[2] = 1e30f;
+      x[3] = -1e-40f;  // subnormal
+      std::vector<std::vector<float>> per_mode;
+      for (bool scalar : modes) {
+        set_force_scalar(scalar);
+        std::vector<float> a(x.size()), b(x.size()), a2 = x;
+        fast.run(x.data(), h, w, a.data());
+        dense.run(x.data(), h, w, b.data());
+        fast.run(a2.data(), h, w, a2.data(), &pool2);
+        CHECK(bit_equal(a, b));
+        CHECK(bit_equal(a, a2));
+        per_mode.push_back(a);
+        ++cases;
+      }
+      if (per_mode.size() == 2) CHECK(paths_bit_equal(per_mode[0], per_mode[1], "diagonal gdn"));
+    }
+  // fused: conv (direct, Winograd) and transposed conv (direct, Winograd)
+  for (bool transposed : {false, true})
+    for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd})
+      for (int cout : {5, 16}) {
+        const int cin = 16, k = 5, s = 2, h = 11, w = 19;
+        const std::vector<float> in = randf((size_t)cin * h * w);
+        const std::vector<float> wt = randf((size_t)cin * cout * k * k);
+        const std::vector<float> bias = randf(cout, -0.5f, 0.5f);
+        std::vector<float> beta, gamma;
+        diag_params(cout, beta, gamma);
+        const bool inverse = transposed;
+        const Gdn fast(cout, beta.data(), gamma.data(), inverse);
+        const Gdn dense(cout, beta.data(), gamma.data(), inverse, false);
+        std::vector<std::vector<float>> per_mode;
+        for (bool scalar : modes) {
+          set_force_scalar(scalar);
+          std::vector<float> a, b, a2;
+          auto run = [&](const Gdn& g, std::vector<float>& o, ThreadPool* pool) {
+            if (transposed) {
+              ConvTranspose2d conv(cin, cout, k, s, wt.data(), bias.data());
+              conv.set_gdn(g);
+              conv.set_algorithm(algo);
+              o.assign((size_t)cout * conv.out_h(h) * conv.out_w(w), -7.0f);
+              conv.run(in.data(), h, w, o.data(), pool);
+            } else {
+              Conv2d conv(cin, cout, k, s, wt.data(), bias.data());
+              conv.set_gdn(g);
+              conv.set_algorithm(algo);
+              o.assign((size_t)cout * conv.out_h(h) * conv.out_w(w), -7.0f);
+              conv.run(in.data(), h, w, o.data(), pool);
+            }
+          };
+          run(fast, a, nullptr);
+          run(dense, b, nullptr);
+          run(fast, a2, &pool2);
+          CHECK(bit_equal(a, b));
+          CHECK(bit_equal(a, a2));
+          per_mode.push_back(a);
+          ++cases;
+        }
+        if (per_mode.size() == 2) CHECK(paths_bit_equal(per_mode[0], per_mode[1], "fused diagonal gdn"));
+      }
+  set_force_scalar(false);
+  std::printf("diagonal gdn == dense gdn: %d cases ok\n", cases);
+}
+
 void test_elementwise() {
   ThreadPool pool2(2);
   // Same inputs on every path; the outputs are compared bit for bit across
@@ -1300,6 +1397,7 @@ int main(int argc, char** argv) {
   test_bad_args();
   test_elementwise();
   test_gdn_standalone();
+  test_gdn_diagonal();
   test_float_conv(false);
   test_float_conv(true);
   test_float_large();

@@ -259,6 +259,13 @@ struct ScalarMicro {
       for (int i = 0; i < n; ++i) x[i] /= norm[i];
     }
   }
+  // Diagonal GDN: the one non-zero term of the matrix product, as one fma.
+  static void gdn_diag(float* x, float beta, float g, int n, bool inverse) {
+    for (int i = 0; i < n; ++i) {
+      const float norm = std::fma(g, std::fabs(x[i]), beta);
+      x[i] = inverse ? x[i] * norm : x[i] / norm;
+    }
+  }
   static void requant(uint32_t* acc, int n, int shift, int32_t lo, int32_t hi) {
     const uint32_t rnd = shift > 0 ? (1u << (shift - 1)) : 0u;
     for (int i = 0; i < n; ++i) {
@@ -880,10 +887,27 @@ int64_t f32_scratch_elems(int ngroups, int coutp, int post) {
   return (int64_t)ngroups * coutp * kTile + ((post == kPostGdn || post == kPostIgdn) ? 2 * (int64_t)coutp * kTile : 0);
 }
 
-void pack_gdn(int c, const float* beta, const float* gamma, std::vector<float>& pbeta, std::vector<float>& pgamma) {
+// pdiag gets gamma's diagonal (and pgamma stays empty) when every
+// off-diagonal entry is exactly zero and allow_diagonal is set.
+void pack_gdn(int c, const float* beta, const float* gamma, bool allow_diagonal, std::vector<float>& pbeta,
+              std::vector<float>& pgamma, std::vector<float>& pdiag) {
   const int cp = round_up(c, kMR);
   pbeta.assign(cp, 1.0f);
   for (int i = 0; i < c; ++i) pbeta[i] = beta[i];
+  bool diagonal = allow_diagonal;
+  for (int i = 0; i < c && diagonal; ++i)
+    for (int j = 0; j < c; ++j)
+      if (i != j && gamma[(size_t)i * c + j] != 0.0f) {
+        diagonal = false;
+        break;
+      }
+  pgamma.clear();
+  pdiag.clear();
+  if (diagonal) {
+    pdiag.resize(c);
+    for (int i = 0; i < c; ++i) pdiag[i] = gamma[(size_t)i * c + i];
+    return;
+  }
   pgamma.assign((size_t)cp * c, 0.0f);
   for (int i = 0; i < c; ++i)
     for (int j = 0; j < c; ++j) pgamma[((size_t)(i / kMR) * c + j) * kMR + i % kMR] = gamma[(size_t)i * c + j];
@@ -895,7 +919,7 @@ void pack_gdn(int c, const float* beta, const float* gamma, std::vector<float>& 
 // phase_out: see ConvJob (nullptr: plain output).
 void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w,
                   const float* wpk, int kc, int cout, int coutp, const float* bias, PostOp post, const float* gbeta,
-                  const float* ggamma, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
+                  const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
                   ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
   std::optional<Lease> padded;
@@ -925,6 +949,7 @@ void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, in
   j.post = post_code(post);
   j.gdn_beta = gbeta;
   j.gdn_gamma = ggamma;
+  j.gdn_diag = gdiag;
   j.grid_w = g.grid_w;
   j.valid_h = g.valid_h;
   j.valid_w = g.valid_w;
@@ -939,7 +964,7 @@ void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, in
 
 void run_wino_f32(const Geometry& g, bool transposed, const float* in, const float* prepadded, int cin, int h, int w,
                   const float* wpk, int cout, int coutp, const float* bias, PostOp post, const float* gbeta,
-                  const float* ggamma, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
+                  const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
                   ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
   std::optional<Lease> padded;
@@ -966,6 +991,7 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
   j.post = post_code(post);
   j.gdn_beta = gbeta;
   j.gdn_gamma = ggamma;
+  j.gdn_diag = gdiag;
   j.deconv = transposed;
   j.grid_w = g.grid_w;
   j.blocks_h = g.blocks_h;
@@ -1041,12 +1067,12 @@ using namespace detail;
 // ---------------------------------------------------------------------------
 // Gdn
 // ---------------------------------------------------------------------------
-Gdn::Gdn(int channels, const float* beta, const float* gamma, bool inverse)
+Gdn::Gdn(int channels, const float* beta, const float* gamma, bool inverse, bool allow_diagonal)
     : c_(channels), cp_(0), inverse_(inverse) {
   LMC_CHECK(channels >= 1 && channels <= kMaxChannels, Status::InvalidArgument, "gdn: channels out of range");
   LMC_CHECK(beta != nullptr && gamma != nullptr, Status::InvalidArgument, "gdn: null parameters");
   cp_ = round_up(c_, kMR);
-  pack_gdn(c_, beta, gamma, beta_, gamma_);
+  pack_gdn(c_, beta, gamma, allow_diagonal, beta_, gamma_, diag_);
 }
 
 void Gdn::run(const float* in, int h, int w, float* out, ThreadPool* pool) const {
@@ -1060,6 +1086,7 @@ void Gdn::run(const float* in, int h, int w, float* out, ThreadPool* pool) const
   j.hw = (int64_t)h * w;
   j.beta = beta_.data();
   j.gamma = gamma_.data();
+  j.diag = diag_.empty() ? nullptr : diag_.data();
   j.inverse = inverse_;
   const int64_t ntiles = (j.hw + kTile - 1) / kTile;
   run_tiles<float>(&scratch_cache(), pool, ntiles, 3 * (int64_t)cp_ * kTile,
@@ -1104,6 +1131,7 @@ void Conv2d::set_relu(bool on) {
   post_ = on ? PostOp::Relu : PostOp::None;
   gdn_beta_.clear();
   gdn_gamma_.clear();
+  gdn_diag_.clear();
 }
 void Conv2d::clear_post_op() { set_relu(false); }
 void Conv2d::set_gdn(const Gdn& gdn) {
@@ -1111,6 +1139,7 @@ void Conv2d::set_gdn(const Gdn& gdn) {
   post_ = gdn.inverse() ? PostOp::Igdn : PostOp::Gdn;
   gdn_beta_ = gdn.beta_;
   gdn_gamma_ = gdn.gamma_;
+  gdn_diag_ = gdn.diag_;
 }
 
 namespace {
@@ -1142,13 +1171,13 @@ void Conv2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, in
     const int shift = static_cast<int>((row / s_) & 1);  // parity of the first output row
     const Geometry g = wino_geometry(false, h, w, k_, s_, wino_subconvs(false, k_, s_), shift);
     run_wino_f32(g, false, in, nullptr, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_,
-                 gdn_beta_.data(), gdn_gamma_.data(), out, out_w(w), (int64_t)out_h(h) * out_w(w), nullptr,
+                 gdn_beta_.data(), gdn_gamma_.data(), gdiag(), out, out_w(w), (int64_t)out_h(h) * out_w(w), nullptr,
                  &scratch_cache(), pool);
     return;
   }
   const Geometry g = conv_geometry(h, w, k_, s_);
   run_conv_f32(g, in, nullptr, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
-               gdn_gamma_.data(), out, out_w(w), (int64_t)out_h(h) * out_w(w), nullptr, &scratch_cache(), pool);
+               gdn_gamma_.data(), gdiag(), out, out_w(w), (int64_t)out_h(h) * out_w(w), nullptr, &scratch_cache(), pool);
 }
 
 // ---------------------------------------------------------------------------
@@ -1178,6 +1207,7 @@ void ConvTranspose2d::set_relu(bool on) {
   post_ = on ? PostOp::Relu : PostOp::None;
   gdn_beta_.clear();
   gdn_gamma_.clear();
+  gdn_diag_.clear();
 }
 void ConvTranspose2d::clear_post_op() { set_relu(false); }
 void ConvTranspose2d::set_gdn(const Gdn& gdn) {
@@ -1185,6 +1215,7 @@ void ConvTranspose2d::set_gdn(const Gdn& gdn) {
   post_ = gdn.inverse() ? PostOp::Igdn : PostOp::Gdn;
   gdn_beta_ = gdn.beta_;
   gdn_gamma_ = gdn.gamma_;
+  gdn_diag_ = gdn.diag_;
 }
 
 void ConvTranspose2d::set_algorithm(ConvAlgo algo) {
@@ -1256,11 +1287,11 @@ void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int 
   const Geometry g = transposed_geometry(wino, h, w, k_, first_row);
   if (wino) {
     run_wino_f32(g, true, in, padded, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_,
-                 gdn_beta_.data(), gdn_gamma_.data(), base, out.row, out.cstride, po, &scratch_cache(), pool);
+                 gdn_beta_.data(), gdn_gamma_.data(), gdiag(), base, out.row, out.cstride, po, &scratch_cache(), pool);
     return;
   }
   run_conv_f32(g, in, padded, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
-               gdn_gamma_.data(), base, out.row, out.cstride, po, &scratch_cache(), pool);
+               gdn_gamma_.data(), gdiag(), base, out.row, out.cstride, po, &scratch_cache(), pool);
 }
 
 ConvTranspose2d::PaddedInput ConvTranspose2d::padded_input(int h, int w, int64_t first_row) const {

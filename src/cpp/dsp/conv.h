@@ -44,9 +44,17 @@ namespace dsp {
 class Gdn {
  public:
   // beta [c] (> 0 in a trained model), gamma [c][c] (row i = output channel i).
-  Gdn(int channels, const float* beta, const float* gamma, bool inverse);
+  // A gamma whose off-diagonal entries are all exactly zero (what training
+  // produces: training/layers.py squares a parameter initialised to a
+  // diagonal, whose zero entries get zero gradients) runs as a per-channel
+  // fma(gamma_ii, |x_i|, beta_i) instead of a c x c matrix product per pixel.
+  // For finite inputs that is bit-identical to the dense sum, whose zero
+  // terms fma(0, |x_j|, acc) = acc are exact (tested); allow_diagonal = false
+  // forces the dense path.
+  Gdn(int channels, const float* beta, const float* gamma, bool inverse, bool allow_diagonal = true);
   int channels() const { return c_; }
   bool inverse() const { return inverse_; }
+  bool diagonal() const { return !diag_.empty(); }
   // in, out: [c][h][w]; out may equal in (in place).
   void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr) const;
 
@@ -56,7 +64,8 @@ class Gdn {
   int c_, cp_;
   bool inverse_;
   std::vector<float> beta_;   // [cp]
-  std::vector<float> gamma_;  // packed [cp/4][c][4]
+  std::vector<float> gamma_;  // packed [cp/4][c][4] (empty when diagonal)
+  std::vector<float> diag_;   // [c] gamma_ii when gamma is diagonal, else empty
 };
 
 // What a convolution applies to its output before storing it.
@@ -134,7 +143,8 @@ class Conv2d {
   std::vector<float> w_;     // packed per chunk (see dsp/kernels.h)
   std::vector<float> bias_;  // [coutp]
   PostOp post_ = PostOp::None;
-  std::vector<float> gdn_beta_, gdn_gamma_;
+  std::vector<float> gdn_beta_, gdn_gamma_, gdn_diag_;
+  const float* gdiag() const { return gdn_diag_.empty() ? nullptr : gdn_diag_.data(); }
   ConvAlgo algo_ = ConvAlgo::Auto;
   std::vector<float> wino_w_;  // Winograd-transformed weights (empty: unsupported)
 };
@@ -194,7 +204,8 @@ class ConvTranspose2d {
   std::vector<float> w_;  // the 4 output phases (2*ry + rx), packed per chunk
   std::vector<float> bias_;
   PostOp post_ = PostOp::None;
-  std::vector<float> gdn_beta_, gdn_gamma_;
+  std::vector<float> gdn_beta_, gdn_gamma_, gdn_diag_;
+  const float* gdiag() const { return gdn_diag_.empty() ? nullptr : gdn_diag_.data(); }
   ConvAlgo algo_ = ConvAlgo::Auto;
   std::vector<float> wino_w_;  // Winograd-transformed weights (empty: unsupported)
   bool uses_winograd(int64_t first_row) const;

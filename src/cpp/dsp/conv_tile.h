@@ -15,6 +15,7 @@
 //                                           (rows: what to prefetch for later channels)
 //   M::wino_gemm(V, nc, U, y, coef)         y[m*kTile + o*T + t] += coef[o] * sum_ci U[ci][m] V[ci][t]
 //   M::prefetch(p)                          prefetch hint for address p
+//   M::gdn_diag(x, beta, g, n, inverse)  x *= or /= fma(g, |x|, beta)
 //   M::fill, M::add_scalar, M::relu, M::abs_copy, M::gdn_apply, M::requant,
 //   M::copy, M::interleave (2-way), M::interleave4
 #pragma once
@@ -65,10 +66,16 @@ void store_tile(const ConvJob& j, int64_t p0, const T* acc, T* out) {
 }
 
 // x[c][kTile] <- GDN/IGDN(x): norm = beta + gamma |x|, x *= norm or x /= norm.
-// ax and nm are scratch [cp][kTile].
+// ax and nm are scratch [cp][kTile]. diag (non-null: gamma is diagonal) takes
+// the per-channel path: the same bits as the matrix product, whose zero terms
+// add exact zeros.
 template <class M>
-void gdn_on_tile(int c, int cp, const float* beta, const float* gamma, bool inverse, float* x, float* ax,
-                 float* nm) {
+void gdn_on_tile(int c, int cp, const float* beta, const float* gamma, const float* diag, bool inverse, float* x,
+                 float* ax, float* nm) {
+  if (diag) {
+    for (int i = 0; i < c; ++i) M::gdn_diag(x + i * kTile, beta[i], diag[i], kTile, inverse);
+    return;
+  }
   static const int kZeroOffset[1] = {0};
   for (int i = 0; i < c; ++i) M::abs_copy(ax + i * kTile, x + i * kTile, kTile);
   for (int i = 0; i < cp; ++i) M::fill(nm + i * kTile, beta[i], kTile);
@@ -128,7 +135,7 @@ void conv_f32_tile_impl(const ConvJob& j, int64_t p0, float* scratch) {
     float* ax = acc + (int64_t)j.ngroups * coutp * kTile;
     float* nm = ax + (int64_t)coutp * kTile;
     for (int g = 0; g < j.ngroups; ++g)
-      gdn_on_tile<M>(j.cout, coutp, j.gdn_beta, j.gdn_gamma, j.post == kPostIgdn, acc + (int64_t)g * coutp * kTile,
+      gdn_on_tile<M>(j.cout, coutp, j.gdn_beta, j.gdn_gamma, j.gdn_diag, j.post == kPostIgdn, acc + (int64_t)g * coutp * kTile,
                      ax, nm);
   }
   store_tile<M, float>(j, p0, acc, static_cast<float*>(j.out));
@@ -178,7 +185,7 @@ void gdn_tile_impl(const GdnJob& j, int64_t p0, float* scratch) {
     M::copy(x + i * kTile, j.in + i * j.hw + p0, n);
     if (n < kTile) M::fill(x + i * kTile + n, 0.0f, kTile - n);
   }
-  gdn_on_tile<M>(j.c, j.cp, j.beta, j.gamma, j.inverse != 0, x, ax, nm);
+  gdn_on_tile<M>(j.c, j.cp, j.beta, j.gamma, j.diag, j.inverse != 0, x, ax, nm);
   for (int i = 0; i < j.c; ++i) M::copy(j.out + i * j.hw + p0, x + i * kTile, n);
 }
 
@@ -282,7 +289,7 @@ void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
     if (j.post == kPostRelu) {
       for (int co = 0; co < j.cout; ++co) M::relu(yo + (int64_t)co * kTile, kTile);
     } else if (j.post == kPostGdn || j.post == kPostIgdn) {
-      gdn_on_tile<M>(j.cout, coutp, j.gdn_beta, j.gdn_gamma, j.post == kPostIgdn, yo, ax, nm);
+      gdn_on_tile<M>(j.cout, coutp, j.gdn_beta, j.gdn_gamma, j.gdn_diag, j.post == kPostIgdn, yo, ax, nm);
     }
   }
   wino_store<M>(j, b0, y);

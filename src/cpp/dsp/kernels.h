@@ -68,6 +68,7 @@ struct ConvJob {
   int post;
   const float* gdn_beta;   // [coutp] (padded with 1)
   const float* gdn_gamma;  // packed [coutp/kMR][cout][1][kMR]
+  const float* gdn_diag;   // [cout]: diagonal gamma (then gdn_gamma is unused), or null
   // int16 requantisation
   int shift;
   int32_t lo, hi;
@@ -92,6 +93,7 @@ struct GdnJob {
   int64_t hw;
   const float* beta;   // [cp]
   const float* gamma;  // packed [cp/kMR][c][1][kMR]
+  const float* diag;   // [c]: diagonal gamma (then gamma is unused), or null
   int inverse;
 };
 
@@ -135,6 +137,7 @@ struct WinoJob {
   int post;
   const float* gdn_beta;
   const float* gdn_gamma;
+  const float* gdn_diag;
   int deconv;            // 0: sub-conv outputs add up; 1: sub-conv = output phase
   int grid_w;            // block grid row width
   int blocks_h, blocks_w;  // blocks that hold kept pixels
