@@ -187,7 +187,7 @@ const Shape kShapes[] = {{1, 1}, {1, 7}, {7, 1}, {5, 3}, {2, 2}, {17, 9}, {33, 6
 struct Chan {
   int cin, cout;
 };
-const Chan kChans[] = {{1, 1}, {3, 5}, {7, 9}, {13, 6}, {16, 12}};
+const Chan kChans[] = {{1, 1}, {3, 5}, {7, 9}, {13, 6}, {16, 12}, {9, 3}};  // 6, 3: 3-channel weight blocks
 
 enum class Post { None, Relu, Gdn, Igdn };
 

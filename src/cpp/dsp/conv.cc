@@ -119,27 +119,38 @@ inline int32_t asr32(int32_t v, int s) {  // arithmetic (flooring) shift right
 
 struct ScalarMicro {
   static constexpr int NR = 8;
+  static constexpr int NR3 = 8;
 
   static void f32(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
                   int64_t as) {
-    float c[kMR][NR];
-    for (int m = 0; m < kMR; ++m)
+    f32_mr<kMR>(in, cs, offs, nt, nc, w, acc, as);
+  }
+  // 3 output channels (weights [nc][nt][3]): same per-element operations.
+  static void f32_mr3(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                      int64_t as) {
+    f32_mr<3>(in, cs, offs, nt, nc, w, acc, as);
+  }
+  template <int MR>
+  static void f32_mr(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                     int64_t as) {
+    float c[MR][NR];
+    for (int m = 0; m < MR; ++m)
       for (int j = 0; j < NR; ++j) c[m][j] = acc[m * as + j];
     for (int ci = 0; ci < nc; ++ci) {
       const float* ip = in + ci * cs;
       for (int t = 0; t < nt; ++t) {
         float x[NR];
         for (int j = 0; j < NR; ++j) x[j] = ip[offs[t] + j];
-        for (int m = 0; m < kMR; ++m) {
+        for (int m = 0; m < MR; ++m) {
           const float wv = w[m];
           // AVX2: c = fmadd(broadcast(w[m]), x, c)
           for (int j = 0; j < NR; ++j) c[m][j] = fma_exact(wv, x[j], c[m][j]);
         }
-        w += kMR;
+        w += MR;
         LMC_SCALAR_BARRIER(w);
       }
     }
-    for (int m = 0; m < kMR; ++m)
+    for (int m = 0; m < MR; ++m)
       for (int j = 0; j < NR; ++j) acc[m * as + j] = c[m][j];
   }
 
@@ -262,7 +273,7 @@ struct ScalarMicro {
   // Diagonal GDN: the one non-zero term of the matrix product, as one fma.
   static void gdn_diag(float* x, float beta, float g, int n, bool inverse) {
     for (int i = 0; i < n; ++i) {
-      const float norm = std::fma(g, std::fabs(x[i]), beta);
+      const float norm = fma_exact(g, std::fabs(x[i]), beta);
       x[i] = inverse ? x[i] * norm : x[i] / norm;
     }
   }
@@ -333,7 +344,8 @@ void scalar_gemm(const GemmJob& j) {
 float portable_fma(float a, float b, float c) { return fma_exact(a, b, c); }
 
 const KernelTable& scalar_kernels() {
-  static_assert(kTile % ScalarMicro::NR == 0 && kWinoBlocks % ScalarMicro::NR == 0, "tile sizes");
+  static_assert(kTile % ScalarMicro::NR == 0 && kTile % ScalarMicro::NR3 == 0 && kWinoBlocks % ScalarMicro::NR == 0,
+                "tile sizes");
   static const KernelTable t = {"scalar",        ScalarMicro::NR,  scalar_conv_f32_tile, scalar_conv_i16_tile,
                                 scalar_gdn_tile, scalar_wino_tile, scalar_relu,          scalar_scale,
                                 scalar_gemm};
@@ -830,7 +842,7 @@ int chunk_channels(bool transposed, int stride, bool is_float) {
 // group_taps[g]: kernel indices ky*k+kx of group g; pair = 2 packs int16
 // channel pairs; get(co, ci, kidx) reads the PyTorch tensor.
 template <class T, class Get>
-std::vector<T> pack_weights(int cin, int cout, int coutp, int kc, int pair,
+std::vector<T> pack_weights(int cin, int cout, int coutp, int mr, int kc, int pair,
                             const std::vector<std::vector<int>>& group_taps, Get get) {
   const int nunits = (cin + pair - 1) / pair;
   size_t ntot = 0;
@@ -840,12 +852,12 @@ std::vector<T> pack_weights(int cin, int cout, int coutp, int kc, int pair,
   for (int u0 = 0; u0 < nunits; u0 += kc) {
     const int nc = std::min(kc, nunits - u0);
     for (const auto& taps : group_taps)
-      for (int ob = 0; ob < coutp / kMR; ++ob)
+      for (int ob = 0; ob < coutp / mr; ++ob)
         for (int u = 0; u < nc; ++u)
           for (int kidx : taps)
-            for (int m = 0; m < kMR; ++m)
+            for (int m = 0; m < mr; ++m)
               for (int e = 0; e < pair; ++e) {
-                const int co = ob * kMR + m, ci = (u0 + u) * pair + e;
+                const int co = ob * mr + m, ci = (u0 + u) * pair + e;
                 pw[pos++] = (co < cout && ci < cin) ? get(co, ci, kidx) : T(0);
               }
   }
@@ -884,8 +896,14 @@ int post_code(PostOp p) {
 }
 
 int64_t f32_scratch_elems(int ngroups, int coutp, int post) {
-  return (int64_t)ngroups * coutp * kTile + ((post == kPostGdn || post == kPostIgdn) ? 2 * (int64_t)coutp * kTile : 0);
+  const int64_t cp = round_up(coutp, kMR);  // GDN scratch rows: the GDN's own padding
+  return (int64_t)ngroups * coutp * kTile + ((post == kPostGdn || post == kPostIgdn) ? 2 * cp * kTile : 0);
 }
+
+// Output channels per weight block of a direct float conv: 3 for a layer of
+// 3, 6, 9, ... channels that kMR does not divide (the codec's 64 -> 3 last
+// layer: a quarter of the multiply-adds would go to a padding channel).
+int direct_mr(int cout) { return (cout % kMR != 0 && cout % 3 == 0) ? 3 : kMR; }
 
 // pdiag gets gamma's diagonal (and pgamma stays empty) when every
 // off-diagonal entry is exactly zero and allow_diagonal is set.
@@ -918,7 +936,7 @@ void pack_gdn(int c, const float* beta, const float* gamma, bool allow_diagonal,
 // unused), or nullptr.
 // phase_out: see ConvJob (nullptr: plain output).
 void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w,
-                  const float* wpk, int kc, int cout, int coutp, const float* bias, PostOp post, const float* gbeta,
+                  const float* wpk, int kc, int cout, int mr, int coutp, const float* bias, PostOp post, const float* gbeta,
                   const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
                   ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
@@ -944,6 +962,7 @@ void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, in
   j.nrows = static_cast<int>(std::min<size_t>(g.rows[0].size(), 32));
   for (int r = 0; r < j.nrows; ++r) j.rows[r] = g.rows[0][r];
   j.cout = cout;
+  j.mr = mr;
   j.coutp = coutp;
   j.bias = bias;
   j.post = post_code(post);
@@ -1038,6 +1057,7 @@ void run_conv_i16(const Geometry& g, const int16_t* in, int cin, int h, int w, c
   j.nrows = static_cast<int>(std::min<size_t>(g.rows[0].size(), 32));
   for (int r = 0; r < j.nrows; ++r) j.rows[r] = g.rows[0][r];
   j.cout = cout;
+  j.mr = kMR;
   j.coutp = coutp;
   j.bias = bias;
   j.shift = rq.shift;
@@ -1113,9 +1133,11 @@ Conv2d::Conv2d(int cin, int cout, int k, int stride, const float* weight, const 
   check_conv_kernel(k, stride);
   LMC_CHECK(weight != nullptr, Status::InvalidArgument, "conv: null weight");
   coutp_ = round_up(cout, kMR);
+  mr_ = direct_mr(cout);
+  dcoutp_ = round_up(cout, mr_);
   const int kk = k * k;
   kc_ = chunk_channels(false, stride, true);
-  w_ = pack_weights<float>(cin, cout, coutp_, kc_, 1, conv_taps(k),
+  w_ = pack_weights<float>(cin, cout, dcoutp_, mr_, kc_, 1, conv_taps(k),
                            [&](int co, int ci, int t) { return weight[((size_t)co * cin + ci) * kk + t]; });
   const std::vector<SubConv> subs = wino_subconvs(false, k, stride);
   if (!subs.empty())
@@ -1176,7 +1198,7 @@ void Conv2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, in
     return;
   }
   const Geometry g = conv_geometry(h, w, k_, s_);
-  run_conv_f32(g, in, nullptr, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
+  run_conv_f32(g, in, nullptr, cin_, h, w, w_.data(), kc_, cout_, mr_, dcoutp_, bias_.data(), post_, gdn_beta_.data(),
                gdn_gamma_.data(), gdiag(), out, out_w(w), (int64_t)out_h(h) * out_w(w), nullptr, &scratch_cache(), pool);
 }
 
@@ -1189,9 +1211,11 @@ ConvTranspose2d::ConvTranspose2d(int cin, int cout, int k, int stride, const flo
   check_deconv_kernel(k, stride);
   LMC_CHECK(weight != nullptr, Status::InvalidArgument, "conv_transpose: null weight");
   coutp_ = round_up(cout, kMR);
+  mr_ = direct_mr(cout);
+  dcoutp_ = round_up(cout, mr_);
   const int kk = k * k;
   kc_ = chunk_channels(true, 2, true);
-  w_ = pack_weights<float>(cin, cout, coutp_, kc_, 1, deconv_taps(k),
+  w_ = pack_weights<float>(cin, cout, dcoutp_, mr_, kc_, 1, deconv_taps(k),
                            [&](int co, int ci, int t) { return weight[((size_t)ci * cout + co) * kk + t]; });
   const std::vector<SubConv> subs = wino_subconvs(true, k, 2);
   if (!subs.empty())
@@ -1290,7 +1314,7 @@ void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int 
                  gdn_beta_.data(), gdn_gamma_.data(), gdiag(), base, out.row, out.cstride, po, &scratch_cache(), pool);
     return;
   }
-  run_conv_f32(g, in, padded, cin_, h, w, w_.data(), kc_, cout_, coutp_, bias_.data(), post_, gdn_beta_.data(),
+  run_conv_f32(g, in, padded, cin_, h, w, w_.data(), kc_, cout_, mr_, dcoutp_, bias_.data(), post_, gdn_beta_.data(),
                gdn_gamma_.data(), gdiag(), base, out.row, out.cstride, po, &scratch_cache(), pool);
 }
 
@@ -1340,7 +1364,7 @@ Conv2dI16::Conv2dI16(int cin, int cout, int k, int stride, const int16_t* weight
   coutp_ = round_up(cout, kMR);
   const int kk = k * k;
   kc_ = chunk_channels(false, stride, false);
-  w_ = pack_weights<int16_t>(cin, cout, coutp_, kc_, 2, conv_taps(k),
+  w_ = pack_weights<int16_t>(cin, cout, coutp_, kMR, kc_, 2, conv_taps(k),
                              [&](int co, int ci, int t) { return weight[((size_t)co * cin + ci) * kk + t]; });
   bias_.assign(coutp_, 0);
   if (bias)
@@ -1364,7 +1388,7 @@ ConvTranspose2dI16::ConvTranspose2dI16(int cin, int cout, int k, int stride, con
   coutp_ = round_up(cout, kMR);
   const int kk = k * k;
   kc_ = chunk_channels(true, 2, false);
-  w_ = pack_weights<int16_t>(cin, cout, coutp_, kc_, 2, deconv_taps(k),
+  w_ = pack_weights<int16_t>(cin, cout, coutp_, kMR, kc_, 2, deconv_taps(k),
                              [&](int co, int ci, int t) { return weight[((size_t)ci * cout + co) * kk + t]; });
   bias_.assign(coutp_, 0);
   if (bias)

@@ -139,6 +139,7 @@ class Conv2d {
 
  private:
   int cin_, cout_, coutp_, k_, s_;
+  int mr_ = 4, dcoutp_ = 0;  // direct path: output channels per weight block, cout rounded up to it
   int kc_ = 0;                 // input channels per cache chunk (packing)
   std::vector<float> w_;     // packed per chunk (see dsp/kernels.h)
   std::vector<float> bias_;  // [coutp]
@@ -200,6 +201,7 @@ class ConvTranspose2d {
 
  private:
   int cin_, cout_, coutp_, k_;
+  int mr_ = 4, dcoutp_ = 0;  // direct path: output channels per weight block, cout rounded up to it
   int kc_ = 0;
   std::vector<float> w_;  // the 4 output phases (2*ry + rx), packed per chunk
   std::vector<float> bias_;

@@ -64,6 +64,39 @@ struct Avx2Micro {
       for (int v = 0; v < NV; ++v) _mm256_storeu_ps(acc + m * as + 8 * v, c[m][v]);
   }
 
+  // 3 output channels x 32 pixels (a 3-channel layer, e.g. the codec's last:
+  // no accumulator row wasted on padding). Weights [nc][nt][3]. The three
+  // broadcasts stay in registers while the 4 pixel vectors stream through
+  // (12 accumulators + 3 weights + 1 input = 16 registers).
+  static constexpr int NR3 = 32;
+  static void f32_mr3(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                      int64_t as) {
+    __m256 c[3][4];
+#pragma GCC unroll 3
+    for (int m = 0; m < 3; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) c[m][v] = _mm256_loadu_ps(acc + m * as + 8 * v);
+    for (int ci = 0; ci < nc; ++ci) {
+      const float* ip = in + ci * cs;
+      for (int t = 0; t < nt; ++t) {
+        const float* x = ip + offs[t];
+        const __m256 b0 = _mm256_broadcast_ss(w), b1 = _mm256_broadcast_ss(w + 1), b2 = _mm256_broadcast_ss(w + 2);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) {
+          const __m256 xv = _mm256_loadu_ps(x + 8 * v);
+          c[0][v] = _mm256_fmadd_ps(b0, xv, c[0][v]);
+          c[1][v] = _mm256_fmadd_ps(b1, xv, c[1][v]);
+          c[2][v] = _mm256_fmadd_ps(b2, xv, c[2][v]);
+        }
+        w += 3;
+      }
+    }
+#pragma GCC unroll 3
+    for (int m = 0; m < 3; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) _mm256_storeu_ps(acc + m * as + 8 * v, c[m][v]);
+  }
+
   static void i16(const int16_t* in, int64_t cs, const int* offs, int nt, int nc, const int16_t* w, uint32_t* acc,
                   int64_t as) {
     __m256i c[kMR][NV];
@@ -387,7 +420,8 @@ void avx2_scale(float* x, int64_t n, float g) {
   for (; i < n; ++i) x[i] *= g;
 }
 
-static_assert(kTile % Micro::NR == 0 && kWinoBlocks % Micro::NR == 0, "tiles must be multiples of the micro tile");
+static_assert(kTile % Micro::NR == 0 && kTile % Micro::NR3 == 0 && kWinoBlocks % Micro::NR == 0,
+              "tiles must be multiples of the micro tile");
 
 // kR rows x 24 columns of accumulators (3 vectors per row: 12 independent
 // FMA chains for kR = 4, enough to hide the FMA latency); masked loads and

@@ -105,7 +105,8 @@ void prefetch_chunk(const ConvJob& j, const char* base, int elem_bytes, int nc) 
 template <class M>
 void conv_f32_tile_impl(const ConvJob& j, int64_t p0, float* scratch) {
   const int coutp = j.coutp;
-  const int nblk = coutp / kMR;
+  const int mr = j.mr;
+  const int nblk = coutp / mr;
   const float* bias = static_cast<const float*>(j.bias);
   float* acc = scratch;
   for (int g = 0; g < j.ngroups; ++g)
@@ -120,10 +121,15 @@ void conv_f32_tile_impl(const ConvJob& j, int64_t p0, float* scratch) {
                       (j.nci - c0 - nc < j.kc) ? j.nci - c0 - nc : j.kc);
     for (int g = 0; g < j.ngroups; ++g) {
       const int nt = j.ntaps[g];
-      const int64_t wblk = (int64_t)nc * nt * kMR;
+      const int64_t wblk = (int64_t)nc * nt * mr;
       for (int ob = 0; ob < nblk; ++ob, w += wblk) {
-        float* a = acc + ((int64_t)g * coutp + (int64_t)ob * kMR) * kTile;
-        for (int m = 0; m < kTile; m += M::NR) M::f32(inc + m, j.in_cstride, j.taps[g], nt, nc, w, a + m, kTile);
+        float* a = acc + ((int64_t)g * coutp + (int64_t)ob * mr) * kTile;
+        if (mr == 3) {
+          for (int m = 0; m < kTile; m += M::NR3)
+            M::f32_mr3(inc + m, j.in_cstride, j.taps[g], nt, nc, w, a + m, kTile);
+        } else {
+          for (int m = 0; m < kTile; m += M::NR) M::f32(inc + m, j.in_cstride, j.taps[g], nt, nc, w, a + m, kTile);
+        }
       }
     }
   }
@@ -132,11 +138,12 @@ void conv_f32_tile_impl(const ConvJob& j, int64_t p0, float* scratch) {
     for (int g = 0; g < j.ngroups; ++g)
       for (int co = 0; co < j.cout; ++co) M::relu(acc + ((int64_t)g * coutp + co) * kTile, kTile);
   } else if (j.post == kPostGdn || j.post == kPostIgdn) {
+    const int cp = (j.cout + kMR - 1) / kMR * kMR;  // the GDN's own padding (kMR blocks)
     float* ax = acc + (int64_t)j.ngroups * coutp * kTile;
-    float* nm = ax + (int64_t)coutp * kTile;
+    float* nm = ax + (int64_t)cp * kTile;
     for (int g = 0; g < j.ngroups; ++g)
-      gdn_on_tile<M>(j.cout, coutp, j.gdn_beta, j.gdn_gamma, j.gdn_diag, j.post == kPostIgdn, acc + (int64_t)g * coutp * kTile,
-                     ax, nm);
+      gdn_on_tile<M>(j.cout, cp, j.gdn_beta, j.gdn_gamma, j.gdn_diag, j.post == kPostIgdn,
+                     acc + (int64_t)g * coutp * kTile, ax, nm);
   }
   store_tile<M, float>(j, p0, acc, static_cast<float*>(j.out));
 }

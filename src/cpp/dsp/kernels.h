@@ -62,7 +62,8 @@ struct ConvJob {
   // floats (int16: [nc][ntaps[g]][kMR][2], channel pairs).
   const void* w;
   int cout;
-  int coutp;         // cout rounded up to kMR
+  int mr;            // output channels per weight block: kMR, or 3 (float only, cout a multiple of 3)
+  int coutp;         // cout rounded up to mr
   const void* bias;  // [coutp] float or int32
   // float post-op
   int post;
