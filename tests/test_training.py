@@ -286,3 +286,33 @@ def test_finetune_decoder_keeps_the_streams(tiny_export, data_dir, tmp_path):
         assert len(s0) == len(s1)
         assert sum(x != y for x, y in zip(s0, s1)) <= 20  # model id (16 bytes) and the header CRC
         assert m1.decode(s1, 1).shape == img.shape
+
+
+def test_gdn_gamma_stays_diagonal():
+    """Off-diagonal gamma entries start at 0 where the square has zero
+    gradient, so training keeps GDN diagonal; the shipped weights are, which
+    is what lets the core skip the channel matrix product (same bits)."""
+    from training.layers import GDN
+
+    torch.manual_seed(0)
+    for inverse in (False, True):
+        g = GDN(8, inverse=inverse)
+        opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+        for _ in range(5):
+            x = torch.randn(2, 8, 6, 6)
+            loss = (g(x) - x.flip(1)).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        _, gamma = g.effective_params()
+        off = gamma - torch.diag(torch.diagonal(gamma))
+        assert torch.count_nonzero(off) == 0
+        assert torch.all(torch.diagonal(gamma) > 0)
+    shipped = lmw.read(lmcodec._api.MODELS_DIR / "hyperprior.lmw")
+    names = [k for k in shipped.tensors if k.endswith(".gamma")]
+    assert len(names) == 6
+    for k in names:
+        gm = np.asarray(shipped.tensors[k])
+        c = int(round(gm.size ** 0.5))
+        gm = gm.reshape(c, c)
+        assert np.count_nonzero(gm - np.diag(np.diag(gm))) == 0, k

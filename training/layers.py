@@ -32,6 +32,13 @@ class GDN(nn.Module):
 
     beta and gamma are kept non-negative by squaring a free parameter and
     flooring it; ``effective_params`` gives the values the core uses.
+
+    gamma_raw starts as a scaled identity, and the square has zero gradient
+    at 0, so the off-diagonal entries stay exactly 0 through training: the
+    layer is a per-channel x * (beta + gamma_ii |x|)^(+-1). The C++ core
+    relies on nothing of the kind, but detects it and then skips the c x c
+    product (docs/architecture.md, "GDN is diagonal"); the model's weights
+    and streams are the same either way.
     """
 
     BETA_MIN = 1e-6
