@@ -316,3 +316,21 @@ def test_gdn_gamma_stays_diagonal():
         c = int(round(gm.size ** 0.5))
         gm = gm.reshape(c, c)
         assert np.count_nonzero(gm - np.diag(np.diag(gm))) == 0, k
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1e-3])
+def test_weights_with_bad_gdn_gamma_are_refused(tiny_export, tmp_path, bad):
+    """A GDN gamma that is negative or not finite is refused when the model
+    loads (it would otherwise turn every pixel into NaN)."""
+    from lmcodec import _core
+
+    path, _, _ = tiny_export
+    wf = lmw.read(path)
+    tensors = {k: np.array(v, copy=True) for k, v in wf.tensors.items()}
+    name = next(k for k in tensors if k.startswith("g_s.") and k.endswith(".gamma"))
+    tensors[name].reshape(-1)[0] = bad
+    out = tmp_path / "bad.lmw"
+    lmw.write(out, dict(wf.meta), tensors)
+    _core.Model(str(path))  # the original loads
+    with pytest.raises(lmcodec.LmcError, match="gamma"):
+        _core.Model(str(out))

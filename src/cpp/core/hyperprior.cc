@@ -180,9 +180,9 @@ class FloatNet {
         std::vector<float> gamma = w.floats(p + ".gamma", size_t(op.c) * op.c);
         params += int64_t(op.c) * (op.c + 1);
         for (float v : beta)
-          if (!(v > 0)) bad_model("GDN beta must be positive in " + p);
+          if (!(v > 0) || !std::isfinite(v)) bad_model("GDN beta must be positive and finite in " + p);
         for (float v : gamma)
-          if (v < 0) bad_model("GDN gamma must be non-negative in " + p);
+          if (!(v >= 0) || !std::isfinite(v)) bad_model("GDN gamma must be non-negative and finite in " + p);
         dsp::Gdn g(op.c, beta.data(), gamma.data(), op.code == kIgdn);
         Stage& st = stages_.back();
         if (st.deconv) st.tconv->set_gdn(g);
