@@ -67,8 +67,9 @@ struct ConvJob {
   const void* bias;  // [coutp] float or int32
   // float post-op
   int post;
-  const float* gdn_beta;   // [coutp] (padded with 1)
-  const float* gdn_gamma;  // packed [coutp/kMR][cout][1][kMR]
+  // (the GDN is padded to kMR channels whatever mr is)
+  const float* gdn_beta;   // [round_up(cout, kMR)] (padded with 1)
+  const float* gdn_gamma;  // packed [round_up(cout, kMR)/kMR][cout][1][kMR]
   const float* gdn_diag;   // [cout]: diagonal gamma (then gdn_gamma is unused), or null
   // int16 requantisation
   int shift;
