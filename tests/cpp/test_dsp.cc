@@ -36,6 +36,16 @@ std::mt19937& rng() {
   static std::mt19937 r(12345);
   return r;
 }
+const char* algo_name(ConvAlgo a) {
+  switch (a) {
+    case ConvAlgo::Auto: return "auto";
+    case ConvAlgo::Direct: return "direct";
+    case ConvAlgo::Winograd: return "winograd";
+    case ConvAlgo::TapGemm: return "tapgemm";
+  }
+  return "?";
+}
+
 std::vector<float> randf(size_t n, float lo = -1.0f, float hi = 1.0f) {
   std::uniform_real_distribution<float> d(lo, hi);
   std::vector<float> v(n);
@@ -199,7 +209,7 @@ void make_gdn_params(int c, std::vector<float>& beta, std::vector<float>& gamma)
 void test_float_conv(bool transposed) {
   ThreadPool pool2(2);
   const std::vector<bool> modes = scalar_modes();
-  int cases = 0, wino_cases = 0;
+  int cases = 0, wino_cases = 0, tap_cases = 0;
   for (int k : {3, 5})
     for (int s : {1, 2}) {
       if (transposed && s == 1) continue;
@@ -229,7 +239,12 @@ void test_float_conv(bool transposed) {
             ref_gdn(ref, mag, cout, hw, beta, gamma, post == Post::Igdn);
           }
           Gdn gdn(cout, beta.data(), gamma.data(), post == Post::Igdn);
-          for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd}) {
+          for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd, ConvAlgo::TapGemm}) {
+            if (algo == ConvAlgo::TapGemm && !transposed) {
+              Conv2d conv(cin, cout, k, s, wt.data(), bias.data());
+              CHECK_THROWS(conv.set_algorithm(algo), Status::InvalidArgument);
+              continue;
+            }
             std::vector<std::vector<float>> per_mode;
             for (bool scalar : modes) {
               set_force_scalar(scalar);
@@ -241,12 +256,15 @@ void test_float_conv(bool transposed) {
                 if (post == Post::Gdn || post == Post::Igdn) conv.set_gdn(gdn);
                 CHECK(conv.out_h(sh.h) * conv.out_w(sh.w) == hw);
                 CHECK(conv.winograd_supported() == (k == 5));
-                if (algo == ConvAlgo::Winograd && !conv.winograd_supported()) {
+                const bool gdn_post = post == Post::Gdn || post == Post::Igdn;
+                if ((algo == ConvAlgo::Winograd && !conv.winograd_supported()) ||
+                    (algo == ConvAlgo::TapGemm && (gdn_post || cout >= 16))) {
                   CHECK_THROWS(conv.set_algorithm(algo), Status::InvalidArgument);
                   ran = false;
                 } else {
                   conv.set_algorithm(algo);
                   CHECK(conv.algorithm() == algo);
+                  if (algo == ConvAlgo::TapGemm) CHECK_THROWS(conv.set_gdn(gdn), Status::InvalidArgument);
                   conv.run(in.data(), sh.h, sh.w, o1.data(), nullptr);
                   conv.run(in.data(), sh.h, sh.w, o2.data(), &pool2);
                 }
@@ -269,8 +287,7 @@ void test_float_conv(bool transposed) {
               if (!ran) break;
               char what[160];
               std::snprintf(what, sizeof what, "%s k%d s%d %dx%d %d->%d post%d %s %s", transposed ? "deconv" : "conv",
-                            k, s, sh.h, sh.w, cin, cout, (int)post, active_isa_name(),
-                            algo == ConvAlgo::Winograd ? "winograd" : "direct");
+                            k, s, sh.h, sh.w, cin, cout, (int)post, active_isa_name(), algo_name(algo));
               if (!close_to_ref(o1, ref, mag, 1e-5, what)) CHECK(!"float conv vs reference");
               if (!bit_equal(o1, o2)) {
                 std::fprintf(stderr, "%s: 1 vs 2 threads differ\n", what);
@@ -278,20 +295,21 @@ void test_float_conv(bool transposed) {
               }
               per_mode.push_back(o1);
               if (algo == ConvAlgo::Winograd) ++wino_cases;
+              if (algo == ConvAlgo::TapGemm) ++tap_cases;
             }
             if (per_mode.size() == 2) {
               char what[160];
               std::snprintf(what, sizeof what, "%s k%d s%d %dx%d %d->%d post%d %s",
-                            transposed ? "deconv" : "conv", k, s, sh.h, sh.w, cin, cout, (int)post,
-                            algo == ConvAlgo::Winograd ? "winograd" : "direct");
+                            transposed ? "deconv" : "conv", k, s, sh.h, sh.w, cin, cout, (int)post, algo_name(algo));
               CHECK(paths_bit_equal(per_mode[0], per_mode[1], what));
             }
           }
         }
     }
   set_force_scalar(false);
-  std::printf("%s: %d cases x %zu paths ok (direct; %d Winograd runs)%s\n", transposed ? "conv_transpose2d" : "conv2d",
-              cases, modes.size(), wino_cases, modes.size() == 2 ? ", scalar == avx2 bit for bit" : "");
+  std::printf("%s: %d cases x %zu paths ok (direct; %d Winograd runs, %d TapGemm runs)%s\n",
+              transposed ? "conv_transpose2d" : "conv2d", cases, modes.size(), wino_cases, tap_cases,
+              modes.size() == 2 ? ", scalar == avx2 bit for bit" : "");
 }
 
 // Bigger layer shapes (the codec's channel counts) against each other:
@@ -348,10 +366,12 @@ void test_float_large() {
         CHECK(bit_equal(o1, o2));
         res.push_back(o1);
       }
-      // Auto: Winograd iff supported and cin, cout >= 16, on every path
+      // Auto: Winograd iff supported and cin, cout >= 16; else TapGemm for a
+      // transposed conv with cout < 16 (no GDN here); on every path
       const bool wino_ok = l.tr ? l.k == 5 : ((l.k == 5 && l.s == 2) || (l.k == 3 && l.s == 1));
-      const ConvAlgo want = algo == ConvAlgo::Auto && wino_ok && l.cin >= 16 && l.cout >= 16 ? ConvAlgo::Winograd
-                                                                                           : ConvAlgo::Direct;
+      ConvAlgo want = ConvAlgo::Direct;
+      if (algo == ConvAlgo::Auto && wino_ok && l.cin >= 16 && l.cout >= 16) want = ConvAlgo::Winograd;
+      else if (algo == ConvAlgo::Auto && l.tr && l.cout < 16) want = ConvAlgo::TapGemm;
       for (ConvAlgo a : chosen) CHECK(a == want);
       if (res.size() == 2) CHECK(paths_bit_equal(res[0], res[1], "large layer"));
     }
@@ -430,6 +450,51 @@ void test_strips() {
   }
   set_force_scalar(false);
   std::printf("strips == whole image: %d strips ok\n", checked);
+}
+
+// TapGemm (bands of input rows, a ring of G rows): strips of any offset and
+// height reproduce the whole-image rows their receptive field covers, and
+// 1, 2 and 3 threads (other bandings) give the same bits.
+void test_strips_tapgemm() {
+  ThreadPool pool2(2), pool3(3);
+  const int H = 23, W = 9, cin = 11, cout = 3;
+  const std::vector<float> in = randf((size_t)cin * H * W);
+  const std::vector<float> wt = randf((size_t)cin * cout * 25, -0.2f, 0.2f);
+  const std::vector<float> bias = randf(cout);
+  int checked = 0;
+  for (bool scalar : scalar_modes()) {
+    set_force_scalar(scalar);
+    for (bool relu : {false, true}) {
+      ConvTranspose2d d(cin, cout, 5, 2, wt.data(), bias.data());
+      d.set_relu(relu);
+      d.set_algorithm(ConvAlgo::TapGemm);
+      std::vector<float> full((size_t)cout * 4 * H * W), f1(full.size()), f3(full.size());
+      d.run(in.data(), H, W, full.data(), &pool2, 0);
+      d.run(in.data(), H, W, f1.data(), nullptr, 0);
+      d.run(in.data(), H, W, f3.data(), &pool3, 0);
+      CHECK(bit_equal(full, f1));
+      CHECK(bit_equal(full, f3));
+      for (int a = 0; a < H; a += 2)
+        for (int b = a + 1; b <= H; b += 4) {
+          const int h = b - a;
+          std::vector<float> strip_in((size_t)cin * h * W);
+          for (int ci = 0; ci < cin; ++ci)
+            std::memcpy(&strip_in[(size_t)ci * h * W], &in[((size_t)ci * H + a) * W], sizeof(float) * h * W);
+          std::vector<float> so((size_t)cout * 4 * h * W);
+          d.run(strip_in.data(), h, W, so.data(), &pool2, a);
+          const int g0 = a == 0 ? 0 : 2 * (a + 1), g1 = b == H ? 2 * H : 2 * (b - 1);
+          bool same = true;
+          for (int co = 0; co < cout; ++co)
+            for (int y = g0; y < g1; ++y)
+              same = same && std::memcmp(&so[((size_t)co * 2 * h + (y - 2 * a)) * 2 * W],
+                                         &full[((size_t)co * 2 * H + y) * 2 * W], sizeof(float) * 2 * W) == 0;
+          CHECK(same);
+          ++checked;
+        }
+    }
+  }
+  set_force_scalar(false);
+  std::printf("TapGemm strips == whole image, 1/2/3 threads identical: %d strips ok\n", checked);
 }
 
 void test_gdn_standalone() {
@@ -1298,7 +1363,8 @@ void test_fused_padding() {
                         {8, 5, 1, 1, -1, ConvAlgo::Direct},   {20, 20, 6, 11, -1, ConvAlgo::Auto},
                         {20, 20, 6, 11, 3, ConvAlgo::Direct}, {3, 16, 4, 33, 5, ConvAlgo::Auto},
                         {20, 20, 6, 11, 2, ConvAlgo::Auto},   {20, 18, 7, 5, 3, ConvAlgo::Auto},
-                        {16, 16, 1, 2, 1, ConvAlgo::Winograd}};
+                        {16, 16, 1, 2, 1, ConvAlgo::Winograd}, {12, 7, 6, 5, -1, ConvAlgo::TapGemm},
+                        {5, 15, 1, 3, 2, ConvAlgo::TapGemm}};
   for (bool scalar : scalar_modes()) {
     set_force_scalar(scalar);
     for (const Case& c : cases) {
@@ -1327,10 +1393,11 @@ void test_fused_padding() {
     }
     // a producer writing into another conv's padded input (plain and
     // polyphase), direct and Winograd, then the consumer: == two plain runs
-    for (ConvAlgo pa : {ConvAlgo::Direct, ConvAlgo::Winograd})
-      for (ConvAlgo ca : {ConvAlgo::Direct, ConvAlgo::Winograd})
+    for (ConvAlgo pa : {ConvAlgo::Direct, ConvAlgo::Winograd, ConvAlgo::TapGemm})
+      for (ConvAlgo ca : {ConvAlgo::Direct, ConvAlgo::Winograd, ConvAlgo::TapGemm})
         for (int64_t row0 : {0, 1, 3}) {
-          const int cin = 16, mid = 16, cout = 8, h = 3 + (int)row0, w = 5;
+          // TapGemm takes fewer than 16 output channels
+          const int cin = 16, mid = pa == ConvAlgo::TapGemm ? 8 : 16, cout = 8, h = 3 + (int)row0, w = 5;
           const std::vector<float> in = randf((size_t)cin * h * w);
           const std::vector<float> w1 = randf((size_t)cin * mid * 25, -0.3f, 0.3f);
           const std::vector<float> w2 = randf((size_t)mid * cout * 25, -0.3f, 0.3f);
@@ -1347,14 +1414,14 @@ void test_fused_padding() {
           std::vector<float> out(ref.size(), -5.0f);
           b.run_padded(buf.data(), 2 * h, 2 * w, out.data(), &pool2, 2 * row0);
           if (!bit_equal(out, ref))
-            std::fprintf(stderr, "fused chain %s -> %s row %d differs (%s)\n", pa == ConvAlgo::Winograd ? "W" : "D",
-                         ca == ConvAlgo::Winograd ? "W" : "D", (int)row0, active_isa_name());
+            std::fprintf(stderr, "fused chain %s -> %s row %d differs (%s)\n", algo_name(pa), algo_name(ca),
+                         (int)row0, active_isa_name());
           CHECK(bit_equal(out, ref));
           ++checked;
         }
     // strided output: the interior equals run(), the rest is untouched
-    for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd}) {
-      const int cin = 16, cout = 16, h = 7, w = 9;
+    for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Winograd, ConvAlgo::TapGemm}) {
+      const int cin = 16, cout = algo == ConvAlgo::TapGemm ? 8 : 16, h = 7, w = 9;
       const std::vector<float> in = randf((size_t)cin * h * w);
       const std::vector<float> wt = randf((size_t)cin * cout * 25, -0.3f, 0.3f);
       ConvTranspose2d conv(cin, cout, 5, 2, wt.data(), nullptr);
@@ -1402,6 +1469,7 @@ int main(int argc, char** argv) {
   test_float_conv(true);
   test_float_large();
   test_fused_padding();
+  test_strips_tapgemm();
   test_strips();
   test_int_conv();
   return check_summary();

@@ -265,7 +265,7 @@ class FloatNet {
     if (p == dsp::PostOp::Gdn) s += "+gdn";
     if (p == dsp::PostOp::Igdn) s += "+igdn";
     if (p == dsp::PostOp::Relu) s += "+relu";
-    return s + (a == dsp::ConvAlgo::Winograd ? " (winograd)" : " (direct)");
+    return s + (a == dsp::ConvAlgo::Winograd ? " (winograd)" : a == dsp::ConvAlgo::TapGemm ? " (tap gemm)" : " (direct)");
   }
   std::vector<Stage> stages_;
   std::vector<Op> ops_;

@@ -1033,6 +1033,150 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
                [&](int64_t t, int thread) { kt.wino_f32_tile(j, t * kWinoBlocks, base + per_thread * thread); });
 }
 
+inline void prefetch_read(const void* p) {
+#if defined(__GNUC__)
+  __builtin_prefetch(p, 0, 3);
+#else
+  (void)p;
+#endif
+}
+
+// TapGemm (transposed convs, see ConvAlgo): for every padded input row,
+// G[m][x] = sum_ci wt[m][ci] * in[ci][row][x] over the m = (ky*k + kx)*cout + co
+// tap products (rows of wt past k*k*cout are zero), with the gemm_f32
+// kernel (fma from 0 in increasing ci: the same bits on every path); then
+// output (co, 2y + ry, 2x + rx) = bias[co] + the G values of phase (ry, rx)'s
+// taps, added in tap order (plain adds, this one loop on every path). The
+// zero border of the padded input gives exact zeros for the taps that fall
+// outside the image. Tasks are bands of input rows; a band keeps the G rows
+// of three consecutive padded rows (a ring) and computes each once, plus two
+// rows of halo per band (so the result does not depend on the banding).
+void run_tapgemm_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w, int k,
+                     const float* wt, int cout, const float* bias, PostOp post, float* out, int64_t out_w,
+                     int64_t out_plane, float* const* phase_out, ScratchCache* cache, ThreadPool* pool) {
+  const KernelTable& kt = active_kernels();
+  std::optional<Lease> padded;
+  if (!prepadded) {
+    padded.emplace(cache, sizeof(float) * g.buffer_elems(cin));
+    pad_input_f32(in, cin, h, w, g, padded->as<float>(), pool);
+  }
+  const float* x = prepadded ? prepadded : padded->as<float>();
+  const int kk = k * k, p = k / 2;
+  const int mp = round_up(kk * cout, kMR);
+  const int64_t wq = g.wq;                     // padded row: w + 2
+  // G columns computed: whole 24-wide blocks of the GEMM kernel (the extra
+  // columns read zeros and are never used)
+  const int64_t ncols = round_up64(wq, 24);
+  // panel / G row stride: not a multiple of 64 floats, and room for the
+  // phase sums' last 16-pixel chunk (it reads up to column w + 16)
+  const int64_t ld = ncols + 16;
+  // the taps of each phase: tap index and the (row, column) offset of its G
+  // value relative to padded row y, column x of output pixel (2y+ry, 2x+rx)
+  struct Tap {
+    int t, dy, dx;
+  };
+  std::vector<Tap> taps[4];
+  for (int r = 0; r < 4; ++r)
+    for (int t : deconv_phase_taps(k, r / 2, r % 2)) {
+      const int ky = t / k, kx = t % k;
+      taps[r].push_back({t, (r / 2 + p - ky) / 2 + 1, (r % 2 + p - kx) / 2 + 1});  // exact divisions
+    }
+  std::vector<float> zero_bias(size_t(mp), 0.0f);
+  const int nthreads = pool ? pool->size() : 1;
+  // bands: one per thread would leave a slow thread's band as the tail;
+  // ~4 per thread, at least 8 rows each (two halo rows per band)
+  const int nb = nthreads == 1 ? 1 : std::max(1, std::min(4 * nthreads, h / 8));
+  const int rows_per_band = (h + nb - 1) / nb;
+  const int64_t per_thread = round_up64((int64_t)cin * ld + 3 * (int64_t)mp * ld, 16);
+  Lease sbuf(cache, sizeof(float) * per_thread * nthreads);
+  float* base = sbuf.as<float>();
+  const bool relu = post == PostOp::Relu;
+  parallel_for(pool, (h + rows_per_band - 1) / rows_per_band, [&](int64_t band, int thread) {
+    float* panel = base + per_thread * thread;
+    float* ring = panel + (int64_t)cin * ld;
+    const int y0 = static_cast<int>(band) * rows_per_band, y1 = std::min(h, y0 + rows_per_band);
+    for (int ci = 0; ci < cin; ++ci)
+      std::memset(panel + (int64_t)ci * ld + wq, 0, sizeof(float) * (ld - wq));
+    for (int r = 0; r < 3 * mp; ++r) std::memset(ring + r * ld + ncols, 0, sizeof(float) * (ld - ncols));
+    auto g_row = [&](int yp) {  // G of padded row yp into ring slot yp % 3
+      // the panel: row yp of every channel, contiguous (64 rows of different
+      // planes would cost the GEMM a TLB miss per k); each channel's next
+      // rows are fetched ahead (64 short streams are too many for the
+      // hardware prefetcher)
+      const int ahead = yp + 2 < g.hq ? yp + 2 : -1;
+      for (int ci = 0; ci < cin; ++ci) {
+        const float* src = x + (int64_t)ci * g.cs + (int64_t)yp * wq;
+        if (ahead >= 0)
+          for (int64_t o = 2 * wq; o < 3 * wq; o += 16) prefetch_read(src + o);
+        std::memcpy(panel + (int64_t)ci * ld, src, sizeof(float) * wq);
+      }
+      GemmJob j{};
+      j.a = wt;
+      j.lda = cin;
+      j.b = panel;
+      j.ldb = ld;
+      j.bias = zero_bias.data();
+      j.c = ring + (int64_t)(yp % 3) * mp * ld;
+      j.ldc = ld;
+      j.m = mp;
+      j.n = static_cast<int>(ncols);
+      j.k = cin;
+      j.accumulate = 0;
+      kt.gemm_f32(j);
+    };
+    g_row(y0);
+    g_row(y0 + 1);
+    for (int y = y0; y < y1; ++y) {
+      g_row(y + 2);
+      for (int ry = 0; ry < 2; ++ry)
+        for (int co = 0; co < cout; ++co) {
+          // the taps' G rows of both phases (ry, 0) and (ry, 1)
+          const float* src[2][9];
+          int nt[2];
+          for (int rx = 0; rx < 2; ++rx) {
+            nt[rx] = static_cast<int>(taps[2 * ry + rx].size());
+            for (int i = 0; i < nt[rx]; ++i) {
+              const Tap& tp = taps[2 * ry + rx][size_t(i)];
+              src[rx][i] = ring + ((int64_t)((y + tp.dy) % 3) * mp + (int64_t)tp.t * cout + co) * ld + tp.dx;
+            }
+          }
+          // 16 pixels at a time, held in registers across the taps
+          constexpr int kC = 16;
+          for (int i0 = 0; i0 < w; i0 += kC) {
+            const int n = std::min(kC, w - i0);
+            float t[2][kC];
+            for (int rx = 0; rx < 2; ++rx) {
+              for (int i = 0; i < kC; ++i) t[rx][i] = bias[co];
+              for (int q = 0; q < nt[rx]; ++q) {
+                const float* gq = src[rx][q] + i0;  // within the row (see ld)
+                for (int i = 0; i < kC; ++i) t[rx][i] = t[rx][i] + gq[i];
+              }
+              if (relu)
+                for (int i = 0; i < kC; ++i) t[rx][i] = t[rx][i] > 0.0f ? t[rx][i] : 0.0f;  // as vmaxps(x, 0)
+            }
+            if (phase_out) {
+              for (int rx = 0; rx < 2; ++rx)
+                std::memcpy(phase_out[2 * ry + rx] + co * out_plane + (int64_t)y * out_w + i0, t[rx], sizeof(float) * n);
+            } else {
+              float* d = out + co * out_plane + (int64_t)(2 * y + ry) * out_w + 2 * i0;
+              if (n == kC) {
+                for (int i = 0; i < kC; ++i) {
+                  d[2 * i] = t[0][i];
+                  d[2 * i + 1] = t[1][i];
+                }
+              } else {
+                for (int i = 0; i < n; ++i) {
+                  d[2 * i] = t[0][i];
+                  d[2 * i + 1] = t[1][i];
+                }
+              }
+            }
+          }
+        }
+    }
+  });
+}
+
 void run_conv_i16(const Geometry& g, const int16_t* in, int cin, int h, int w, const int16_t* wpk, int kc, int cout,
                   int coutp, const int32_t* bias, const Requant& rq, int32_t* out, int64_t out_w, int64_t out_plane,
                   ScratchCache* cache, ThreadPool* pool) {
@@ -1168,6 +1312,9 @@ namespace {
 // Auto: Winograd pays off with enough channels to amortise its transforms.
 // The choice must not depend on the kernel path: the portable kernels
 // reproduce the AVX2 ones bit for bit only when both run the same algorithm.
+// TapGemm: for transposed convs with fewer output channels than this
+// (its G rows hold k*k*cout values per input pixel).
+constexpr int kTapGemmMaxCout = 16;
 bool auto_winograd(int cin, int cout) {
   constexpr int kWinoMinChannels = 16;
   return cin >= kWinoMinChannels && cout >= kWinoMinChannels;
@@ -1175,6 +1322,7 @@ bool auto_winograd(int cin, int cout) {
 }  // namespace
 
 void Conv2d::set_algorithm(ConvAlgo algo) {
+  LMC_CHECK(algo != ConvAlgo::TapGemm, Status::InvalidArgument, "conv: TapGemm is for transposed convs only");
   LMC_CHECK(algo != ConvAlgo::Winograd || winograd_supported(), Status::InvalidArgument,
             "conv: Winograd needs k=5 stride 2 or k=3 stride 1");
   algo_ = algo;
@@ -1225,6 +1373,13 @@ ConvTranspose2d::ConvTranspose2d(int cin, int cout, int k, int stride, const flo
   bias_.assign(coutp_, 0.0f);
   if (bias)
     for (int co = 0; co < cout; ++co) bias_[co] = bias[co];
+  if (cout < kTapGemmMaxCout) {  // only worth its memory where Auto may pick it
+    tap_w_.assign((size_t)round_up(kk * cout, kMR) * cin, 0.0f);
+    for (int t = 0; t < kk; ++t)
+      for (int co = 0; co < cout; ++co)
+        for (int ci = 0; ci < cin; ++ci)
+          tap_w_[((size_t)t * cout + co) * cin + ci] = weight[((size_t)ci * cout + co) * kk + t];
+  }
 }
 
 void ConvTranspose2d::set_relu(bool on) {
@@ -1236,6 +1391,7 @@ void ConvTranspose2d::set_relu(bool on) {
 void ConvTranspose2d::clear_post_op() { set_relu(false); }
 void ConvTranspose2d::set_gdn(const Gdn& gdn) {
   LMC_CHECK(gdn.channels() == cout_, Status::InvalidArgument, "conv_transpose: fused GDN channel count != cout");
+  LMC_CHECK(algo_ != ConvAlgo::TapGemm, Status::InvalidArgument, "conv_transpose: TapGemm cannot fuse a GDN");
   post_ = gdn.inverse() ? PostOp::Igdn : PostOp::Gdn;
   gdn_beta_ = gdn.beta_;
   gdn_gamma_ = gdn.gamma_;
@@ -1245,17 +1401,23 @@ void ConvTranspose2d::set_gdn(const Gdn& gdn) {
 void ConvTranspose2d::set_algorithm(ConvAlgo algo) {
   LMC_CHECK(algo != ConvAlgo::Winograd || winograd_supported(), Status::InvalidArgument,
             "conv_transpose: Winograd needs k=5");
+  LMC_CHECK(algo != ConvAlgo::TapGemm || (post_ != PostOp::Gdn && post_ != PostOp::Igdn), Status::InvalidArgument,
+            "conv_transpose: TapGemm cannot fuse a GDN");
+  LMC_CHECK(algo != ConvAlgo::TapGemm || !tap_w_.empty(), Status::InvalidArgument,
+            "conv_transpose: TapGemm needs cout < 16");
   algo_ = algo;
 }
-ConvAlgo ConvTranspose2d::algorithm() const {
-  if (!winograd_supported() || algo_ == ConvAlgo::Direct) return ConvAlgo::Direct;
-  if (algo_ == ConvAlgo::Winograd) return ConvAlgo::Winograd;
-  return auto_winograd(cin_, cout_) ? ConvAlgo::Winograd : ConvAlgo::Direct;
+ConvAlgo ConvTranspose2d::algorithm() const { return resolve(0); }
+
+ConvAlgo ConvTranspose2d::resolve(int64_t first_row) const {
+  if (algo_ != ConvAlgo::Auto) return algo_;
+  if (first_row < 0) return ConvAlgo::Direct;
+  if (winograd_supported() && auto_winograd(cin_, cout_)) return ConvAlgo::Winograd;
+  if (cout_ < kTapGemmMaxCout && post_ != PostOp::Gdn && post_ != PostOp::Igdn) return ConvAlgo::TapGemm;
+  return ConvAlgo::Direct;
 }
 
-bool ConvTranspose2d::uses_winograd(int64_t first_row) const {
-  return algorithm() == ConvAlgo::Winograd && (first_row >= 0 || algo_ == ConvAlgo::Winograd);
-}
+bool ConvTranspose2d::uses_winograd(int64_t first_row) const { return resolve(first_row) == ConvAlgo::Winograd; }
 
 // The input geometry of a transposed conv (Winograd or direct): the one
 // place that decides it, for run() and for the fused-padding layout.
@@ -1307,8 +1469,14 @@ void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int 
     for (int r = 0; r < 4; ++r) phase[r] = buf + out.offset(0, r / 2, r % 2);
   }
   float* const* po = out.split == 1 ? nullptr : phase;
-  const bool wino = uses_winograd(first_row);
+  const ConvAlgo algo = resolve(first_row);
+  const bool wino = algo == ConvAlgo::Winograd;
   const Geometry g = transposed_geometry(wino, h, w, k_, first_row);
+  if (algo == ConvAlgo::TapGemm) {
+    run_tapgemm_f32(g, in, padded, cin_, h, w, k_, tap_w_.data(), cout_, bias_.data(), post_, base, out.row,
+                    out.cstride, po, &scratch_cache(), pool);
+    return;
+  }
   if (wino) {
     run_wino_f32(g, true, in, padded, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_,
                  gdn_beta_.data(), gdn_gamma_.data(), gdiag(), base, out.row, out.cstride, po, &scratch_cache(), pool);

@@ -79,12 +79,22 @@ enum class PostOp { None, Relu, Gdn, Igdn };
 //             about 2x fewer; available for k=5 stride 2 and k=3 stride 1
 //             convs and k=5 transposed convs. Agrees with Direct to ~1e-6
 //             relative (float rounding of the transforms);
-//   Auto:     Winograd where available, with cin, cout >= 16, and when
-//             run() is told the first row (strip position, see
-//             Conv2d::run); else Direct. The choice is the same on every
-//             kernel path (scalar or AVX2), so that both give the same bits.
+//   TapGemm:  transposed convs only, without a fused GDN: for each input
+//             pixel, the k*k*cout tap products as one GEMM over the input
+//             channels (the gemm_f32 kernel, near the FMA peak), then each
+//             output pixel adds its k*k/4 taps' products (in tap order) to
+//             the bias. Same multiplications as Direct; meant for layers with
+//             few output channels (the codec's 64 -> 3 last layer), where a
+//             direct kernel's register block is mostly spent on loads.
+//             Agrees with Direct to ~1e-6 relative (another summation order);
+//   Auto:     when run() is told the first row (strip position, see
+//             Conv2d::run): Winograd where available with cin, cout >= 16;
+//             else, for a transposed conv with cout < 16 and no fused GDN,
+//             TapGemm; else Direct. With first_row = -1, Direct. The choice is
+//             the same on every kernel path (scalar or AVX2), so that both
+//             give the same bits.
 // The integer convolutions are always direct (exact).
-enum class ConvAlgo { Auto, Direct, Winograd };
+enum class ConvAlgo { Auto, Direct, Winograd, TapGemm };
 
 // Where element (c, y, x) of a tensor lives in a buffer:
 //   split 1: c * cstride + (y + top) * row + (x + left)
@@ -158,7 +168,10 @@ class ConvTranspose2d {
   void set_gdn(const Gdn& gdn);
   void clear_post_op();
   PostOp post_op() const { return post_; }
+  // Winograd when unsupported, or TapGemm with a fused GDN, throws
+  // lmc::Error(InvalidArgument) (so does set_gdn() after TapGemm).
   void set_algorithm(ConvAlgo algo);
+  // The one run() uses when given first_row >= 0 (with -1, Auto = Direct).
   ConvAlgo algorithm() const;
   bool winograd_supported() const { return !wino_w_.empty(); }
 
@@ -210,7 +223,9 @@ class ConvTranspose2d {
   const float* gdiag() const { return gdn_diag_.empty() ? nullptr : gdn_diag_.data(); }
   ConvAlgo algo_ = ConvAlgo::Auto;
   std::vector<float> wino_w_;  // Winograd-transformed weights (empty: unsupported)
+  std::vector<float> tap_w_;   // TapGemm: [round_up(k*k*cout, 4)][cin], row (ky*k + kx)*cout + co
   bool uses_winograd(int64_t first_row) const;
+  ConvAlgo resolve(int64_t first_row) const;  // what run() computes with
   void run_impl(const float* in, const float* padded, int h, int w, float* buf, const TensorLayout& out,
                 ThreadPool* pool, int64_t first_row) const;
 };

@@ -487,12 +487,19 @@ void avx2_gemm_rows(const GemmJob& j, int i0) {
         }
       }
     }
+    // full blocks: plain loads and stores (vmaskmovps stores are slow on
+    // AMD cores: microcoded, they cost more than the block's FMAs here)
     for (int r = 0; r < kR; ++r) {
       float* c = j.c + int64_t(i0 + r) * j.ldc + j0;
       for (int v = 0; v < kV; ++v) {
         __m256 x = acc[r][v];
-        if (j.accumulate) x = _mm256_add_ps(_mm256_maskload_ps(c + 8 * v, mask[v]), x);
-        _mm256_maskstore_ps(c + 8 * v, mask[v], x);
+        if (nc == kN) {
+          if (j.accumulate) x = _mm256_add_ps(_mm256_loadu_ps(c + 8 * v), x);
+          _mm256_storeu_ps(c + 8 * v, x);
+        } else {
+          if (j.accumulate) x = _mm256_add_ps(_mm256_maskload_ps(c + 8 * v, mask[v]), x);
+          _mm256_maskstore_ps(c + 8 * v, mask[v], x);
+        }
       }
     }
   }
