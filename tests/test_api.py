@@ -234,13 +234,25 @@ def test_scalar_path_matches_simd():
 
 def test_strips_equal_whole_image():
     """Strip-wise transforms (bounded memory) give exactly the whole-image result."""
-    img = natural(200, 72, 8)  # 13 latent rows: strips of 1, 2 and 3 latent rows cross every boundary case
+    # 13 latent rows: encoder strips of 1, 2 and 3 latent rows cross every
+    # boundary case; decoder strips are multiples of 4 latent rows (64 px),
+    # and the smallest (4 rows, halo 2 above and 4 below) leaves a strip with
+    # a single latent row at the bottom
+    img = natural(200, 72, 8)
     model = lmcodec._api._model("hyperprior")
     whole = model.encode(img, 55, 2, 100000)
     ref = model.decode(whole, 2, 0, 0, 100000)
     for rows in (16, 32, 48):
         assert model.encode(img, 55, 2, rows) == whole
+    for rows in (16, 64, 100, 128, 192):  # 16 and 100 round to 64
         assert np.array_equal(model.decode(whole, 2, 0, 0, rows), ref)
+    # taller, so that strips of 4 and 8 latent rows start at every offset of
+    # the Winograd blocks of every layer
+    img = natural(37 * 16, 48, 11)
+    whole = model.encode(img, 70, 2, 100000)
+    ref = model.decode(whole, 2, 0, 0, 100000)
+    for rows in (64, 128, 192):
+        assert np.array_equal(model.decode(whole, 1, 0, 0, rows), ref)
 
 
 def test_wide_images_use_shorter_strips_with_identical_results():

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "check.h"
+#include "core/hyperprior.h"
 #include "dsp/block.h"
 #include "dsp/kernels.h"
 #include "dsp/conv.h"
@@ -422,8 +423,24 @@ void test_strips() {
             if (d) d->run(strip_in.data(), h, W, so.data(), nullptr, a);
             if (c) c->run(strip_in.data(), h, W, so.data(), nullptr, a);
             // output rows (global) whose receptive field lies inside the strip
+            // (transposed Winograd: whose F(4x2) block's input rows do; blocks
+            // start on input rows 2 mod 4 and read from one row above to one
+            // row below them)
             int g0, g1;  // [g0, g1)
-            if (kind == 0) {
+            if (kind == 0 && algo == ConvAlgo::Winograd) {
+              auto block_ok = [&](int y) {
+                const int B = y - ((y - 2) % 4 + 4) % 4;
+                return (B - 1 >= a || a == 0) && (B + 4 < b || b == H);
+              };
+              g0 = 2 * H;
+              g1 = 0;
+              for (int y = 0; y < H; ++y)
+                if (block_ok(y)) {
+                  g0 = std::min(g0, 2 * y);
+                  g1 = std::max(g1, 2 * y + 2);
+                }
+              if (g0 > g1) g0 = g1;
+            } else if (kind == 0) {
               g0 = a == 0 ? 0 : 2 * (a + 1);
               g1 = b == H ? 2 * H : 2 * (b - 1);
             } else if (kind == 1) {
@@ -495,6 +512,80 @@ void test_strips_tapgemm() {
   }
   set_force_scalar(false);
   std::printf("TapGemm strips == whole image, 1/2/3 threads identical: %d strips ok\n", checked);
+}
+
+// The decoder's synthesis chain in strips (core/hyperprior.cc): three k5
+// transposed convs on the Winograd path (F(4x2) blocks, whose rounding
+// mixes in input rows outside an output's receptive field) with fused IGDN,
+// then the 64 -> 3 layer (TapGemm), run on latent rows [r0 - halo, r1 +
+// halo) of strips of S latent rows; the kept output rows [16 r0, 16 r1) must
+// equal the whole image's bit for bit with the codec's halo for S a multiple
+// of its strip multiple, and (the check that the halo is needed) differ
+// somewhere with one row less above, and with one row less below.
+void test_synthesis_chain_strips() {
+  using lmc::HyperpriorModel;
+  ThreadPool pool2(2);
+  const int H = 29, W = 5, c0 = 16, c = 16;
+  std::vector<float> beta, gamma;
+  make_gdn_params(c, beta, gamma);
+  const Gdn igdn(c, beta.data(), gamma.data(), true);
+  std::vector<std::unique_ptr<ConvTranspose2d>> net;
+  std::vector<std::vector<float>> weights;
+  for (int l = 0; l < 4; ++l) {
+    const int ci = l == 0 ? c0 : c, co = l == 3 ? 3 : c;
+    weights.push_back(randf((size_t)ci * co * 25, -0.3f, 0.3f));
+    const std::vector<float> bias = randf(co, -0.1f, 0.1f);
+    net.emplace_back(new ConvTranspose2d(ci, co, 5, 2, weights.back().data(), bias.data()));
+    if (l < 3) net.back()->set_gdn(igdn);
+  }
+  const std::vector<float> in = randf((size_t)c0 * H * W);
+  // rows [a, b) of the latent -> output rows [16a, 16b)
+  auto run = [&](int a, int b) {
+    std::vector<float> x((size_t)c0 * (b - a) * W);
+    for (int ci = 0; ci < c0; ++ci)
+      std::memcpy(&x[(size_t)ci * (b - a) * W], &in[((size_t)ci * H + a) * W], sizeof(float) * (b - a) * W);
+    int h = b - a, w = W;
+    int64_t row = a;
+    for (int l = 0; l < 4; ++l) {
+      std::vector<float> y((size_t)(l == 3 ? 3 : c) * 4 * h * w);
+      net[l]->run(x.data(), h, w, y.data(), &pool2, row);
+      x.swap(y);
+      h *= 2;
+      w *= 2;
+      row *= 2;
+    }
+    return x;
+  };
+  CHECK(net[0]->algorithm() == ConvAlgo::Winograd && net[3]->algorithm() == ConvAlgo::TapGemm);
+  const int halo = HyperpriorModel::kDecodeHaloRows, mult = HyperpriorModel::kDecodeStripMultiple;
+  int checked = 0, differ_above = 0, differ_below = 0;
+  for (bool scalar : scalar_modes()) {
+    set_force_scalar(scalar);
+    const std::vector<float> full = run(0, H);
+    const int OH = 16 * H, OW = 16 * W;
+    for (int S : {mult, 2 * mult})
+      for (int variant = 0; variant < 3; ++variant)  // the halo, one row less above, one less below
+        for (int r0 = 0; r0 < H; r0 += S) {
+          const int r1 = std::min(H, r0 + S);
+          const int a = std::max(0, r0 - halo + (variant == 1)), b = std::min(H, r1 + halo - (variant == 2));
+          const std::vector<float> so = run(a, b);
+          bool same = true;
+          for (int co = 0; co < 3; ++co)
+            for (int y = 16 * r0; y < 16 * r1; ++y)
+              same = same && std::memcmp(&so[((size_t)co * 16 * (b - a) + (y - 16 * a)) * OW],
+                                         &full[((size_t)co * OH + y) * OW], sizeof(float) * OW) == 0;
+          if (variant == 0) {
+            CHECK(same);
+            ++checked;
+          }
+          differ_above += variant == 1 && !same;
+          differ_below += variant == 2 && !same;
+        }
+  }
+  set_force_scalar(false);
+  CHECK(differ_above > 0 && differ_below > 0);
+  std::printf("synthesis chain strips == whole image: %d strips ok (with a halo one row short: %d / %d differ)\n",
+              checked, differ_above, differ_below);
 }
 
 void test_gdn_standalone() {
@@ -1471,6 +1562,7 @@ int main(int argc, char** argv) {
   test_fused_padding();
   test_strips_tapgemm();
   test_strips();
+  test_synthesis_chain_strips();
   test_int_conv();
   return check_summary();
 }

@@ -642,11 +642,12 @@ namespace {
 // to recompute), wider ones proportionally shorter strips (at least 8 latent
 // rows), so peak memory grows with the latent arrays (~12 bytes per pixel)
 // but not with the width times the strip height.
-int strip_latent_rows(int strip_rows, uint32_t padded_width) {
-  if (strip_rows > 0) return std::max(1, strip_rows / 16);
+// multiple: the strip height must be a multiple of it (the decoder's 4).
+int strip_latent_rows(int strip_rows, uint32_t padded_width, int multiple = 1) {
+  if (strip_rows > 0) return std::max(1, strip_rows / 16 / multiple) * multiple;
   constexpr int64_t kStripWidth = 4096;
   const int64_t fit = int64_t(HyperpriorModel::kStripLatentRows) * kStripWidth / std::max<int64_t>(1, padded_width);
-  return int(std::max<int64_t>(8, std::min<int64_t>(HyperpriorModel::kMaxStripLatentRows, fit)));
+  return int(std::max<int64_t>(8, std::min<int64_t>(HyperpriorModel::kMaxStripLatentRows, fit)) / multiple * multiple);
 }
 }  // namespace
 
@@ -729,7 +730,7 @@ void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t s
 
 void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t w,
                              uint32_t h, uint16_t qx, dsp::ThreadPool* pool, uint8_t* rgb, int strip_rows) const {
-  const int S = strip_latent_rows(strip_rows, pad64(w));
+  const int S = strip_latent_rows(strip_rows, pad64(w), kDecodeStripMultiple);
   uint32_t wp = pad64(w), hp = pad64(h);
   int zh = int(hp / 64), zw = int(wp / 64), yh = int(hp / 16), yw = int(wp / 16);
   size_t nz = size_t(N_) * zh * zw;
@@ -760,8 +761,14 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   std::vector<int32_t>().swap(idx);
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, inv_gain.data(), pool);
   prof_y.stop();
-  // g_s in strips (see analyse): the halo of kDecodeHaloRows latent rows
-  // covers the 30 output rows a strip edge can influence.
+  // g_s in strips (see analyse). A strip edge influences 30 output rows
+  // through the receptive field, and a few more through the F(4x2) Winograd
+  // blocks of g_s.0-2, whose outputs depend (in their rounding) on input rows
+  // of their block outside their own receptive field. With the blocks' phase
+  // (dsp/conv.cc, kDeconvWinoPhase) and strips of a multiple of 4 latent
+  // rows, a halo of kDecodeHaloRows latent rows on both sides still makes
+  // every kept row equal the whole image's (test_dsp's synthesis chain test
+  // checks it in float, and that one row less would not).
   Buf<float> ys, x;
   for (int r0 = 0; r0 < yh && uint32_t(16 * r0) < h; r0 += S) {
     int r1 = std::min(yh, r0 + S);

@@ -57,13 +57,18 @@ struct Latents {
 class HyperpriorModel {
  public:
   // Strip processing (bounded memory, identical results to whole-image runs).
-  // strip_rows arguments: image rows per strip (rounded down to a multiple
-  // of 16, at least 16); 0 = the default (see strip_latent_rows in the .cc:
-  // 512 to 1024 rows up to 4096 px wide, proportionally fewer beyond).
+  // strip_rows arguments: image rows per strip (encode: rounded down to a
+  // multiple of 16, at least 16; decode: a multiple of 64, at least 64); 0 =
+  // the default (see strip_latent_rows in the .cc: 512 to 1024 rows up to
+  // 4096 px wide, proportionally fewer beyond).
   static constexpr int kStripLatentRows = 32;      // 512 image rows per strip at 4096 px wide
   static constexpr int kMaxStripLatentRows = 64;   // at most 1024 rows per strip (narrow images)
   static constexpr int kEncodeHaloRows = 3;
+  // Decoder halo (latent rows above and below a strip) and the strip height
+  // multiple it holds for: g_s's F(4x2) Winograd layers (dsp/conv.h) also
+  // need the input rows their blocks mix in rounding inside the strip.
   static constexpr int kDecodeHaloRows = 2;
+  static constexpr int kDecodeStripMultiple = 4;
 
   explicit HyperpriorModel(const Weights& w);
   ~HyperpriorModel();

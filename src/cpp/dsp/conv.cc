@@ -180,9 +180,9 @@ struct ScalarMicro {
   }
 
   // Winograd input transform of every component for nc channels: the sum of
-  // <= 4 shifted input rows with signs +-1, in the AVX2 op order (a multiply
-  // for the first term, then fused multiply-adds; with +-1 factors these are
-  // exact products, so the fma only mirrors the AVX2 code literally).
+  // <= 8 shifted input rows times their factors (+-1 for F(2, .); small
+  // integers for F(4, .)), in the AVX2 op order: a multiply for the first
+  // term, then fused multiply-adds in term order.
   static void wino_input(float* v, const float* in, int64_t cs, int nc, const WinoComp* comps, int ncomp,
                          const int* /*rows*/, int /*nrows*/) {
     constexpr int T = kWinoBlocks;
@@ -200,14 +200,14 @@ struct ScalarMicro {
 
   // One Winograd component for kMR output channels: M = U^T V (K = nc, fused
   // multiply-adds from 0 in increasing ci), then the output transform
-  // y[m][o][t] += coef[o] * M[m][t] for the 4 output positions o. The
-  // coefficients are 0 or +-1 (A^T of F(2, 2) and F(2, 3)): like AVX2, skip
-  // 0, add M for +1 and subtract it for -1 (no multiplication).
-  static void wino_gemm(const float* v, int nc, const float* u, float* y, const float* coef) {
+  // y[o] += coef[o] * M for the (up to 8) output positions o: like AVX2,
+  // skip 0, add M for +1, subtract it for -1, and fma(coef, M, y) otherwise
+  // (F(4, .)'s 2, 4, 8; powers of two, but the fma mirrors AVX2 literally).
+  static void wino_gemm(const float* v, int nc, const float* u, float* y, const float* coef, int64_t hs) {
     constexpr int T = kWinoBlocks;
-    for (int t0 = 0; t0 < T; t0 += NR) wino_gemm_micro(v + t0, nc, u, y + t0, coef);
+    for (int t0 = 0; t0 < T; t0 += NR) wino_gemm_micro(v + t0, nc, u, y + t0, coef, hs);
   }
-  static void wino_gemm_micro(const float* v, int nc, const float* u, float* y, const float* coef) {
+  static void wino_gemm_micro(const float* v, int nc, const float* u, float* y, const float* coef, int64_t hs) {
     constexpr int T = kWinoBlocks;
     float c[kMR][NR];
     for (int m = 0; m < kMR; ++m)
@@ -225,15 +225,19 @@ struct ScalarMicro {
       w += kMR;
       LMC_SCALAR_BARRIER(w);
     }
-    for (int o = 0; o < 4; ++o) {
-      if (coef[o] == 0.0f) continue;
-      float* yo = y + o * T;
-      if (coef[o] > 0.0f) {
+    for (int o = 0; o < 8; ++o) {
+      const float k = coef[o];
+      if (k == 0.0f) continue;
+      float* yo = y + (o >> 2) * hs + (o & 3) * T;
+      if (k == 1.0f) {
         for (int m = 0; m < kMR; ++m)
           for (int j = 0; j < NR; ++j) yo[m * kTile + j] = yo[m * kTile + j] + c[m][j];
-      } else {
+      } else if (k == -1.0f) {
         for (int m = 0; m < kMR; ++m)
           for (int j = 0; j < NR; ++j) yo[m * kTile + j] = yo[m * kTile + j] - c[m][j];
+      } else {
+        for (int m = 0; m < kMR; ++m)
+          for (int j = 0; j < NR; ++j) yo[m * kTile + j] = fma_exact(k, c[m][j], yo[m * kTile + j]);
       }
     }
   }
@@ -447,6 +451,27 @@ class Lease {
 constexpr int64_t kMaxChannels = 1 << 16;
 constexpr int64_t kMaxDim = 1 << 20;
 constexpr int64_t kMaxPlaneElems = int64_t(1) << 30;  // tap offsets are int
+// Winograd block height of transposed convs: F(4x2, a x b) (see WinoJob).
+constexpr int kDeconvWinoRows = 4;
+// Their blocks start on the input rows r = 2 (mod 4) of the full image (the
+// phase grid's rows are the input rows). Unlike F(2, .), an F(4, .) output
+// is not computed from its own taps alone: in the transforms, output u of a
+// block also mixes (in rounding; the terms cancel exactly) input rows
+// outside its taps (F(4, 3): u = 0 rows 3-4 of the 6-row window, u = 1 row
+// 4, u = 2 row 1, u = 3 rows 1-2), so a strip reproduces the whole image only
+// on rows whose mixed-in inputs lie inside it. With this phase the decoder's
+// chain of three such layers keeps its halo of 2 latent rows above and below
+// a strip, for strips of a multiple of 4 latent rows (core/hyperprior.h;
+// docs/architecture.md has the search over phases and halos).
+constexpr int kDeconvWinoPhase = 2;
+
+// Where a transposed conv writes each output phase (ConvJob::phase_out):
+// phase g's row y at (y even ? phase_out : phase_odd)[g] + (y/2) * phase_row2.
+struct PhaseOut {
+  float* phase_out[kMaxGroups] = {nullptr, nullptr, nullptr, nullptr};
+  float* phase_odd[kMaxGroups] = {nullptr, nullptr, nullptr, nullptr};
+  int64_t phase_row2 = 0;
+};
 
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 int64_t round_up64(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -476,6 +501,8 @@ std::vector<int> deconv_phase_taps(int k, int ry, int rx) {
 // Where the padded input lives and which offsets each tap reads.
 struct Geometry {
   int split = 1;      // polyphase split factor (2 for stride-2 convs)
+  int split_y = 0;    // vertical split factor when it differs (Winograd F(4x2)), else 0
+  int bh = 2;         // Winograd block height
   int pad = 0;        // zero border on each side before the split
   int pad_top = -1;   // rows above the input (-1: pad)
   int64_t hq = 0, wq = 0;  // plane size
@@ -492,6 +519,7 @@ struct Geometry {
   std::vector<WinoComp> comps[kMaxGroups];
   std::vector<int> rows[kMaxGroups];
 
+  int rows_split() const { return split_y ? split_y : split; }
   int64_t buffer_elems(int nci) const {
     // every channel's planes, plus what the last channel's taps may read for
     // the dropped pixels of the last tile
@@ -568,19 +596,46 @@ Geometry deconv_geometry(int h, int w, int k) {
 }
 
 // ---------------------------------------------------------------------------
-// Winograd F(2x2, a x b) plans
+// Winograd F(bh x 2, a x b) plans
 // ---------------------------------------------------------------------------
 // 1-D transforms in correlation form, y_u = sum_i g_i d_{u+i}:
-// F(2,3): V = BT d, U = G g, y = AT (U .* V); F(2,2) likewise with 3 points.
+// F(m, r): V = BT d, U = G g, y = AT (U .* V), with m + r - 1 points.
+// F(2, 3) and F(2, 2): points 0, +-1 (resp. 0, 1) and infinity; +-1 entries
+// in BT and AT. F(4, 3): points 0, +-1, +-2, infinity (the usual choice);
+// F(4, 2): 0, +-1, 2, infinity. BT and AT are small integers (exact in
+// float), G has the fractions. tools: each table satisfies
+// sum_j AT[u][j] G[j][k] BT[j][i] == (i == u + k), which test_dsp checks.
 const double kBT3[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
 const double kG3[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 const double kAT3[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
 const double kBT2[3][3] = {{1, -1, 0}, {0, 1, 0}, {0, -1, 1}};
 const double kG2[3][2] = {{1, 0}, {1, 1}, {0, 1}};
 const double kAT2[2][3] = {{1, 1, 0}, {0, 1, 1}};
-double wino_bt(int a, int xi, int i) { return a == 3 ? kBT3[xi][i] : kBT2[xi][i]; }
-double wino_g(int a, int xi, int i) { return a == 3 ? kG3[xi][i] : kG2[xi][i]; }
-double wino_at(int a, int u, int xi) { return a == 3 ? kAT3[u][xi] : kAT2[u][xi]; }
+const double kBT43[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                            {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+const double kG43[6][3] = {{1.0 / 4, 0, 0},
+                           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                           {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                           {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                           {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                           {0, 0, 1}};
+const double kAT43[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+const double kBT42[5][5] = {{2, -1, -2, 1, 0}, {0, -2, -1, 1, 0}, {0, 2, -3, 1, 0}, {0, -1, 0, 1, 0}, {0, 2, -1, -2, 1}};
+const double kG42[5][2] = {{1.0 / 2, 0}, {-1.0 / 2, -1.0 / 2}, {-1.0 / 6, 1.0 / 6}, {1.0 / 6, 1.0 / 3}, {0, 1}};
+const double kAT42[4][5] = {{1, 1, 1, 1, 0}, {0, 1, -1, 2, 0}, {0, 1, 1, 4, 0}, {0, 1, -1, 8, 1}};
+// m outputs, r taps: BT[xi][i] (xi, i < m + r - 1), G[xi][i] (i < r), AT[u][xi] (u < m)
+double wino_bt(int m, int r, int xi, int i) {
+  if (m == 4) return r == 3 ? kBT43[xi][i] : kBT42[xi][i];
+  return r == 3 ? kBT3[xi][i] : kBT2[xi][i];
+}
+double wino_g(int m, int r, int xi, int i) {
+  if (m == 4) return r == 3 ? kG43[xi][i] : kG42[xi][i];
+  return r == 3 ? kG3[xi][i] : kG2[xi][i];
+}
+double wino_at(int m, int r, int u, int xi) {
+  if (m == 4) return r == 3 ? kAT43[u][xi] : kAT42[u][xi];
+  return r == 3 ? kAT3[u][xi] : kAT2[u][xi];
+}
 
 // One sub-convolution of a Winograd plan: an a x b kernel (a, b in {2, 3})
 // whose tap (i, j) is the layer's kernel tap (ky[i], kx[j]) and reads padded
@@ -640,9 +695,9 @@ std::vector<SubConv> wino_subconvs(bool transposed, int k, int s) {
 // channels: [nci][kMR] each, in the order the tiles read them.
 // get(co, ci, ky, kx) reads the PyTorch tensor.
 template <class Get>
-std::vector<float> pack_wino_weights(int cin, int cout, int coutp, const std::vector<SubConv>& subs, Get get) {
+std::vector<float> pack_wino_weights(int cin, int cout, int coutp, const std::vector<SubConv>& subs, int bh, Get get) {
   size_t n = 0;
-  for (const SubConv& sc : subs) n += (size_t)(sc.a + 1) * (sc.b + 1) * coutp * cin;
+  for (const SubConv& sc : subs) n += (size_t)(sc.a + bh - 1) * (sc.b + 1) * coutp * cin;
   std::vector<float> pw(n, 0.0f);
   size_t pos = 0;
   const int nob = coutp / kMR;
@@ -662,11 +717,11 @@ std::vector<float> pack_wino_weights(int cin, int cout, int coutp, const std::ve
           for (int i = 0; i < sc.a; ++i)
             for (int j = 0; j < sc.b; ++j) kp[i * sc.b + j] = get(co, ci, sc.ky[i], sc.kx[j]);
         }
-    for (int xi = 0; xi <= sc.a; ++xi)
+    for (int xi = 0; xi < sc.a + bh - 1; ++xi)
       for (int eta = 0; eta <= sc.b; ++eta) {
         double coef[9];
         for (int i = 0; i < sc.a; ++i)
-          for (int j = 0; j < sc.b; ++j) coef[i * sc.b + j] = wino_g(sc.a, xi, i) * wino_g(sc.b, eta, j);
+          for (int j = 0; j < sc.b; ++j) coef[i * sc.b + j] = wino_g(bh, sc.a, xi, i) * wino_g(2, sc.b, eta, j);
         const double* kp = kern.data();
         for (int ob = 0; ob < nob; ++ob)
           for (int ci = 0; ci < cin; ++ci)
@@ -682,67 +737,72 @@ std::vector<float> pack_wino_weights(int cin, int cout, int coutp, const std::ve
 }
 
 // Input layout and per-component transforms of a Winograd run. The padded
-// input is split into f x f polyphase planes (f = 2 * input stride of the
-// sub-convs), so that the 2x2 output blocks read contiguous rows.
-// shift = 1 starts the block grid one (sub-conv output) row above the tensor,
-// so that blocks stay on the even rows of a larger image whose odd row the
-// tensor starts at (strip-wise processing, see Conv2d::run).
-Geometry wino_geometry(bool transposed, int h, int w, int k, int s, const std::vector<SubConv>& subs, int shift) {
+// input is split into fy x fx polyphase planes (fy = bh * input stride of
+// the sub-convs, fx = 2 * that stride), so that the bh x 2 output blocks
+// read contiguous rows. shift (0 <= shift < bh) starts the block grid shift
+// (sub-conv output) rows above the tensor, so that blocks stay on the rows
+// of a larger image that are multiples of bh when the tensor starts at row
+// first_row = shift (mod bh) of it (strip-wise processing, see Conv2d::run).
+Geometry wino_geometry(bool transposed, int h, int w, int k, int s, const std::vector<SubConv>& subs, int shift,
+                       int bh) {
   Geometry g;
   const int sst = transposed ? 1 : s;
-  const int f = 2 * sst;
-  g.split = f;
+  const int fy = bh * sst, fx = 2 * sst;
+  g.split = fx;
+  g.split_y = fy;
+  g.bh = bh;
   g.pad = transposed ? 1 : k / 2;
   g.pad_top = g.pad + sst * shift;
   g.row_shift = shift;
   g.valid_h = transposed ? h : (h - 1) / s + 1;
   g.valid_w = transposed ? w : (w - 1) / s + 1;
-  g.blocks_h = (g.valid_h + shift + 1) / 2;
+  g.blocks_h = (g.valid_h + shift + bh - 1) / bh;
   g.blocks_w = (g.valid_w + 1) / 2;
   g.ngroups = static_cast<int>(subs.size());
   g.tile = kWinoBlocks;
-  // block (Y, X) of sub-conv sc reads padded row sst*(2Y + oy + i') + py, i' <= a,
-  // = plane row Y + (sst*(oy + i') + py) / f of row phase (sst*(oy + i') + py) % f.
+  // block (Y, X) of sub-conv sc reads padded row sst*(bh*Y + oy + i') + py,
+  // i' < a + bh - 1, = plane row Y + (sst*(oy + i') + py) / fy of row phase
+  // (sst*(oy + i') + py) % fy; columns likewise with 2 and fx.
   int max_r = 0, max_c = 0;
   for (const SubConv& sc : subs) {
-    max_r = std::max(max_r, (sst * (sc.oy + sc.a) + sc.py) / f);
-    max_c = std::max(max_c, (sst * (sc.ox + sc.b) + sc.px) / f);
+    max_r = std::max(max_r, (sst * (sc.oy + sc.a + bh - 2) + sc.py) / fy);
+    max_c = std::max(max_c, (sst * (sc.ox + sc.b) + sc.px) / fx);
   }
   g.hq = g.blocks_h + max_r;
   g.wq = g.blocks_w + max_c;
   g.grid_w = static_cast<int>(g.wq);
   const int64_t plane = g.hq * g.wq;
-  LMC_CHECK((int64_t)f * f * plane <= kMaxPlaneElems, Status::LimitExceeded, "conv: image too large");
+  LMC_CHECK((int64_t)fy * fx * plane <= kMaxPlaneElems, Status::LimitExceeded, "conv: image too large");
   for (int si = 0; si < g.ngroups; ++si) {
     const SubConv& sc = subs[si];
-    for (int xi = 0; xi <= sc.a; ++xi)
+    for (int xi = 0; xi < sc.a + bh - 1; ++xi)
       for (int eta = 0; eta <= sc.b; ++eta) {
         WinoComp c{};
-        for (int i = 0; i <= sc.a; ++i)
+        for (int i = 0; i < sc.a + bh - 1; ++i)
           for (int j = 0; j <= sc.b; ++j) {
-            const double sg = wino_bt(sc.a, xi, i) * wino_bt(sc.b, eta, j);
+            const double sg = wino_bt(bh, sc.a, xi, i) * wino_bt(2, sc.b, eta, j);
             if (sg == 0.0) continue;
             const int r = sst * (sc.oy + i) + sc.py, q = sst * (sc.ox + j) + sc.px;
-            c.off[c.nterms] = static_cast<int>((int64_t)((r % f) * f + q % f) * plane + (r / f) * g.wq + q / f);
+            c.off[c.nterms] = static_cast<int>((int64_t)((r % fy) * fx + q % fx) * plane + (r / fy) * g.wq + q / fx);
             c.sign[c.nterms] = static_cast<float>(sg);
             ++c.nterms;
           }
-        for (int u = 0; u < 2; ++u)
+        for (int u = 0; u < bh; ++u)
           for (int v = 0; v < 2; ++v)
-            c.coef[2 * u + v] = static_cast<float>(wino_at(sc.a, u, xi) * wino_at(sc.b, v, eta));
+            c.coef[2 * u + v] = static_cast<float>(wino_at(bh, sc.a, u, xi) * wino_at(2, sc.b, v, eta));
         g.comps[si].push_back(c);
       }
     // distinct row segments (column offset 0) for prefetching
-    for (int i = 0; i <= sc.a; ++i)
-      for (int q = 0; q < f; ++q) {
+    for (int i = 0; i < sc.a + bh - 1; ++i)
+      for (int q = 0; q < fx; ++q) {
         const int r = sst * (sc.oy + i) + sc.py;
-        const int row = static_cast<int>((int64_t)((r % f) * f + q) * plane + (r / f) * g.wq);
+        const int row = static_cast<int>((int64_t)((r % fy) * fx + q) * plane + (r / fy) * g.wq);
         bool seen = false;
         for (int x : g.rows[si]) seen = seen || x == row;
         if (!seen) g.rows[si].push_back(row);
       }
   }
-  g.cs = channel_stride((int64_t)f * f * plane);
+  g.cs = channel_stride((int64_t)fy * fx * plane);
   g.max_off = 0;
   for (int si = 0; si < g.ngroups; ++si)
     for (const WinoComp& c : g.comps[si])
@@ -757,9 +817,9 @@ Geometry wino_geometry(bool transposed, int h, int w, int k, int s, const std::v
 // copy_row(dst, iy, ix0, n, step) copies input row iy, columns ix0 + i*step.
 template <class T, class RowFn>
 void pad_channel(const Geometry& g, int h, int w, T* dst, RowFn copy_row) {
-  const int s = g.split;
+  const int s = g.split, sy = g.rows_split();
   auto ceil_div = [](int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; };
-  for (int py = 0; py < s; ++py)
+  for (int py = 0; py < sy; ++py)
     for (int px = 0; px < s; ++px) {
       T* plane = dst + ((int64_t)py * s + px) * g.hq * g.wq;
       // plane columns xx whose input column xx*s + px - pad lies in [0, w)
@@ -767,7 +827,7 @@ void pad_channel(const Geometry& g, int h, int w, T* dst, RowFn copy_row) {
       const int64_t x1 = std::max<int64_t>(x0, std::min<int64_t>(ceil_div(w + g.pad - px, s), g.wq));
       for (int64_t yy = 0; yy < g.hq; ++yy) {
         T* row = plane + yy * g.wq;
-        const int64_t iy = yy * s + py - (g.pad_top < 0 ? g.pad : g.pad_top);
+        const int64_t iy = yy * sy + py - (g.pad_top < 0 ? g.pad : g.pad_top);
         if (iy < 0 || iy >= h || x1 == x0) {
           std::memset(row, 0, sizeof(T) * g.wq);
           continue;
@@ -777,7 +837,7 @@ void pad_channel(const Geometry& g, int h, int w, T* dst, RowFn copy_row) {
         std::memset(row + x1, 0, sizeof(T) * (g.wq - x1));
       }
     }
-  const int64_t used = (int64_t)s * s * g.hq * g.wq;
+  const int64_t used = (int64_t)sy * s * g.hq * g.wq;
   std::memset(dst + used, 0, sizeof(T) * (g.cs - used));
 }
 
@@ -937,7 +997,7 @@ void pack_gdn(int c, const float* beta, const float* gamma, bool allow_diagonal,
 // phase_out: see ConvJob (nullptr: plain output).
 void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w,
                   const float* wpk, int kc, int cout, int mr, int coutp, const float* bias, PostOp post, const float* gbeta,
-                  const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
+                  const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, const PhaseOut* phase_out,
                   ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
   std::optional<Lease> padded;
@@ -976,14 +1036,18 @@ void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, in
   j.out = out;
   j.out_w = out_w;
   j.out_cstride = out_plane;
-  for (int i = 0; i < kMaxGroups; ++i) j.phase_out[i] = phase_out ? phase_out[i] : nullptr;
+  for (int i = 0; i < kMaxGroups; ++i) {
+    j.phase_out[i] = phase_out ? phase_out->phase_out[i] : nullptr;
+    j.phase_odd[i] = phase_out ? phase_out->phase_odd[i] : nullptr;
+  }
+  j.phase_row2 = phase_out ? phase_out->phase_row2 : 0;
   run_tiles<float>(cache, pool, g.ntiles, f32_scratch_elems(g.ngroups, coutp, j.post),
                    [&](int64_t p0, float* s) { kt.conv_f32_tile(j, p0, s); });
 }
 
 void run_wino_f32(const Geometry& g, bool transposed, const float* in, const float* prepadded, int cin, int h, int w,
                   const float* wpk, int cout, int coutp, const float* bias, PostOp post, const float* gbeta,
-                  const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, float* const* phase_out,
+                  const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, const PhaseOut* phase_out,
                   ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
   std::optional<Lease> padded;
@@ -1012,6 +1076,7 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
   j.gdn_gamma = ggamma;
   j.gdn_diag = gdiag;
   j.deconv = transposed;
+  j.bh = g.bh;
   j.grid_w = g.grid_w;
   j.blocks_h = g.blocks_h;
   j.blocks_w = g.blocks_w;
@@ -1021,9 +1086,13 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
   j.out = out;
   j.out_w = out_w;
   j.out_cstride = out_plane;
-  for (int i = 0; i < kMaxGroups; ++i) j.phase_out[i] = phase_out ? phase_out[i] : nullptr;
+  for (int i = 0; i < kMaxGroups; ++i) {
+    j.phase_out[i] = phase_out ? phase_out->phase_out[i] : nullptr;
+    j.phase_odd[i] = phase_out ? phase_out->phase_odd[i] : nullptr;
+  }
+  j.phase_row2 = phase_out ? phase_out->phase_row2 : 0;
   const int nout = transposed ? g.ngroups : 1;
-  const int64_t scratch = (int64_t)nout * coutp * kTile + (int64_t)kWinoMaxComps * cin * kWinoBlocks +
+  const int64_t scratch = (int64_t)nout * (g.bh / 2) * coutp * kTile + (int64_t)kWinoMaxComps * cin * kWinoBlocks +
                           ((j.post == kPostGdn || j.post == kPostIgdn) ? 2 * (int64_t)coutp * kTile : 0);
   const int nthreads = pool ? pool->size() : 1;
   const int64_t per_thread = round_up64(scratch, 16);
@@ -1053,7 +1122,7 @@ inline void prefetch_read(const void* p) {
 // rows of halo per band (so the result does not depend on the banding).
 void run_tapgemm_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w, int k,
                      const float* wt, int cout, const float* bias, PostOp post, float* out, int64_t out_w,
-                     int64_t out_plane, float* const* phase_out, ScratchCache* cache, ThreadPool* pool) {
+                     int64_t out_plane, const PhaseOut* phase_out, ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
   std::optional<Lease> padded;
   if (!prepadded) {
@@ -1156,7 +1225,7 @@ void run_tapgemm_f32(const Geometry& g, const float* in, const float* prepadded,
             }
             if (phase_out) {
               for (int rx = 0; rx < 2; ++rx)
-                std::memcpy(phase_out[2 * ry + rx] + co * out_plane + (int64_t)y * out_w + i0, t[rx], sizeof(float) * n);
+                std::memcpy(phase_row(*phase_out, 2 * ry + rx, y) + co * out_plane + i0, t[rx], sizeof(float) * n);
             } else {
               float* d = out + co * out_plane + (int64_t)(2 * y + ry) * out_w + 2 * i0;
               if (n == kC) {
@@ -1285,7 +1354,7 @@ Conv2d::Conv2d(int cin, int cout, int k, int stride, const float* weight, const 
                            [&](int co, int ci, int t) { return weight[((size_t)co * cin + ci) * kk + t]; });
   const std::vector<SubConv> subs = wino_subconvs(false, k, stride);
   if (!subs.empty())
-    wino_w_ = pack_wino_weights(cin, cout, coutp_, subs, [&](int co, int ci, int ky, int kx) {
+    wino_w_ = pack_wino_weights(cin, cout, coutp_, subs, 2, [&](int co, int ci, int ky, int kx) {
       return (double)weight[((size_t)co * cin + ci) * kk + ky * k + kx];
     });
   bias_.assign(coutp_, 0.0f);
@@ -1339,7 +1408,7 @@ void Conv2d::run(const float* in, int h, int w, float* out, ThreadPool* pool, in
   if (algorithm() == ConvAlgo::Winograd && (first_row >= 0 || algo_ == ConvAlgo::Winograd)) {
     const int64_t row = first_row < 0 ? 0 : first_row;
     const int shift = static_cast<int>((row / s_) & 1);  // parity of the first output row
-    const Geometry g = wino_geometry(false, h, w, k_, s_, wino_subconvs(false, k_, s_), shift);
+    const Geometry g = wino_geometry(false, h, w, k_, s_, wino_subconvs(false, k_, s_), shift, 2);
     run_wino_f32(g, false, in, nullptr, cin_, h, w, wino_w_.data(), cout_, coutp_, bias_.data(), post_,
                  gdn_beta_.data(), gdn_gamma_.data(), gdiag(), out, out_w(w), (int64_t)out_h(h) * out_w(w), nullptr,
                  &scratch_cache(), pool);
@@ -1367,7 +1436,7 @@ ConvTranspose2d::ConvTranspose2d(int cin, int cout, int k, int stride, const flo
                            [&](int co, int ci, int t) { return weight[((size_t)ci * cout + co) * kk + t]; });
   const std::vector<SubConv> subs = wino_subconvs(true, k, 2);
   if (!subs.empty())
-    wino_w_ = pack_wino_weights(cin, cout, coutp_, subs, [&](int co, int ci, int ky, int kx) {
+    wino_w_ = pack_wino_weights(cin, cout, coutp_, subs, kDeconvWinoRows, [&](int co, int ci, int ky, int kx) {
       return (double)weight[((size_t)ci * cout + co) * kk + ky * k + kx];
     });
   bias_.assign(coutp_, 0.0f);
@@ -1423,9 +1492,11 @@ bool ConvTranspose2d::uses_winograd(int64_t first_row) const { return resolve(fi
 // place that decides it, for run() and for the fused-padding layout.
 Geometry transposed_geometry(bool wino, int h, int w, int k, int64_t first_row) {
   if (!wino) return deconv_geometry(h, w, k);
-  // blocks of the phase grid (= input rows) on even rows of the full image
-  const int shift = static_cast<int>((first_row < 0 ? 0 : first_row) & 1);
-  return wino_geometry(true, h, w, k, 2, wino_subconvs(true, k, 2), shift);
+  // blocks of the phase grid (= input rows) on rows of the full image that
+  // are multiples of the block height
+  const int64_t row = first_row < 0 ? 0 : first_row;
+  const int shift = static_cast<int>((row - kDeconvWinoPhase + kDeconvWinoRows) % kDeconvWinoRows);
+  return wino_geometry(true, h, w, k, 2, wino_subconvs(true, k, 2), shift, kDeconvWinoRows);
 }
 
 void check_transposed_args(int h, int w, int64_t first_row) {
@@ -1442,11 +1513,14 @@ void ConvTranspose2d::run(const float* in, int h, int w, float* out, ThreadPool*
 // The output layout must hold 2h x 2w pixels per channel without overlaps.
 void check_out_layout(const TensorLayout& l, int oh, int ow) {
   LMC_CHECK(l.split == 1 || l.split == 2, Status::InvalidArgument, "conv_transpose: layout split must be 1 or 2");
+  const int sy = l.rows_split();
+  LMC_CHECK(sy == l.split || (l.split == 2 && sy == 4), Status::InvalidArgument,
+            "conv_transpose: layout split_y must be 0, split, or 4 with split 2");
   LMC_CHECK(l.top >= 0 && l.left >= 0 && l.plane >= 0 && l.row >= 0 && l.cstride >= 0, Status::InvalidArgument,
             "conv_transpose: negative layout field");
-  const int64_t rows = (l.top + oh + l.split - 1) / l.split, cols = (l.left + ow + l.split - 1) / l.split;
+  const int64_t rows = (l.top + oh + sy - 1) / sy, cols = (l.left + ow + l.split - 1) / l.split;
   const bool ok = l.split == 1 ? l.row >= cols && l.cstride >= rows * l.row
-                               : l.row >= cols && l.plane >= rows * l.row && l.cstride >= 4 * l.plane;
+                               : l.row >= cols && l.plane >= rows * l.row && l.cstride >= sy * l.split * l.plane;
   LMC_CHECK(ok, Status::InvalidArgument, "conv_transpose: output layout overlaps itself");
 }
 
@@ -1462,13 +1536,21 @@ void ConvTranspose2d::run_impl(const float* in, const float* padded, int h, int 
   check_transposed_args(h, w, first_row);
   // output phase (ry, rx) pixel (y, x) is output (2y + ry, 2x + rx)
   float* base = buf;
-  float* phase[kMaxGroups] = {nullptr, nullptr, nullptr, nullptr};
+  PhaseOut phase;
   if (out.split == 1) {
     base = buf + out.offset(0, 0, 0);
-  } else {  // each phase is a plain plane: pixel (y, x) at phase + y * row + x
-    for (int r = 0; r < 4; ++r) phase[r] = buf + out.offset(0, r / 2, r % 2);
+  } else {
+    // phase (ry, rx) pixel (y, x) is output row 2y + ry: with a 2-row split
+    // a plain plane (rows `row` apart), with a 4-row split even and odd y
+    // alternate between two planes (each phase's rows 2 apart advance a plane
+    // row)
+    for (int r = 0; r < 4; ++r) {
+      phase.phase_out[r] = buf + out.offset(0, r / 2, r % 2);
+      phase.phase_odd[r] = buf + out.offset(0, r / 2 + 2, r % 2);
+    }
+    phase.phase_row2 = out.row * (4 / out.rows_split());
   }
-  float* const* po = out.split == 1 ? nullptr : phase;
+  const PhaseOut* po = out.split == 1 ? nullptr : &phase;
   const ConvAlgo algo = resolve(first_row);
   const bool wino = algo == ConvAlgo::Winograd;
   const Geometry g = transposed_geometry(wino, h, w, k_, first_row);
@@ -1491,6 +1573,7 @@ ConvTranspose2d::PaddedInput ConvTranspose2d::padded_input(int h, int w, int64_t
   const Geometry g = transposed_geometry(uses_winograd(first_row), h, w, k_, first_row);
   PaddedInput p;
   p.layout.split = g.split;
+  p.layout.split_y = g.split_y;
   p.layout.top = g.pad_top < 0 ? g.pad : g.pad_top;
   p.layout.left = g.pad;
   p.layout.plane = g.hq * g.wq;

@@ -74,10 +74,12 @@ enum class PostOp { None, Relu, Gdn, Igdn };
 // How a float convolution is computed.
 //   Direct:   register-blocked direct convolution (the reference);
 //   Winograd: F(2x2, 3x3)-family Winograd on the polyphase / sub-pixel
-//             sub-kernels (3x3, 3x2, 2x3, 2x2): 49 instead of 100
-//             multiplications per 2x2 block of each of the 4 sub-convs, i.e.
-//             about 2x fewer; available for k=5 stride 2 and k=3 stride 1
-//             convs and k=5 transposed convs. Agrees with Direct to ~1e-6
+//             sub-kernels (3x3, 3x2, 2x3, 2x2); convs (k=5 stride 2, k=3
+//             stride 1): F(2x2, .), 49 instead of 100 multiplications per 2x2
+//             block of each of the 4 sub-convs, about 2x fewer; k=5
+//             transposed convs: F(4x2, .) (4 rows by 2 columns per block),
+//             154 instead of 400 per 4x4 block of the 4 output phases, 2.6x
+//             fewer. Agrees with Direct to ~1e-6 (F(2x2)) / ~1e-5 (F(4x2))
 //             relative (float rounding of the transforms);
 //   TapGemm:  transposed convs only, without a fused GDN: for each input
 //             pixel, the k*k*cout tap products as one GEMM over the input
@@ -98,17 +100,21 @@ enum class ConvAlgo { Auto, Direct, Winograd, TapGemm };
 
 // Where element (c, y, x) of a tensor lives in a buffer:
 //   split 1: c * cstride + (y + top) * row + (x + left)
-//   split 2: c * cstride + (((y + top) % 2) * 2 + (x + left) % 2) * plane
-//                        + ((y + top) / 2) * row + (x + left) / 2
-// (split 2: the 2 x 2 polyphase planes of a padded tensor).
+//   split 2: c * cstride + (((y + top) % sy) * 2 + (x + left) % 2) * plane
+//                        + ((y + top) / sy) * row + (x + left) / 2
+// (split 2: the sy x 2 polyphase planes of a padded tensor, sy = split_y or
+// 2; a transposed conv's Winograd input has sy = 4).
 struct TensorLayout {
-  int split = 1;
+  int split = 1;    // 1: plain; 2: polyphase planes (row phase, column phase)
+  int split_y = 0;  // row phases when they differ from split (4 with split 2), else 0
   int top = 0, left = 0;
   int64_t plane = 0, row = 0, cstride = 0;
+  int rows_split() const { return split_y ? split_y : split; }
   int64_t offset(int64_t c, int64_t y, int64_t x) const {
     const int64_t r = y + top, q = x + left;
     if (split == 1) return c * cstride + r * row + q;
-    return c * cstride + ((r % 2) * 2 + q % 2) * plane + (r / 2) * row + q / 2;
+    const int sy = rows_split();
+    return c * cstride + ((r % sy) * split + q % split) * plane + (r / sy) * row + q / split;
   }
   // the plain layout of a [c][h][w] tensor
   static TensorLayout dense(int h, int w) {
@@ -180,7 +186,12 @@ class ConvTranspose2d {
   int out_h(int h) const { return 2 * h; }
   int out_w(int w) const { return 2 * w; }
   // in [cin][h][w] -> out [cout][2h][2w]. first_row: row of in[0] in the full
-  // input image, or -1 = unknown; see Conv2d::run.
+  // input image, or -1 = unknown; see Conv2d::run. Winograd here computes
+  // blocks of 4 input rows (8 output rows) starting on the full image's
+  // input rows 2 (mod 4); an output row of a strip equals the whole image's
+  // when every input row its block reads (from one row above the block to
+  // one row below it) is (a sufficient condition, wider than the receptive
+  // field; see kDeconvWinoPhase in conv.cc for the exact one).
   void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr, int64_t first_row = -1) const;
   // The same, writing output (co, y, x) where `out` (a layout over buf) says;
   // nothing else in buf is touched. Split-2 layouts (the polyphase planes of
@@ -190,7 +201,7 @@ class ConvTranspose2d {
            int64_t first_row) const;
 
   // Fused padding. run() first copies its input into a zero-bordered buffer
-  // (split into 2 x 2 polyphase planes for the Winograd algorithm); a caller
+  // (split into 4 x 2 polyphase planes for the Winograd algorithm); a caller
   // that produces the input itself (the previous layer) can write it there
   // directly and save that copy:
   //   PaddedInput p = conv.padded_input(h, w, first_row);

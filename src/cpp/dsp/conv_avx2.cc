@@ -226,7 +226,7 @@ struct Avx2Micro {
     }
   }
 
-  static void wino_gemm(const float* v, int nc, const float* u, float* y, const float* coef) {
+  static void wino_gemm(const float* v, int nc, const float* u0, float* y, const float* coef, int64_t hs) {
     constexpr int T = kWinoBlocks;
     for (int t0 = 0; t0 < T; t0 += NR) {
       __m256 c[kMR][NV];
@@ -235,6 +235,7 @@ struct Avx2Micro {
 #pragma GCC unroll 4
         for (int q = 0; q < NV; ++q) c[m][q] = _mm256_setzero_ps();
       const float* vp = v + t0;
+      const float* u = u0;
       for (int ci = 0; ci < nc; ++ci, vp += T, u += kMR) {
         __m256 xv[NV];
 #pragma GCC unroll 4
@@ -246,10 +247,11 @@ struct Avx2Micro {
           for (int q = 0; q < NV; ++q) c[m][q] = _mm256_fmadd_ps(b, xv[q], c[m][q]);
         }
       }
-      for (int o = 0; o < 4; ++o) {
-        if (coef[o] == 0.0f) continue;
-        float* yo = y + o * T + t0;
-        if (coef[o] > 0.0f) {
+      for (int o = 0; o < 8; ++o) {
+        const float k = coef[o];
+        if (k == 0.0f) continue;
+        float* yo = y + (o >> 2) * hs + (o & 3) * T + t0;
+        if (k == 1.0f) {
 #pragma GCC unroll 4
           for (int m = 0; m < kMR; ++m)
 #pragma GCC unroll 4
@@ -257,13 +259,22 @@ struct Avx2Micro {
               float* p = yo + m * kTile + 8 * q;
               _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), c[m][q]));
             }
-        } else {
+        } else if (k == -1.0f) {
 #pragma GCC unroll 4
           for (int m = 0; m < kMR; ++m)
 #pragma GCC unroll 4
             for (int q = 0; q < NV; ++q) {
               float* p = yo + m * kTile + 8 * q;
               _mm256_storeu_ps(p, _mm256_sub_ps(_mm256_loadu_ps(p), c[m][q]));
+            }
+        } else {
+          const __m256 kv = _mm256_set1_ps(k);
+#pragma GCC unroll 4
+          for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+            for (int q = 0; q < NV; ++q) {
+              float* p = yo + m * kTile + 8 * q;
+              _mm256_storeu_ps(p, _mm256_fmadd_ps(kv, c[m][q], _mm256_loadu_ps(p)));
             }
         }
       }

@@ -13,7 +13,9 @@
 //   M::wino_input(V, in, cs, nc, comps, n, rows, nrows)
 //                                           V[c][ci][t] = sum_k sign_ck in[ci*cs + off_ck + t]
 //                                           (rows: what to prefetch for later channels)
-//   M::wino_gemm(V, nc, U, y, coef)         y[m*kTile + o*T + t] += coef[o] * sum_ci U[ci][m] V[ci][t]
+//   M::wino_gemm(V, nc, U, y, coef, hs)     y[(o/4)*hs + m*kTile + (o%4)*T + t] += coef[o] * sum_ci U[ci][m] V[ci][t]
+//                                           for o < 8 (skipped where coef[o] == 0; +-1 as add / subtract,
+//                                           other factors as one fused multiply-add)
 //   M::prefetch(p)                          prefetch hint for address p
 //   M::gdn_diag(x, beta, g, n, inverse)  x *= or /= fma(g, |x|, beta)
 //   M::fill, M::add_scalar, M::relu, M::abs_copy, M::gdn_apply, M::requant,
@@ -31,6 +33,12 @@ namespace {
 
 inline int64_t tile_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t tile_max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Row y of phase g in a polyphase output (ConvJob / WinoJob::phase_out).
+template <class J>
+inline float* phase_row(const J& j, int g, int64_t y) {
+  return ((y & 1) ? j.phase_odd[g] : j.phase_out[g]) + (y >> 1) * j.phase_row2;
+}
 
 // Copies the kept grid pixels of one tile from the scratch accumulators
 // (acc[g][coutp][kTile]) to the output tensor.
@@ -51,8 +59,8 @@ void store_tile(const ConvJob& j, int64_t p0, const T* acc, T* out) {
     } else if (j.phase_out[0]) {  // float only: each phase to its own plane
       for (int g = 0; g < 4; ++g) {
         const T* ag = acc + (int64_t)g * j.coutp * kTile + off;
-        T* dg = reinterpret_cast<T*>(j.phase_out[g]);
-        for (int co = 0; co < j.cout; ++co) M::copy(dg + co * j.out_cstride + y * j.out_w + xa, ag + co * kTile, n);
+        T* dg = reinterpret_cast<T*>(phase_row(j, g, y));
+        for (int co = 0; co < j.cout; ++co) M::copy(dg + co * j.out_cstride + xa, ag + co * kTile, n);
       }
     } else {
       for (int ry = 0; ry < 2; ++ry) {
@@ -197,16 +205,18 @@ void gdn_tile_impl(const GdnJob& j, int64_t p0, float* scratch) {
 }
 
 // ---------------------------------------------------------------------------
-// Winograd F(2x2, a x b)
+// Winograd F(bh x 2, a x b)
 // ---------------------------------------------------------------------------
 
-// Stores the kept pixels of a Winograd tile: y[sub][co][o = 2u+v][t].
+// Stores the kept pixels of a Winograd tile: y[sub][u/2][co][2(u%2)+v][t].
 template <class M>
 void wino_store(const WinoJob& j, int64_t b0, const float* y) {
   constexpr int T = kWinoBlocks;
   const int64_t gw = j.grid_w;
   const int64_t bend = b0 + T;
   const int64_t full_w = j.valid_w / 2;  // blocks whose two columns are both kept
+  const int64_t hs = (int64_t)j.coutp * kTile;  // one half (2 rows of every block)
+  const int64_t sub = (int64_t)(j.bh / 2) * hs;  // one sub-conv
   float* out = j.out;
   for (int64_t by = b0 / gw; by * gw < bend && by < j.blocks_h; ++by) {
     const int64_t row0 = by * gw;
@@ -216,20 +226,21 @@ void wino_store(const WinoJob& j, int64_t b0, const float* y) {
     const int64_t off = row0 + xa - b0;
     const int n = static_cast<int>(xb - xa);
     const int nfull = static_cast<int>(tile_max64(0, tile_min64(xb, full_w) - xa));
-    for (int u = 0; u < 2; ++u) {
-      const int64_t py = 2 * by + u - j.row_shift;
+    for (int u = 0; u < j.bh; ++u) {
+      const int64_t py = j.bh * by + u - j.row_shift;
       if (py < 0 || py >= j.valid_h) continue;
+      const float* yu = y + (u / 2) * hs + (2 * (u % 2)) * T + off;  // sub-conv 0, channel 0, v = 0
       if (!j.deconv || j.phase_out[0]) {
         // one plane per sub-conv output (conv: the only one; deconv with
         // phase_out: phase g to its own plane)
         const int nplanes = j.deconv ? 4 : 1;
         for (int g = 0; g < nplanes; ++g) {
-          const float* yg = y + (int64_t)g * j.coutp * kTile;
-          float* base = j.deconv ? j.phase_out[g] : out;
+          const float* yg = yu + g * sub;
+          float* base = j.deconv ? phase_row(j, g, py) : out + py * j.out_w;
           for (int co = 0; co < j.cout; ++co) {
-            const float* s0 = yg + (int64_t)co * kTile + (2 * u) * T + off;
+            const float* s0 = yg + (int64_t)co * kTile;
             const float* s1 = s0 + T;
-            float* d = base + co * j.out_cstride + py * j.out_w + 2 * xa;
+            float* d = base + co * j.out_cstride + 2 * xa;
             M::interleave(d, s0, s1, nfull);
             for (int i = nfull; i < n; ++i) {
               d[2 * i] = s0[i];
@@ -240,13 +251,13 @@ void wino_store(const WinoJob& j, int64_t b0, const float* y) {
       } else {
         for (int ry = 0; ry < 2; ++ry) {
           const int64_t orow = 2 * py + ry;
-          const float* ya = y + (int64_t)(2 * ry) * j.coutp * kTile;  // phase (ry, 0)
-          const float* yb = ya + (int64_t)j.coutp * kTile;             // phase (ry, 1)
+          const float* ya = yu + (2 * ry) * sub;  // phase (ry, 0)
+          const float* yb = ya + sub;             // phase (ry, 1)
           for (int co = 0; co < j.cout; ++co) {
-            const float* a = ya + (int64_t)co * kTile + (2 * u) * T + off;  // v = 0, rx = 0
-            const float* b = yb + (int64_t)co * kTile + (2 * u) * T + off;  // v = 0, rx = 1
-            const float* c = a + T;                                          // v = 1, rx = 0
-            const float* d = b + T;                                          // v = 1, rx = 1
+            const float* a = ya + (int64_t)co * kTile;  // v = 0, rx = 0
+            const float* b = yb + (int64_t)co * kTile;  // v = 0, rx = 1
+            const float* c = a + T;                     // v = 1, rx = 0
+            const float* d = b + T;                     // v = 1, rx = 1
             float* o = out + co * j.out_cstride + orow * j.out_w + 4 * xa;
             M::interleave4(o, a, b, c, d, nfull);
             for (int i = nfull; i < n; ++i) {
@@ -270,28 +281,30 @@ void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
   const int coutp = j.coutp;
   const int nblk = coutp / kMR;
   const int nout = j.deconv ? j.nsub : 1;
-  float* y = scratch;                                   // [nout][coutp][4][T]
-  float* v = y + (int64_t)nout * coutp * kTile;         // [kWinoMaxComps][nci][T]
+  const int nhalf = j.bh / 2;
+  const int64_t hs = (int64_t)coutp * kTile;
+  float* y = scratch;                                   // [nout][nhalf][coutp][4][T]
+  float* v = y + (int64_t)nout * nhalf * hs;            // [kWinoMaxComps][nci][T]
   float* ax = v + (int64_t)kWinoMaxComps * j.nci * T;   // [coutp][kTile] (GDN)
   float* nm = ax + (int64_t)coutp * kTile;              // [coutp][kTile] (GDN)
-  for (int64_t i = 0; i < (int64_t)nout * coutp; ++i) M::fill(y + i * kTile, 0.0f, kTile);
+  for (int64_t i = 0; i < (int64_t)nout * nhalf * coutp; ++i) M::fill(y + i * kTile, 0.0f, kTile);
 
   const float* in = j.in + b0;
   const float* w = j.w;
   for (int s = 0; s < j.nsub; ++s) {
-    float* ys = y + (j.deconv ? (int64_t)s * coutp * kTile : 0);
+    float* ys = y + (j.deconv ? (int64_t)s * nhalf * hs : 0);
     // all components of the sub-conv at once: each channel's input rows are
     // read once (then from L1) instead of once per component
     M::wino_input(v, in, j.in_cstride, j.nci, j.comps[s], j.ncomp[s], j.rows[s], j.nrows[s]);
     for (int c = 0; c < j.ncomp[s]; ++c) {
       const float* vc = v + (int64_t)c * j.nci * T;
       for (int ob = 0; ob < nblk; ++ob, w += (int64_t)j.nci * kMR)
-        M::wino_gemm(vc, j.nci, w, ys + (int64_t)ob * kMR * kTile, j.comps[s][c].coef);
+        M::wino_gemm(vc, j.nci, w, ys + (int64_t)ob * kMR * kTile, j.comps[s][c].coef, hs);
     }
   }
 
-  for (int o = 0; o < nout; ++o) {
-    float* yo = y + (int64_t)o * coutp * kTile;
+  for (int o = 0; o < nout * nhalf; ++o) {
+    float* yo = y + (int64_t)o * hs;
     for (int co = 0; co < j.cout; ++co) M::add_scalar(yo + (int64_t)co * kTile, j.bias[co], kTile);
     if (j.post == kPostRelu) {
       for (int co = 0; co < j.cout; ++co) M::relu(yo + (int64_t)co * kTile, kTile);

@@ -81,9 +81,13 @@ struct ConvJob {
   int64_t out_w;        // output row stride
   int64_t out_cstride;  // output channel stride
   // deconv only, float: when phase_out[0] is set, group g's pixel (y, x) goes
-  // to phase_out[g][co*out_cstride + y*out_w + x] instead (the polyphase
-  // planes of the next layer's padded input: no interleaving)
+  // to row (y even ? phase_out[g] : phase_odd[g]) + (y/2)*phase_row2, element
+  // co*out_cstride + x, instead (the polyphase planes of the next layer's
+  // padded input: no interleaving; a 4-row split puts even and odd rows of a
+  // phase in different planes)
   float* phase_out[kMaxGroups];
+  float* phase_odd[kMaxGroups];
+  int64_t phase_row2;
 };
 
 // Stand-alone GDN / IGDN over a CHW tensor, tile of kTile pixels.
@@ -99,25 +103,30 @@ struct GdnJob {
   int inverse;
 };
 
-// Winograd F(2x2, a x b), a, b in {2, 3}: a conv made of nsub "sub-convs"
-// (the 4 polyphase planes of a stride-2 conv, whose outputs add up; the 4
-// output phases of a transposed conv; or a single 3x3 stride-1 conv), each
-// with an a x b kernel. Output 2x2 blocks live on a flattened block grid
-// (block p = (Y, X) = (p / grid_w, p % grid_w)); a tile is kWinoBlocks blocks.
-// For each sub-conv and each of its (a+1)(b+1) components:
+// Winograd F(bh x 2, a x b), a, b in {2, 3}, bh in {2, 4}: a conv made of
+// nsub "sub-convs" (the 4 polyphase planes of a stride-2 conv, whose outputs
+// add up; the 4 output phases of a transposed conv; or a single 3x3 stride-1
+// conv), each with an a x b kernel. Output bh x 2 blocks live on a flattened
+// block grid (block p = (Y, X) = (p / grid_w, p % grid_w)); a tile is
+// kWinoBlocks blocks. For each sub-conv and each of its (a+bh-1)(b+1)
+// components:
 //   V[ci][t]  = sum_k sign[k] * in[ci*in_cstride + b0 + t + off[k]]   (input transform)
 //   M[co][t]  = sum_ci U[co][ci] * V[ci][t]                           (GEMM)
 //   y[co][o][t] += coef[o] * M[co][t],  o = 2u + v                    (output transform)
-// then bias, post-op, and the store of pixel (2Y+u, 2X+v) (transposed conv:
-// (2(2Y+u)+ry, 2(2X+v)+rx) for sub-conv 2*ry+rx).
-constexpr int kWinoBlocks = kTile / 4;  // 24 blocks = 96 output pixels per sub-conv
-constexpr int kWinoMaxComps = 16;
+// then bias, post-op, and the store of pixel (bh*Y+u, 2X+v) (transposed conv:
+// (2(bh*Y+u)+ry, 2(2X+v)+rx) for sub-conv 2*ry+rx). F(2, .) has +-1 signs
+// and coefficients; F(4, .) (transposed convs) has small integers (2, 4, 5, 8)
+// and its weights U fractions: 154 instead of 196 multiplications per 4x4
+// output block of the four phases of a 5x5 transposed conv.
+constexpr int kWinoBlocks = kTile / 4;  // 24 blocks = 96 (bh 2) or 192 (bh 4) output pixels per sub-conv
+constexpr int kWinoMaxComps = 24;       // (3 + 4 - 1) x (3 + 1)
+constexpr int kWinoMaxTerms = 8;        // 4 x 2 input rows per component
 
 struct WinoComp {
-  int nterms;  // <= 4
-  int off[4];
-  float sign[4];
-  float coef[4];
+  int nterms;  // <= kWinoMaxTerms
+  int off[kWinoMaxTerms];
+  float sign[kWinoMaxTerms];  // the input transform's factor of each term
+  float coef[8];              // output transform: o = 2u + v, u < bh (0 past bh)
 };
 
 struct WinoJob {
@@ -141,13 +150,16 @@ struct WinoJob {
   const float* gdn_gamma;
   const float* gdn_diag;
   int deconv;            // 0: sub-conv outputs add up; 1: sub-conv = output phase
+  int bh;                // block height: 2 or 4 output rows
   int grid_w;            // block grid row width
   int blocks_h, blocks_w;  // blocks that hold kept pixels
-  int row_shift;         // 1: block row Y covers pixel rows 2Y-1, 2Y (row -1 dropped)
+  int row_shift;         // block row Y covers pixel rows bh*Y - row_shift ... (rows < 0 dropped)
   int valid_h, valid_w;  // sub-conv output size (pixels)
   float* out;
   int64_t out_w, out_cstride;
   float* phase_out[kMaxGroups];  // deconv: as in ConvJob
+  float* phase_odd[kMaxGroups];
+  int64_t phase_row2;
 };
 
 // Dense product with bias, for the block transforms (dsp/block.h):
@@ -172,7 +184,8 @@ struct GemmJob {
 //             each when the post-op is GDN/IGDN;
 //   conv i16: acc [ngroups][coutp][kTile] (uint32, wrap-around);
 //   gdn:      x, |x|, norm, each [cp][kTile];
-//   winograd: y [nsub or 1][coutp][4][kWinoBlocks], V [nci][kWinoBlocks], plus
+//   winograd: y [nsub or 1][bh/2][coutp][4][kWinoBlocks] (output rows u of a
+//             block in half u/2), V [kWinoMaxComps][nci][kWinoBlocks], plus
 //             |x| and norm [coutp][kTile] for GDN/IGDN.
 struct KernelTable {
   const char* name;

@@ -68,8 +68,9 @@ typedef struct lmc_limits {
 /* Large images are transformed in horizontal strips so that peak memory is
  * bounded by the strip size, not the image size; the result is identical to
  * a whole-image run (tested). strip_rows: image rows per strip, rounded down
- * to a multiple of 16; 0 = library default (512 to 1024 rows for images up
- * to 4096 px wide, proportionally fewer for wider ones). */
+ * to a multiple of 16 (encode) or 64 (decode), at least that; 0 = library
+ * default (512 to 1024 rows for images up to 4096 px wide, proportionally
+ * fewer for wider ones). */
 /* plain_rounding: by default the hyperprior encoder quantises each latent
  * rate-distortion optimally (it may pick the integer on the other side of
  * the value when that saves more bits than it costs in quality, measured
