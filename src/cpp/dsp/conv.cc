@@ -242,6 +242,35 @@ struct ScalarMicro {
     }
   }
 
+  // kWinoBlocks floats as one value, for wino_input_sep; each op is one IEEE
+  // operation per element, like the AVX2 version's.
+  struct Vec {
+    float x[kWinoBlocks];
+  };
+  static Vec vload(const float* p) {
+    Vec r;
+    for (int i = 0; i < kWinoBlocks; ++i) r.x[i] = p[i];
+    return r;
+  }
+  static void vstore(float* p, const Vec& a) {
+    for (int i = 0; i < kWinoBlocks; ++i) p[i] = a.x[i];
+  }
+  static Vec vadd(const Vec& a, const Vec& b) {
+    Vec r;
+    for (int i = 0; i < kWinoBlocks; ++i) r.x[i] = a.x[i] + b.x[i];
+    return r;
+  }
+  static Vec vsub(const Vec& a, const Vec& b) {
+    Vec r;
+    for (int i = 0; i < kWinoBlocks; ++i) r.x[i] = a.x[i] - b.x[i];
+    return r;
+  }
+  static Vec vfma(float k, const Vec& a, const Vec& b) {
+    Vec r;
+    for (int i = 0; i < kWinoBlocks; ++i) r.x[i] = fma_exact(k, a.x[i], b.x[i]);
+    return r;
+  }
+
   static void prefetch(const void* p) {
 #if defined(__GNUC__)
     __builtin_prefetch(p);
@@ -519,6 +548,9 @@ struct Geometry {
   std::vector<WinoComp> comps[kMaxGroups];
   std::vector<int> rows[kMaxGroups];
 
+  bool sep = false;  // Winograd bh 4: separable input transforms
+  WinoSep seps[kMaxGroups] = {};
+
   int rows_split() const { return split_y ? split_y : split; }
   int64_t buffer_elems(int nci) const {
     // every channel's planes, plus what the last channel's taps may read for
@@ -792,6 +824,17 @@ Geometry wino_geometry(bool transposed, int h, int w, int k, int s, const std::v
             c.coef[2 * u + v] = static_cast<float>(wino_at(bh, sc.a, u, xi) * wino_at(2, sc.b, v, eta));
         g.comps[si].push_back(c);
       }
+    if (bh == 4) {  // the same window, for the separable transform
+      g.sep = true;
+      WinoSep& sp = g.seps[si];
+      sp.a = sc.a;
+      sp.b = sc.b;
+      for (int i = 0; i < sc.a + 3; ++i)
+        for (int j = 0; j <= sc.b; ++j) {
+          const int r = sst * (sc.oy + i) + sc.py, q = sst * (sc.ox + j) + sc.px;
+          sp.off[i][j] = static_cast<int>((int64_t)((r % fy) * fx + q % fx) * plane + (r / fy) * g.wq + q / fx);
+        }
+    }
     // distinct row segments (column offset 0) for prefetching
     for (int i = 0; i < sc.a + bh - 1; ++i)
       for (int q = 0; q < fx; ++q) {
@@ -1077,6 +1120,8 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
   j.gdn_diag = gdiag;
   j.deconv = transposed;
   j.bh = g.bh;
+  j.sep = g.sep;
+  for (int i = 0; i < kMaxGroups; ++i) j.seps[i] = g.seps[i];
   j.grid_w = g.grid_w;
   j.blocks_h = g.blocks_h;
   j.blocks_w = g.blocks_w;

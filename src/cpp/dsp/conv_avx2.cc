@@ -281,6 +281,29 @@ struct Avx2Micro {
     }
   }
 
+  // kWinoBlocks (24) floats as three vectors, for wino_input_sep.
+  struct Vec {
+    __m256 a, b, c;
+  };
+  static inline __attribute__((always_inline)) Vec vload(const float* p) {
+    return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _mm256_loadu_ps(p + 16)};
+  }
+  static inline __attribute__((always_inline)) void vstore(float* p, const Vec& x) {
+    _mm256_store_ps(p, x.a);
+    _mm256_store_ps(p + 8, x.b);
+    _mm256_store_ps(p + 16, x.c);
+  }
+  static inline __attribute__((always_inline)) Vec vadd(const Vec& x, const Vec& y) {
+    return {_mm256_add_ps(x.a, y.a), _mm256_add_ps(x.b, y.b), _mm256_add_ps(x.c, y.c)};
+  }
+  static inline __attribute__((always_inline)) Vec vsub(const Vec& x, const Vec& y) {
+    return {_mm256_sub_ps(x.a, y.a), _mm256_sub_ps(x.b, y.b), _mm256_sub_ps(x.c, y.c)};
+  }
+  static inline __attribute__((always_inline)) Vec vfma(float k, const Vec& x, const Vec& y) {
+    const __m256 kv = _mm256_set1_ps(k);
+    return {_mm256_fmadd_ps(kv, x.a, y.a), _mm256_fmadd_ps(kv, x.b, y.b), _mm256_fmadd_ps(kv, x.c, y.c)};
+  }
+
   // n is a multiple of 8 for the helpers below except copy / interleave.
   static void fill(float* x, float v, int n) {
     const __m256 vv = _mm256_set1_ps(v);

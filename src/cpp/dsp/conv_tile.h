@@ -16,6 +16,8 @@
 //   M::wino_gemm(V, nc, U, y, coef, hs)     y[(o/4)*hs + m*kTile + (o%4)*T + t] += coef[o] * sum_ci U[ci][m] V[ci][t]
 //                                           for o < 8 (skipped where coef[o] == 0; +-1 as add / subtract,
 //                                           other factors as one fused multiply-add)
+//   M::Vec, vload(p), vstore(p, x), vadd, vsub, vfma(k, a, b) = k*a + b fused
+//                                           kWinoBlocks floats at a time (wino_input_sep)
 //   M::prefetch(p)                          prefetch hint for address p
 //   M::gdn_diag(x, beta, g, n, inverse)  x *= or /= fma(g, |x|, beta)
 //   M::fill, M::add_scalar, M::relu, M::abs_copy, M::gdn_apply, M::requant,
@@ -275,6 +277,73 @@ void wino_store(const WinoJob& j, int64_t b0, const float* y) {
   }
 }
 
+// The input transform of an F(4x2, a x b) sub-conv, separably: for each
+// column j of the window, the row transform of F(4, 3) or F(4, 2) (the rows
+// of kBT43 / kBT42 in conv.cc, with their common subexpressions), then for
+// each row xi of that, the column transform of F(2, 3) or F(2, 2). One op
+// sequence for every ISA (M::Vec ops are single IEEE operations per lane),
+// so the paths stay bit-identical.
+template <class M>
+void wino_input_sep(float* v, const float* in, int64_t cs, int nc, const WinoSep& sp, const int* rows, int nrows) {
+  using Vec = typename M::Vec;
+  constexpr int T = kWinoBlocks;
+  constexpr int kAhead = 2;  // channels: the rows of a channel are far apart (planes)
+  const int nx = sp.a + 3, ne = sp.b + 1;
+  alignas(64) float tmp[6][4][T];
+  for (int ci = 0; ci < nc; ++ci) {
+    const float* ip = in + ci * cs;
+    if (ci + kAhead < nc) {
+      const float* pf = ip + kAhead * cs;
+      for (int r = 0; r < nrows; ++r) {
+        M::prefetch(pf + rows[r]);
+        M::prefetch(pf + rows[r] + 16);
+        M::prefetch(pf + rows[r] + T);
+      }
+    }
+    for (int jc = 0; jc < ne; ++jc) {
+      const Vec d0 = M::vload(ip + sp.off[0][jc]), d1 = M::vload(ip + sp.off[1][jc]),
+                d2 = M::vload(ip + sp.off[2][jc]), d3 = M::vload(ip + sp.off[3][jc]),
+                d4 = M::vload(ip + sp.off[4][jc]);
+      if (sp.a == 3) {
+        // BT43: 4d0-5d2+d4, -4d1-4d2+d3+d4, 4d1-4d2-d3+d4, -2d1-d2+2d3+d4, 2d1-d2-2d3+d4, 4d1-5d3+d5
+        const Vec d5 = M::vload(ip + sp.off[5][jc]);
+        const Vec c = M::vsub(d4, d2), e = M::vsub(d3, d1);
+        const Vec p = M::vfma(-4.0f, d2, d4), q = M::vfma(-4.0f, d1, d3);
+        M::vstore(tmp[0][jc], M::vfma(4.0f, M::vsub(d0, d2), c));
+        M::vstore(tmp[1][jc], M::vadd(p, q));
+        M::vstore(tmp[2][jc], M::vsub(p, q));
+        M::vstore(tmp[3][jc], M::vfma(2.0f, e, c));
+        M::vstore(tmp[4][jc], M::vfma(-2.0f, e, c));
+        M::vstore(tmp[5][jc], M::vfma(-4.0f, e, M::vsub(d5, d3)));
+      } else {
+        // BT42: 2d0-d1-2d2+d3, -2d1-d2+d3, 2d1-3d2+d3, d3-d1, 2d1-d2-2d3+d4
+        const Vec e = M::vsub(d3, d1), f = M::vsub(d3, d2);
+        M::vstore(tmp[0][jc], M::vfma(2.0f, M::vsub(d0, d2), e));
+        M::vstore(tmp[1][jc], M::vfma(-2.0f, d1, f));
+        M::vstore(tmp[2][jc], M::vfma(2.0f, M::vsub(d1, d2), f));
+        M::vstore(tmp[3][jc], e);
+        M::vstore(tmp[4][jc], M::vfma(-2.0f, e, M::vsub(d4, d2)));
+      }
+    }
+    for (int xi = 0; xi < nx; ++xi) {
+      float* vo = v + ((int64_t)xi * ne * nc + ci) * T;  // component xi*ne + eta at vo + eta*nc*T
+      const int64_t es = (int64_t)nc * T;
+      const Vec t0 = M::vload(tmp[xi][0]), t1 = M::vload(tmp[xi][1]), t2 = M::vload(tmp[xi][2]);
+      if (sp.b == 3) {  // BT3: t0-t2, t1+t2, t2-t1, t1-t3
+        const Vec t3 = M::vload(tmp[xi][3]);
+        M::vstore(vo, M::vsub(t0, t2));
+        M::vstore(vo + es, M::vadd(t1, t2));
+        M::vstore(vo + 2 * es, M::vsub(t2, t1));
+        M::vstore(vo + 3 * es, M::vsub(t1, t3));
+      } else {  // BT2: t0-t1, t1, t2-t1
+        M::vstore(vo, M::vsub(t0, t1));
+        M::vstore(vo + es, t1);
+        M::vstore(vo + 2 * es, M::vsub(t2, t1));
+      }
+    }
+  }
+}
+
 template <class M>
 void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
   constexpr int T = kWinoBlocks;
@@ -295,7 +364,11 @@ void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
     float* ys = y + (j.deconv ? (int64_t)s * nhalf * hs : 0);
     // all components of the sub-conv at once: each channel's input rows are
     // read once (then from L1) instead of once per component
-    M::wino_input(v, in, j.in_cstride, j.nci, j.comps[s], j.ncomp[s], j.rows[s], j.nrows[s]);
+    if (j.sep) {
+      wino_input_sep<M>(v, in, j.in_cstride, j.nci, j.seps[s], j.rows[s], j.nrows[s]);
+    } else {
+      M::wino_input(v, in, j.in_cstride, j.nci, j.comps[s], j.ncomp[s], j.rows[s], j.nrows[s]);
+    }
     for (int c = 0; c < j.ncomp[s]; ++c) {
       const float* vc = v + (int64_t)c * j.nci * T;
       for (int ob = 0; ob < nblk; ++ob, w += (int64_t)j.nci * kMR)
