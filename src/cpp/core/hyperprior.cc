@@ -626,12 +626,16 @@ void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::Thre
   mu.resize(n);
   idx.resize(n);
   const float inv = 1.0f / float(int64_t(1) << frac_);
-  for (size_t i = 0; i < n; ++i) {
-    mu[i] = float(out[i]) * inv;
-    int64_t d = int64_t(out[n + i]) - idx_base_;
-    int64_t k = d < 0 ? 0 : d / idx_step_;
-    idx[i] = int32_t(std::min<int64_t>(k, scale_count_ - 1));
-  }
+  constexpr size_t kChunk = size_t(1) << 14;  // elementwise (exact integer division): any split gives the same
+  dsp::parallel_for(pool, int64_t((n + kChunk - 1) / kChunk), [&](int64_t t, int) {
+    const size_t i1 = std::min(n, size_t(t + 1) * kChunk);
+    for (size_t i = size_t(t) * kChunk; i < i1; ++i) {
+      mu[i] = float(out[i]) * inv;
+      int64_t d = int64_t(out[n + i]) - idx_base_;
+      int64_t k = d < 0 ? 0 : d / idx_step_;
+      idx[i] = int32_t(std::min<int64_t>(k, scale_count_ - 1));
+    }
+  });
 }
 
 namespace {
