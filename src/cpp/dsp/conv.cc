@@ -37,6 +37,10 @@
 // channels, same register-blocked micro-kernel shape) and accumulates
 // A^T M A into the output block, then applies bias/post-op/store as above.
 // 49 instead of 100 multiplications per 2x2 block of all 4 sub-convs.
+// Transposed convs use taller blocks, F(4x2, a x b): 4 x 2 polyphase planes,
+// (a+3)(b+1) components, a separable input transform (wino_input_sep in
+// conv_tile.h); 154 instead of 196 multiplications per 4x4 block of the four
+// output phases (kDeconvWinoRows; see there for what it means for strips).
 #include "dsp/conv.h"
 
 #include <algorithm>
