@@ -41,7 +41,8 @@ Block take(size_t bytes) {
   }
   Block b;
   const size_t rounded = (bytes + 4095) / 4096 * 4096;
-  b.p.reset(new unsigned char[rounded]);  // default-initialised: no zero fill
+  // default-initialised: no zero fill
+  b.p.reset(static_cast<unsigned char*>(::operator new[](rounded, std::align_val_t(kAlign))));
   b.bytes = rounded;
   return b;
 }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <type_traits>
 
 namespace lmc {
@@ -22,8 +23,16 @@ namespace buffers {
 constexpr size_t kKeepBytes = size_t(96) << 20;     // idle storage kept for reuse
 constexpr size_t kMaxKeptBlock = size_t(32) << 20;  // larger blocks are freed at once
 
+// Blocks are aligned to kAlign bytes, so that where a tensor's rows fall
+// relative to cache lines and pages does not depend on the allocator's state
+// (a plain new[] gives 16 bytes, and a different address modulo 4 KiB
+// depending on what the process allocated and freed before).
+constexpr size_t kAlign = 4096;
+struct AlignedDelete {
+  void operator()(unsigned char* p) const noexcept { ::operator delete[](p, std::align_val_t(kAlign)); }
+};
 struct Block {
-  std::unique_ptr<unsigned char[]> p;
+  std::unique_ptr<unsigned char[], AlignedDelete> p;
   size_t bytes = 0;
 };
 
