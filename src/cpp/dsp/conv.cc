@@ -406,7 +406,9 @@ class AlignedBuf {
     if (bytes <= bytes_) return;
     release();
     const size_t rounded = (bytes + 63) / 64 * 64;
-    p_ = ::operator new(rounded, std::align_val_t(64));
+    // page-aligned, like the activation buffers (core/buffers.h): the
+    // scratch layout relative to pages must not depend on the allocator
+    p_ = ::operator new(rounded, std::align_val_t(4096));
     bytes_ = rounded;
   }
 
@@ -415,7 +417,7 @@ class AlignedBuf {
   size_t bytes_ = 0;
 
   void release() {
-    if (p_) ::operator delete(p_, std::align_val_t(64));
+    if (p_) ::operator delete(p_, std::align_val_t(4096));
     p_ = nullptr;
     bytes_ = 0;
   }
