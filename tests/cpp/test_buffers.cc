@@ -40,6 +40,20 @@ void test_reuse_and_contents() {
   CHECK_EQ(buffers::idle_bytes(), size_t(0));
 }
 
+// Every block is page-aligned, whatever was allocated before (the layout of
+// tensors relative to cache lines and pages must not depend on it).
+void test_alignment() {
+  buffers::release_all();
+  std::vector<std::vector<char>> noise;
+  for (size_t n : {size_t(17), size_t(5000), size_t(1) << 20, size_t(3) << 20, size_t(123457)}) {
+    noise.emplace_back(n);  // the allocator's state before each request differs
+    Buf<float> a;
+    a.resize(n);
+    CHECK(reinterpret_cast<uintptr_t>(a.data()) % buffers::kAlign == 0);
+  }
+  buffers::release_all();
+}
+
 void test_no_oversized_reuse_and_growth_frees() {
   buffers::release_all();
   const void* big_block = nullptr;
@@ -131,6 +145,7 @@ void test_profile() {
 
 int main() {
   test_reuse_and_contents();
+  test_alignment();
   test_no_oversized_reuse_and_growth_frees();
   test_idle_bound();
   test_threads();
