@@ -508,6 +508,16 @@ struct PhaseOut {
   int64_t phase_row2 = 0;
 };
 
+// Copies where each phase goes (nullptr: plain output) into a ConvJob / WinoJob.
+template <class J>
+void set_phase_out(J& j, const PhaseOut* p) {
+  for (int i = 0; i < kMaxGroups; ++i) {
+    j.phase_out[i] = p ? p->phase_out[i] : nullptr;
+    j.phase_odd[i] = p ? p->phase_odd[i] : nullptr;
+  }
+  j.phase_row2 = p ? p->phase_row2 : 0;
+}
+
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 int64_t round_up64(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -554,8 +564,7 @@ struct Geometry {
   std::vector<WinoComp> comps[kMaxGroups];
   std::vector<int> rows[kMaxGroups];
 
-  bool sep = false;  // Winograd bh 4: separable input transforms
-  WinoSep seps[kMaxGroups] = {};
+  WinoSep seps[kMaxGroups] = {};  // Winograd bh 4: the separable input transforms' windows
 
   int rows_split() const { return split_y ? split_y : split; }
   int64_t buffer_elems(int nci) const {
@@ -831,7 +840,6 @@ Geometry wino_geometry(bool transposed, int h, int w, int k, int s, const std::v
         g.comps[si].push_back(c);
       }
     if (bh == 4) {  // the same window, for the separable transform
-      g.sep = true;
       WinoSep& sp = g.seps[si];
       sp.a = sc.a;
       sp.b = sc.b;
@@ -1085,11 +1093,7 @@ void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, in
   j.out = out;
   j.out_w = out_w;
   j.out_cstride = out_plane;
-  for (int i = 0; i < kMaxGroups; ++i) {
-    j.phase_out[i] = phase_out ? phase_out->phase_out[i] : nullptr;
-    j.phase_odd[i] = phase_out ? phase_out->phase_odd[i] : nullptr;
-  }
-  j.phase_row2 = phase_out ? phase_out->phase_row2 : 0;
+  set_phase_out(j, phase_out);
   run_tiles<float>(cache, pool, g.ntiles, f32_scratch_elems(g.ngroups, coutp, j.post),
                    [&](int64_t p0, float* s) { kt.conv_f32_tile(j, p0, s); });
 }
@@ -1126,7 +1130,6 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
   j.gdn_diag = gdiag;
   j.deconv = transposed;
   j.bh = g.bh;
-  j.sep = g.sep;
   for (int i = 0; i < kMaxGroups; ++i) j.seps[i] = g.seps[i];
   j.grid_w = g.grid_w;
   j.blocks_h = g.blocks_h;
@@ -1137,11 +1140,7 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
   j.out = out;
   j.out_w = out_w;
   j.out_cstride = out_plane;
-  for (int i = 0; i < kMaxGroups; ++i) {
-    j.phase_out[i] = phase_out ? phase_out->phase_out[i] : nullptr;
-    j.phase_odd[i] = phase_out ? phase_out->phase_odd[i] : nullptr;
-  }
-  j.phase_row2 = phase_out ? phase_out->phase_row2 : 0;
+  set_phase_out(j, phase_out);
   const int nout = transposed ? g.ngroups : 1;
   const int64_t scratch = (int64_t)nout * (g.bh / 2) * coutp * kTile + (int64_t)kWinoMaxComps * cin * kWinoBlocks +
                           ((j.post == kPostGdn || j.post == kPostIgdn) ? 2 * (int64_t)coutp * kTile : 0);

@@ -364,7 +364,7 @@ void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
     float* ys = y + (j.deconv ? (int64_t)s * nhalf * hs : 0);
     // all components of the sub-conv at once: each channel's input rows are
     // read once (then from L1) instead of once per component
-    if (j.sep) {
+    if (j.bh == 4) {
       wino_input_sep<M>(v, in, j.in_cstride, j.nci, j.seps[s], j.rows[s], j.nrows[s]);
     } else {
       M::wino_input(v, in, j.in_cstride, j.nci, j.comps[s], j.ncomp[s], j.rows[s], j.nrows[s]);

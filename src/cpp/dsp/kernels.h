@@ -151,8 +151,7 @@ struct WinoJob {
   // for software prefetching of the next channels
   int nrows[kMaxGroups];
   int rows[kMaxGroups][16];
-  int sep;                    // 1: bh 4, input transform by wino_input_sep (seps), not comps' terms
-  WinoSep seps[kMaxGroups];
+  WinoSep seps[kMaxGroups];   // bh 4: the input transform is wino_input_sep over these, not comps' terms
   // packed transformed weights: for each sub-conv, component, block of kMR
   // output channels: [nci][kMR]
   const float* w;
