@@ -108,6 +108,52 @@ def test_concurrent_threads_match_serial():
         assert np.array_equal(results[i][1], lmcodec.decode(serial[i]))
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_fork_after_threaded_calls():
+    """The worker threads of a call are kept for the next one (a process-wide
+    cache of pools); a child made by fork() has none of them and must still
+    encode and decode with threads, identically, without hanging."""
+    import os
+
+    img = natural(90, 120, 3)
+    data = lmcodec.encode(img, 60, threads=2)
+    expect = lmcodec.decode(data, threads=2)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report through the exit status only
+        ok = 0
+        try:
+            ok = int(lmcodec.encode(img, 60, threads=2) == data and np.array_equal(lmcodec.decode(data, threads=2), expect))
+        finally:
+            os._exit(0 if ok else 1)
+    os.close(w)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert np.array_equal(lmcodec.decode(data, threads=2), expect)  # the parent's pools still work
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (16, 16), (32, 48), (17, 70)])
+def test_tiny_images_every_path_and_thread_count(shape):
+    """On a thumbnail each layer is one partial tile, of which the kernels
+    compute only the part that exists: the result must not depend on the
+    kernel path or thread count, and decoding stays close to the input."""
+    img = natural(*shape, seed=sum(shape))
+    data = lmcodec.encode(img, 80, threads=1)
+    ref = lmcodec.decode(data, threads=1)
+    assert ref.shape == img.shape
+    assert lmcodec.encode(img, 80, threads=2) == data
+    assert np.array_equal(lmcodec.decode(data, threads=2), ref)
+    lmcodec.set_force_scalar(True)
+    try:
+        assert lmcodec.encode(img, 80, threads=1) == data
+        assert np.array_equal(lmcodec.decode(data, threads=2), ref)
+    finally:
+        lmcodec.set_force_scalar(False)
+    if min(shape) >= 16:
+        assert psnr(ref, img) > 24
+
+
 def test_pil_input_and_modes():
     from PIL import Image
 

@@ -986,6 +986,30 @@ void test_threadpool_and_dispatch() {
     });
     CHECK(cnt.load() == 30);
   }
+  // pool leases: a finished lease's pool is reused, concurrent leases get
+  // their own, sizes are kept apart, bad sizes throw
+  {
+    ThreadPool* first = nullptr;
+    {
+      PoolLease a(2);
+      first = a.get();
+      CHECK(first->size() == 2);
+      PoolLease b(2), c(3);
+      CHECK(b.get() != first && c.get() != first && c.get()->size() == 3);
+      std::atomic<int> cnt{0};
+      b.get()->parallel_for(100, [&](int64_t, int) { cnt.fetch_add(1); });
+      CHECK(cnt.load() == 100);
+    }
+    bool reused = false;
+    for (int i = 0; i < 3; ++i) {  // the idle list holds a, b and c: one of the 2-thread ones comes back
+      PoolLease d(2);
+      reused = reused || d.get() == first;
+      CHECK(d.get()->size() == 2);
+    }
+    CHECK(reused);
+    CHECK_THROWS(PoolLease(0), Status::InvalidArgument);
+    CHECK_THROWS(PoolLease(1025), Status::InvalidArgument);
+  }
   const CpuFeatures& f = cpu_features();
   set_force_scalar(true);
   CHECK(active_isa() == Isa::Scalar);

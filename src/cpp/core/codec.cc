@@ -62,10 +62,12 @@ lmc::Limits make_limits(const lmc_limits* l) {
   return lim;
 }
 
-std::unique_ptr<lmc::dsp::ThreadPool> make_pool(int threads) {
+// threads 0 = one per core. The pool comes from the process-wide cache, so
+// back-to-back calls reuse their worker threads.
+std::unique_ptr<lmc::dsp::PoolLease> make_pool(int threads) {
   LMC_CHECK(threads >= 0 && threads <= 1024, lmc::Status::InvalidArgument, "threads must be in 0..1024");
   int n = threads == 0 ? lmc::dsp::ThreadPool::hardware_threads() : threads;
-  return std::make_unique<lmc::dsp::ThreadPool>(n);
+  return std::make_unique<lmc::dsp::PoolLease>(n);
 }
 
 void fill_info(const lmc::Header& h, lmc_image_info* info) {
@@ -186,7 +188,7 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
       LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
       LMC_CHECK(!options || options->plain_rounding == 0 || options->plain_rounding == 1, Status::InvalidArgument,
                 "plain_rounding must be 0 or 1");
-      model->hyper->encode(pixels, width, height, row_stride, channels, hdr.quality_x100, pool.get(), side.data, lat.data,
+      model->hyper->encode(pixels, width, height, row_stride, channels, hdr.quality_x100, pool->get(), side.data, lat.data,
                            options ? options->strip_rows : 0, !(options && options->plain_rounding));
       chunks.push_back(std::move(side));
       chunks.push_back(std::move(lat));
@@ -241,7 +243,7 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
       const lmc::ChunkView* side = v.find(lmc::kSideInfo);
       LMC_CHECK(side != nullptr, Status::CorruptStream, "stream has no side-information chunk");
       LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
-      model->hyper->decode(side->data, side->size, lat->data, lat->size, h.width, h.height, h.quality_x100, pool.get(),
+      model->hyper->decode(side->data, side->size, lat->data, lat->size, h.width, h.height, h.quality_x100, pool->get(),
                            rgb.get(), options ? options->strip_rows : 0);
     } else {
       model->pca->decode(lat->data, lat->size, h.width, h.height, h.quality_x100, rgb.get());

@@ -207,9 +207,10 @@ struct ScalarMicro {
   // y[o] += coef[o] * M for the (up to 8) output positions o: like AVX2,
   // skip 0, add M for +1, subtract it for -1, and fma(coef, M, y) otherwise
   // (F(4, .)'s 2, 4, 8; powers of two, but the fma mirrors AVX2 literally).
-  static void wino_gemm(const float* v, int nc, const float* u, float* y, const float* coef, int64_t hs) {
-    constexpr int T = kWinoBlocks;
-    for (int t0 = 0; t0 < T; t0 += NR) wino_gemm_micro(v + t0, nc, u, y + t0, coef, hs);
+  // nb: the blocks of the tile that exist; micro tiles past them are skipped
+  // (each block is one lane: the bits do not depend on the grouping).
+  static void wino_gemm(const float* v, int nc, const float* u, float* y, const float* coef, int64_t hs, int nb) {
+    for (int t0 = 0; t0 < nb; t0 += NR) wino_gemm_micro(v + t0, nc, u, y + t0, coef, hs);
   }
   static void wino_gemm_micro(const float* v, int nc, const float* u, float* y, const float* coef, int64_t hs) {
     constexpr int T = kWinoBlocks;

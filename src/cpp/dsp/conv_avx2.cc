@@ -226,36 +226,55 @@ struct Avx2Micro {
     }
   }
 
-  static void wino_gemm(const float* v, int nc, const float* u0, float* y, const float* coef, int64_t hs) {
+  // nb: the blocks of the tile that exist (the last tile of a small grid has
+  // fewer than kWinoBlocks); the micro tiles past them are skipped, and a
+  // partial one runs W = ceil(rest / 8) vectors wide. Each block is one lane
+  // whatever the width, so the bits do not depend on it.
+  static void wino_gemm(const float* v, int nc, const float* u0, float* y, const float* coef, int64_t hs, int nb) {
+    int t0 = 0;
+    for (; t0 + NR <= nb; t0 += NR) wino_gemm_w<NV>(v + t0, nc, u0, y + t0, coef, hs);
+    const int rest = nb - t0;
+    if (rest <= 0) return;
+    if (rest <= 8) {
+      wino_gemm_w<1>(v + t0, nc, u0, y + t0, coef, hs);
+    } else if (NV >= 3 && rest <= 16) {
+      wino_gemm_w<(NV >= 3 ? 2 : 1)>(v + t0, nc, u0, y + t0, coef, hs);
+    } else {
+      wino_gemm_w<NV>(v + t0, nc, u0, y + t0, coef, hs);
+    }
+  }
+
+  template <int W>
+  static void wino_gemm_w(const float* v, int nc, const float* u0, float* y, const float* coef, int64_t hs) {
     constexpr int T = kWinoBlocks;
-    for (int t0 = 0; t0 < T; t0 += NR) {
-      __m256 c[kMR][NV];
+    {
+      __m256 c[kMR][W];
 #pragma GCC unroll 4
       for (int m = 0; m < kMR; ++m)
 #pragma GCC unroll 4
-        for (int q = 0; q < NV; ++q) c[m][q] = _mm256_setzero_ps();
-      const float* vp = v + t0;
+        for (int q = 0; q < W; ++q) c[m][q] = _mm256_setzero_ps();
+      const float* vp = v;
       const float* u = u0;
       for (int ci = 0; ci < nc; ++ci, vp += T, u += kMR) {
-        __m256 xv[NV];
+        __m256 xv[W];
 #pragma GCC unroll 4
-        for (int q = 0; q < NV; ++q) xv[q] = _mm256_load_ps(vp + 8 * q);
+        for (int q = 0; q < W; ++q) xv[q] = _mm256_load_ps(vp + 8 * q);
 #pragma GCC unroll 4
         for (int m = 0; m < kMR; ++m) {
           const __m256 b = _mm256_broadcast_ss(u + m);
 #pragma GCC unroll 4
-          for (int q = 0; q < NV; ++q) c[m][q] = _mm256_fmadd_ps(b, xv[q], c[m][q]);
+          for (int q = 0; q < W; ++q) c[m][q] = _mm256_fmadd_ps(b, xv[q], c[m][q]);
         }
       }
       for (int o = 0; o < 8; ++o) {
         const float k = coef[o];
         if (k == 0.0f) continue;
-        float* yo = y + (o >> 2) * hs + (o & 3) * T + t0;
+        float* yo = y + (o >> 2) * hs + (o & 3) * T;
         if (k == 1.0f) {
 #pragma GCC unroll 4
           for (int m = 0; m < kMR; ++m)
 #pragma GCC unroll 4
-            for (int q = 0; q < NV; ++q) {
+            for (int q = 0; q < W; ++q) {
               float* p = yo + m * kTile + 8 * q;
               _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), c[m][q]));
             }
@@ -263,7 +282,7 @@ struct Avx2Micro {
 #pragma GCC unroll 4
           for (int m = 0; m < kMR; ++m)
 #pragma GCC unroll 4
-            for (int q = 0; q < NV; ++q) {
+            for (int q = 0; q < W; ++q) {
               float* p = yo + m * kTile + 8 * q;
               _mm256_storeu_ps(p, _mm256_sub_ps(_mm256_loadu_ps(p), c[m][q]));
             }
@@ -272,7 +291,7 @@ struct Avx2Micro {
 #pragma GCC unroll 4
           for (int m = 0; m < kMR; ++m)
 #pragma GCC unroll 4
-            for (int q = 0; q < NV; ++q) {
+            for (int q = 0; q < W; ++q) {
               float* p = yo + m * kTile + 8 * q;
               _mm256_storeu_ps(p, _mm256_fmadd_ps(kv, c[m][q], _mm256_loadu_ps(p)));
             }

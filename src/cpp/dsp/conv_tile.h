@@ -13,9 +13,10 @@
 //   M::wino_input(V, in, cs, nc, comps, n, rows, nrows)
 //                                           V[c][ci][t] = sum_k sign_ck in[ci*cs + off_ck + t]
 //                                           (rows: what to prefetch for later channels)
-//   M::wino_gemm(V, nc, U, y, coef, hs)     y[(o/4)*hs + m*kTile + (o%4)*T + t] += coef[o] * sum_ci U[ci][m] V[ci][t]
+//   M::wino_gemm(V, nc, U, y, coef, hs, nb) y[(o/4)*hs + m*kTile + (o%4)*T + t] += coef[o] * sum_ci U[ci][m] V[ci][t]
 //                                           for o < 8 (skipped where coef[o] == 0; +-1 as add / subtract,
-//                                           other factors as one fused multiply-add)
+//                                           other factors as one fused multiply-add), for t < nb at least
+//                                           (rounded up to the kernel's vector width; the rest is not touched)
 //   M::Vec, vload(p), vstore(p, x), vadd, vsub, vfma(k, a, b) = k*a + b fused
 //                                           kWinoBlocks floats at a time (wino_input_sep)
 //   M::prefetch(p)                          prefetch hint for address p
@@ -35,6 +36,21 @@ namespace {
 
 inline int64_t tile_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t tile_max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// How much of a tile starting at grid element p0 the kernels compute: the
+// elements before the end of the grid (total), rounded up to the micro
+// kernel's width nr, at most span. Tiles are span long, so only the last
+// tile of a grid is partial; on a small image (a thumbnail, or the hyper
+// networks' few latent rows) that tile is most of the work, and computing
+// its missing part cost up to ~10x (a 32 x 32 decode spent 6 ms in it).
+// Every element is computed by the same operations whatever the micro tile it
+// falls in, so the bits do not depend on this.
+inline int tile_active(int64_t total, int64_t p0, int span, int nr) {
+  const int64_t left = total - p0;
+  if (left >= span) return span;
+  const int64_t r = (left + nr - 1) / nr * nr;
+  return static_cast<int>(r < span ? r : span);
+}
 
 // Row y of phase g in a polyphase output (ConvJob / WinoJob::phase_out).
 template <class J>
@@ -124,6 +140,8 @@ void conv_f32_tile_impl(const ConvJob& j, int64_t p0, float* scratch) {
 
   const float* in = static_cast<const float*>(j.in) + p0;
   const float* w = static_cast<const float*>(j.w);
+  const int64_t total = (int64_t)j.valid_h * j.grid_w;
+  const int np = tile_active(total, p0, kTile, M::NR), np3 = tile_active(total, p0, kTile, M::NR3);
   for (int c0 = 0; c0 < j.nci; c0 += j.kc) {
     const int nc = (j.nci - c0 < j.kc) ? j.nci - c0 : j.kc;
     const float* inc = in + (int64_t)c0 * j.in_cstride;
@@ -135,10 +153,10 @@ void conv_f32_tile_impl(const ConvJob& j, int64_t p0, float* scratch) {
       for (int ob = 0; ob < nblk; ++ob, w += wblk) {
         float* a = acc + ((int64_t)g * coutp + (int64_t)ob * mr) * kTile;
         if (mr == 3) {
-          for (int m = 0; m < kTile; m += M::NR3)
+          for (int m = 0; m < np3; m += M::NR3)
             M::f32_mr3(inc + m, j.in_cstride, j.taps[g], nt, nc, w, a + m, kTile);
         } else {
-          for (int m = 0; m < kTile; m += M::NR) M::f32(inc + m, j.in_cstride, j.taps[g], nt, nc, w, a + m, kTile);
+          for (int m = 0; m < np; m += M::NR) M::f32(inc + m, j.in_cstride, j.taps[g], nt, nc, w, a + m, kTile);
         }
       }
     }
@@ -171,6 +189,7 @@ void conv_i16_tile_impl(const ConvJob& j, int64_t p0, uint32_t* scratch) {
   // One element = one int16 pair = 2 int16.
   const int16_t* in = static_cast<const int16_t*>(j.in) + 2 * p0;
   const int16_t* w = static_cast<const int16_t*>(j.w);
+  const int np = tile_active((int64_t)j.valid_h * j.grid_w, p0, kTile, M::NR);
   for (int c0 = 0; c0 < j.nci; c0 += j.kc) {
     const int nc = (j.nci - c0 < j.kc) ? j.nci - c0 : j.kc;
     const int16_t* inc = in + 2 * (int64_t)c0 * j.in_cstride;
@@ -181,7 +200,7 @@ void conv_i16_tile_impl(const ConvJob& j, int64_t p0, uint32_t* scratch) {
       const int64_t wblk = (int64_t)nc * nt * kMR * 2;
       for (int ob = 0; ob < nblk; ++ob, w += wblk) {
         uint32_t* a = acc + ((int64_t)g * coutp + (int64_t)ob * kMR) * kTile;
-        for (int m = 0; m < kTile; m += M::NR)
+        for (int m = 0; m < np; m += M::NR)
           M::i16(inc + 2 * m, j.in_cstride, j.taps[g], nt, nc, w, a + m, kTile);
       }
     }
@@ -360,6 +379,7 @@ void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
 
   const float* in = j.in + b0;
   const float* w = j.w;
+  const int nb = tile_active((int64_t)j.blocks_h * j.grid_w, b0, T, 1);
   for (int s = 0; s < j.nsub; ++s) {
     float* ys = y + (j.deconv ? (int64_t)s * nhalf * hs : 0);
     // all components of the sub-conv at once: each channel's input rows are
@@ -372,7 +392,7 @@ void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
     for (int c = 0; c < j.ncomp[s]; ++c) {
       const float* vc = v + (int64_t)c * j.nci * T;
       for (int ob = 0; ob < nblk; ++ob, w += (int64_t)j.nci * kMR)
-        M::wino_gemm(vc, j.nci, w, ys + (int64_t)ob * kMR * kTile, j.comps[s][c].coef, hs);
+        M::wino_gemm(vc, j.nci, w, ys + (int64_t)ob * kMR * kTile, j.comps[s][c].coef, hs, nb);
     }
   }
 

@@ -2,6 +2,11 @@
 
 #include "core/error.h"
 
+#include <vector>
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
+
 namespace lmc {
 namespace dsp {
 namespace {
@@ -109,6 +114,63 @@ void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t,
     job_.reset();
   }
   if (job->error) std::rethrow_exception(job->error);
+}
+
+namespace {
+// Idle pools, never destroyed (usable until exit; a pool's sleeping workers
+// end with the process). After fork() the child drops the list without
+// touching its pools: their worker threads were not copied, and a pool mutex
+// may have been copied locked.
+struct IdlePools {
+  std::mutex mu;
+  std::vector<ThreadPool*> idle;
+  static constexpr size_t kKeep = 4;
+  IdlePools() {
+#if defined(__unix__) || defined(__APPLE__)
+    pthread_atfork([] { idle_pools().mu.lock(); }, [] { idle_pools().mu.unlock(); },
+                   [] {
+                     IdlePools& p = idle_pools();
+                     p.idle.clear();  // leaked on purpose (see above)
+                     p.mu.unlock();
+                   });
+#endif
+  }
+  static IdlePools& idle_pools();
+};
+IdlePools& IdlePools::idle_pools() {
+  static IdlePools* p = new IdlePools();
+  return *p;
+}
+}  // namespace
+
+PoolLease::PoolLease(int n) : pool_(nullptr) {
+  LMC_CHECK(n >= 1 && n <= 1024, Status::InvalidArgument, "ThreadPool: thread count must be in [1, 1024]");
+  IdlePools& p = IdlePools::idle_pools();
+  {
+    std::lock_guard<std::mutex> lk(p.mu);
+    for (size_t i = 0; i < p.idle.size(); ++i)
+      if (p.idle[i]->size() == n) {
+        pool_ = p.idle[i];
+        p.idle.erase(p.idle.begin() + long(i));
+        break;
+      }
+  }
+  if (!pool_) pool_ = new ThreadPool(n);
+}
+
+PoolLease::~PoolLease() {
+  IdlePools& p = IdlePools::idle_pools();
+  {
+    std::lock_guard<std::mutex> lk(p.mu);
+    if (p.idle.size() < IdlePools::kKeep) {
+      try {
+        p.idle.push_back(pool_);
+        return;
+      } catch (...) {  // could not grow the list: fall through and delete the pool
+      }
+    }
+  }
+  delete pool_;
 }
 
 void parallel_for(ThreadPool* pool, int64_t n_tasks, const std::function<void(int64_t, int)>& fn) {
