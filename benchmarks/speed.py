@@ -1,7 +1,8 @@
 """Encode/decode speed of lmcodec on Kodak, beside the PyTorch reference on
 the same weights and Pillow's JPEG / WebP / AVIF decoders, all in one run.
 
-    python benchmarks/speed.py [--kodak ../shared/data/kodak] [--limit 24] [--quality 50] [--repeat 3] [--json out.json]
+    python benchmarks/speed.py [--kodak ../shared/data/kodak] [--limit 24] [--quality 50] [--repeat 3]
+                               [--thumbs 64,256] [--json out.json]
 
 Prints, per configuration, the median ms per image (each image: best of
 --repeat) and MP/s, and the ratios (PyTorch / lmcodec), both as a ratio of
@@ -10,7 +11,9 @@ timed back to back on each image). The reference decodes exactly, so its
 h_s is the export's integer network run as float64 convolutions; its h_s is
 also timed in float32 (as a float PyTorch codec such as CompressAI runs it:
 faster, not reproducible across machines) and the decode ratio is printed a
-second time against a reference with that float32 h_s. Then a per-stage profile of lmcodec at 2
+second time against a reference with that float32 h_s. Thumbnails (centre
+crops, --thumbs) are decoded too, beside Pillow's JPEG decoder on the same
+crops, since fixed costs dominate there. Then a per-stage profile of lmcodec at 2
 threads (ms per image, multiply-adds, GFLOP/s and the fraction of numpy's
 sgemm rate measured in the same run). The PyTorch rows need torch and the
 training package (run from the repository root); they are skipped without
@@ -76,6 +79,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-profile", action="store_true", help="skip the per-stage profile")
+    ap.add_argument("--thumbs", default="64,256",
+                    help="also decode centre crops of these sizes (thumbnails; '' to skip)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -86,6 +91,7 @@ def main(argv=None) -> int:
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     mp = [im.shape[0] * im.shape[1] / 1e6 for im in images]
     rows: dict[str, list[float]] = {}
+    row_mp: dict[str, float] = {}  # megapixels per image where not a whole Kodak image
 
     def record(name, secs):
         rows.setdefault(name, []).append(secs)
@@ -136,6 +142,27 @@ def main(argv=None) -> int:
         finally:
             lmcodec.set_force_scalar(False)
 
+    # Thumbnails: centre crops, where fixed costs (weights, tiles, threads) show.
+    for size in [int(x) for x in args.thumbs.split(",") if x.strip()]:
+        crops = [np.ascontiguousarray(im[(im.shape[0] - size) // 2:][:size, (im.shape[1] - size) // 2:][:, :size])
+                 for im in images if min(im.shape[:2]) >= size]
+        for c in crops:
+            s = lmcodec.encode(c, args.quality, threads=1)
+            for threads in (1, 2):
+                name = f"lmcodec {path} decode {size}x{size} {threads}T"
+                row_mp[name] = size * size / 1e6
+                record(name, timed(lambda: lmcodec.decode(s, threads=threads), args.repeat))
+            b = io.BytesIO()
+            Image.fromarray(c).save(b, format="JPEG", quality=75)
+            blob = b.getvalue()
+
+            def dec_jpeg(blob=blob):
+                with Image.open(io.BytesIO(blob)) as x:
+                    x.load()
+
+            row_mp[f"Pillow JPEG decode {size}x{size}"] = size * size / 1e6
+            record(f"Pillow JPEG decode {size}x{size}", timed(dec_jpeg, args.repeat))
+
     for fmt, kw in (("JPEG", {"quality": 75}), ("WEBP", {"quality": 75}), ("AVIF", {"quality": 60})):
         try:
             blobs = []
@@ -162,8 +189,9 @@ def main(argv=None) -> int:
     for name, secs in rows.items():
         m = statistics.median(secs)
         med[name] = m
-        out["rows"][name] = {"median_ms": m * 1e3, "mp_per_s": statistics.median(mp) / m, "n": len(secs)}
-        print(f"{name:<34}{m * 1e3:>10.1f}{statistics.median(mp) / m:>8.2f}")
+        mps = row_mp.get(name, statistics.median(mp)) / m
+        out["rows"][name] = {"median_ms": m * 1e3, "mp_per_s": mps, "n": len(secs)}
+        print(f"{name:<34}{m * 1e3:>10.1f}{mps:>8.2f}")
     for op in ("encode", "decode"):
         for t in (1, 2):
             a, b = rows.get(f"pytorch reference {op} {t}T"), rows.get(f"lmcodec {path} {op} {t}T")
