@@ -345,9 +345,13 @@ struct ScalarMicro {
 };
 
 void scalar_conv_f32_tile(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<ScalarMicro>(j, p0, s); }
-void scalar_conv_i16_tile(const ConvJob& j, int64_t p0, uint32_t* s) { conv_i16_tile_impl<ScalarMicro>(j, p0, s); }
+void scalar_conv_i16_tile(const ConvJob& j, int64_t p0, uint32_t* s, int ob0, int ob1) {
+  conv_i16_tile_impl<ScalarMicro>(j, p0, s, ob0, ob1);
+}
 void scalar_gdn_tile(const GdnJob& j, int64_t p0, float* s) { gdn_tile_impl<ScalarMicro>(j, p0, s); }
-void scalar_wino_tile(const WinoJob& j, int64_t b0, float* s) { wino_tile_impl<ScalarMicro>(j, b0, s); }
+void scalar_wino_tile(const WinoJob& j, int64_t b0, float* s, int ob0, int ob1) {
+  wino_tile_impl<ScalarMicro>(j, b0, s, ob0, ob1);
+}
 void scalar_relu(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
@@ -1003,6 +1007,32 @@ void run_tiles(ScratchCache* cache, ThreadPool* pool, int64_t ntiles, int64_t sc
   parallel_for(pool, ntiles, [&](int64_t t, int thread) { fn(t * kTile, base + per_thread * thread); });
 }
 
+// Few tiles for the threads (a thumbnail; the hyper networks' small grids):
+// each tile's output channels are split into `parts` tasks, so that every
+// thread has work and the weights are read by both. Same bits: every output
+// is computed by the same operations whatever task computes it.
+int channel_parts(ThreadPool* pool, int64_t ntiles, int nblk, int64_t tasks_per_thread) {
+  const int nthreads = pool ? pool->size() : 1;
+  int parts = 1;
+  while (nthreads > 1 && parts * 2 <= nblk && ntiles * parts < tasks_per_thread * nthreads) parts *= 2;
+  return parts;
+}
+
+// Runs the tiles of one conv over the pool, each tile's channel blocks
+// [0, nblk) split into `parts` tasks: fn(p0, scratch, ob0, ob1).
+template <class S, class TileFn>
+void run_tiles_split(ScratchCache* cache, ThreadPool* pool, int64_t ntiles, int64_t scratch_elems, int nblk, int parts,
+                     TileFn fn) {
+  const int nthreads = pool ? pool->size() : 1;
+  const int64_t per_thread = round_up64(scratch_elems, 64 / sizeof(S));
+  Lease scratch(cache, sizeof(S) * per_thread * nthreads);
+  S* base = scratch.as<S>();
+  parallel_for(pool, ntiles * parts, [&](int64_t t, int thread) {
+    const int part = static_cast<int>(t % parts);
+    fn((t / parts) * kTile, base + per_thread * thread, part * nblk / parts, (part + 1) * nblk / parts);
+  });
+}
+
 int post_code(PostOp p) {
   switch (p) {
     case PostOp::Relu: return kPostRelu;
@@ -1149,8 +1179,16 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
   const int64_t per_thread = round_up64(scratch, 16);
   Lease sbuf(cache, sizeof(float) * per_thread * nthreads);
   float* base = sbuf.as<float>();
-  parallel_for(pool, g.ntiles,
-               [&](int64_t t, int thread) { kt.wino_f32_tile(j, t * kWinoBlocks, base + per_thread * thread); });
+  // split channels only where tiles are too few to share (each part redoes
+  // the tile's input transform), and not under a dense GDN (it mixes channels)
+  const int nblk = coutp / kMR;
+  const bool dense_gdn = (j.post == kPostGdn || j.post == kPostIgdn) && !gdiag;
+  const int parts = dense_gdn ? 1 : channel_parts(pool, g.ntiles, nblk, 2);
+  parallel_for(pool, g.ntiles * parts, [&](int64_t t, int thread) {
+    const int part = static_cast<int>(t % parts);
+    kt.wino_f32_tile(j, (t / parts) * kWinoBlocks, base + per_thread * thread, part * nblk / parts,
+                     (part + 1) * nblk / parts);
+  });
 }
 
 inline void prefetch_read(const void* p) {
@@ -1334,8 +1372,10 @@ void run_conv_i16(const Geometry& g, const int16_t* in, int cin, int h, int w, c
   j.out = out;
   j.out_w = out_w;
   j.out_cstride = out_plane;
-  run_tiles<uint32_t>(cache, pool, g.ntiles, (int64_t)g.ngroups * coutp * kTile,
-                      [&](int64_t p0, uint32_t* s) { kt.conv_i16_tile(j, p0, s); });
+  const int nblk = coutp / kMR;
+  run_tiles_split<uint32_t>(cache, pool, g.ntiles, (int64_t)g.ngroups * coutp * kTile, nblk,
+                            channel_parts(pool, g.ntiles, nblk, 4),
+                            [&](int64_t p0, uint32_t* s, int ob0, int ob1) { kt.conv_i16_tile(j, p0, s, ob0, ob1); });
 }
 
 void check_requant(const Requant& rq) {

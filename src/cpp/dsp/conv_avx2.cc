@@ -486,9 +486,11 @@ using Micro = Avx2Micro<3>;
 using MicroI16 = Avx2Micro<2>;
 
 void avx2_conv_f32_tile(const ConvJob& j, int64_t p0, float* s) { conv_f32_tile_impl<Micro>(j, p0, s); }
-void avx2_conv_i16_tile(const ConvJob& j, int64_t p0, uint32_t* s) { conv_i16_tile_impl<MicroI16>(j, p0, s); }
+void avx2_conv_i16_tile(const ConvJob& j, int64_t p0, uint32_t* s, int ob0, int ob1) {
+  conv_i16_tile_impl<MicroI16>(j, p0, s, ob0, ob1);
+}
 void avx2_gdn_tile(const GdnJob& j, int64_t p0, float* s) { gdn_tile_impl<Micro>(j, p0, s); }
-void avx2_wino_tile(const WinoJob& j, int64_t b0, float* s) { wino_tile_impl<Micro>(j, b0, s); }
+void avx2_wino_tile(const WinoJob& j, int64_t b0, float* s, int ob0, int ob1) { wino_tile_impl<Micro>(j, b0, s, ob0, ob1); }
 
 void avx2_relu(float* x, int64_t n) {
   const __m256 z = _mm256_setzero_ps();

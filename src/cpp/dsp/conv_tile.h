@@ -60,8 +60,9 @@ inline float* phase_row(const J& j, int g, int64_t y) {
 
 // Copies the kept grid pixels of one tile from the scratch accumulators
 // (acc[g][coutp][kTile]) to the output tensor.
+// Channels [co0, co1) only.
 template <class M, class T>
-void store_tile(const ConvJob& j, int64_t p0, const T* acc, T* out) {
+void store_tile(const ConvJob& j, int64_t p0, const T* acc, T* out, int co0, int co1) {
   const int64_t gw = j.grid_w;
   const int64_t pend = p0 + kTile;
   for (int64_t y = p0 / gw; y * gw < pend && y < j.valid_h; ++y) {
@@ -72,19 +73,19 @@ void store_tile(const ConvJob& j, int64_t p0, const T* acc, T* out) {
     const int64_t off = row0 + xa - p0;
     const int n = static_cast<int>(xb - xa);
     if (!j.deconv) {
-      for (int co = 0; co < j.cout; ++co)
+      for (int co = co0; co < co1; ++co)
         M::copy(out + co * j.out_cstride + y * j.out_w + xa, acc + co * kTile + off, n);
     } else if (j.phase_out[0]) {  // float only: each phase to its own plane
       for (int g = 0; g < 4; ++g) {
         const T* ag = acc + (int64_t)g * j.coutp * kTile + off;
         T* dg = reinterpret_cast<T*>(phase_row(j, g, y));
-        for (int co = 0; co < j.cout; ++co) M::copy(dg + co * j.out_cstride + xa, ag + co * kTile, n);
+        for (int co = co0; co < co1; ++co) M::copy(dg + co * j.out_cstride + xa, ag + co * kTile, n);
       }
     } else {
       for (int ry = 0; ry < 2; ++ry) {
         const T* a0 = acc + (int64_t)(2 * ry) * j.coutp * kTile + off;
         const T* a1 = acc + (int64_t)(2 * ry + 1) * j.coutp * kTile + off;
-        for (int co = 0; co < j.cout; ++co)
+        for (int co = co0; co < co1; ++co)
           M::interleave(out + co * j.out_cstride + (2 * y + ry) * j.out_w + 2 * xa, a0 + co * kTile, a1 + co * kTile, n);
       }
     }
@@ -173,17 +174,18 @@ void conv_f32_tile_impl(const ConvJob& j, int64_t p0, float* scratch) {
       gdn_on_tile<M>(j.cout, cp, j.gdn_beta, j.gdn_gamma, j.gdn_diag, j.post == kPostIgdn,
                      acc + (int64_t)g * coutp * kTile, ax, nm);
   }
-  store_tile<M, float>(j, p0, acc, static_cast<float*>(j.out));
+  store_tile<M, float>(j, p0, acc, static_cast<float*>(j.out), 0, j.cout);
 }
 
 template <class M>
-void conv_i16_tile_impl(const ConvJob& j, int64_t p0, uint32_t* scratch) {
+void conv_i16_tile_impl(const ConvJob& j, int64_t p0, uint32_t* scratch, int ob0, int ob1) {
   const int coutp = j.coutp;
   const int nblk = coutp / kMR;
+  const int co0 = ob0 * kMR, co1 = ob1 * kMR < j.cout ? ob1 * kMR : j.cout;
   const int32_t* bias = static_cast<const int32_t*>(j.bias);
   uint32_t* acc = scratch;
   for (int g = 0; g < j.ngroups; ++g)
-    for (int co = 0; co < coutp; ++co)
+    for (int co = co0; co < ob1 * kMR; ++co)
       M::fill_u32(acc + ((int64_t)g * coutp + co) * kTile, static_cast<uint32_t>(bias[co]), kTile);
 
   // One element = one int16 pair = 2 int16.
@@ -198,17 +200,18 @@ void conv_i16_tile_impl(const ConvJob& j, int64_t p0, uint32_t* scratch) {
     for (int g = 0; g < j.ngroups; ++g) {
       const int nt = j.ntaps[g];
       const int64_t wblk = (int64_t)nc * nt * kMR * 2;
-      for (int ob = 0; ob < nblk; ++ob, w += wblk) {
+      for (int ob = ob0; ob < ob1; ++ob) {
         uint32_t* a = acc + ((int64_t)g * coutp + (int64_t)ob * kMR) * kTile;
         for (int m = 0; m < np; m += M::NR)
-          M::i16(inc + 2 * m, j.in_cstride, j.taps[g], nt, nc, w, a + m, kTile);
+          M::i16(inc + 2 * m, j.in_cstride, j.taps[g], nt, nc, w + ob * wblk, a + m, kTile);
       }
+      w += nblk * wblk;
     }
   }
   for (int g = 0; g < j.ngroups; ++g)
-    for (int co = 0; co < j.cout; ++co)
+    for (int co = co0; co < co1; ++co)
       M::requant(acc + ((int64_t)g * coutp + co) * kTile, kTile, j.shift, j.lo, j.hi);
-  store_tile<M, uint32_t>(j, p0, acc, static_cast<uint32_t*>(j.out));
+  store_tile<M, uint32_t>(j, p0, acc, static_cast<uint32_t*>(j.out), co0, co1);
 }
 
 template <class M>
@@ -230,8 +233,9 @@ void gdn_tile_impl(const GdnJob& j, int64_t p0, float* scratch) {
 // ---------------------------------------------------------------------------
 
 // Stores the kept pixels of a Winograd tile: y[sub][u/2][co][2(u%2)+v][t].
+// Channels [co0, co1) only.
 template <class M>
-void wino_store(const WinoJob& j, int64_t b0, const float* y) {
+void wino_store(const WinoJob& j, int64_t b0, const float* y, int co0, int co1) {
   constexpr int T = kWinoBlocks;
   const int64_t gw = j.grid_w;
   const int64_t bend = b0 + T;
@@ -258,7 +262,7 @@ void wino_store(const WinoJob& j, int64_t b0, const float* y) {
         for (int g = 0; g < nplanes; ++g) {
           const float* yg = yu + g * sub;
           float* base = j.deconv ? phase_row(j, g, py) : out + py * j.out_w;
-          for (int co = 0; co < j.cout; ++co) {
+          for (int co = co0; co < co1; ++co) {
             const float* s0 = yg + (int64_t)co * kTile;
             const float* s1 = s0 + T;
             float* d = base + co * j.out_cstride + 2 * xa;
@@ -274,7 +278,7 @@ void wino_store(const WinoJob& j, int64_t b0, const float* y) {
           const int64_t orow = 2 * py + ry;
           const float* ya = yu + (2 * ry) * sub;  // phase (ry, 0)
           const float* yb = ya + sub;             // phase (ry, 1)
-          for (int co = 0; co < j.cout; ++co) {
+          for (int co = co0; co < co1; ++co) {
             const float* a = ya + (int64_t)co * kTile;  // v = 0, rx = 0
             const float* b = yb + (int64_t)co * kTile;  // v = 0, rx = 1
             const float* c = a + T;                     // v = 1, rx = 0
@@ -363,11 +367,14 @@ void wino_input_sep(float* v, const float* in, int64_t cs, int nc, const WinoSep
   }
 }
 
+// Output channel blocks [ob0, ob1) of one tile; a dense (non-diagonal)
+// GDN needs every channel, so the caller passes the whole range then.
 template <class M>
-void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
+void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch, int ob0, int ob1) {
   constexpr int T = kWinoBlocks;
   const int coutp = j.coutp;
   const int nblk = coutp / kMR;
+  const int co0 = ob0 * kMR, co1 = ob1 * kMR < j.cout ? ob1 * kMR : j.cout;
   const int nout = j.deconv ? j.nsub : 1;
   const int nhalf = j.bh / 2;
   const int64_t hs = (int64_t)coutp * kTile;
@@ -375,7 +382,8 @@ void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
   float* v = y + (int64_t)nout * nhalf * hs;            // [kWinoMaxComps][nci][T]
   float* ax = v + (int64_t)kWinoMaxComps * j.nci * T;   // [coutp][kTile] (GDN)
   float* nm = ax + (int64_t)coutp * kTile;              // [coutp][kTile] (GDN)
-  for (int64_t i = 0; i < (int64_t)nout * nhalf * coutp; ++i) M::fill(y + i * kTile, 0.0f, kTile);
+  for (int64_t o = 0; o < (int64_t)nout * nhalf; ++o)
+    for (int co = co0; co < ob1 * kMR; ++co) M::fill(y + o * hs + (int64_t)co * kTile, 0.0f, kTile);
 
   const float* in = j.in + b0;
   const float* w = j.w;
@@ -389,23 +397,27 @@ void wino_tile_impl(const WinoJob& j, int64_t b0, float* scratch) {
     } else {
       M::wino_input(v, in, j.in_cstride, j.nci, j.comps[s], j.ncomp[s], j.rows[s], j.nrows[s]);
     }
-    for (int c = 0; c < j.ncomp[s]; ++c) {
+    const int64_t wob = (int64_t)j.nci * kMR;  // one block's weights of one component
+    for (int c = 0; c < j.ncomp[s]; ++c, w += nblk * wob) {
       const float* vc = v + (int64_t)c * j.nci * T;
-      for (int ob = 0; ob < nblk; ++ob, w += (int64_t)j.nci * kMR)
-        M::wino_gemm(vc, j.nci, w, ys + (int64_t)ob * kMR * kTile, j.comps[s][c].coef, hs, nb);
+      for (int ob = ob0; ob < ob1; ++ob)
+        M::wino_gemm(vc, j.nci, w + ob * wob, ys + (int64_t)ob * kMR * kTile, j.comps[s][c].coef, hs, nb);
     }
   }
 
   for (int o = 0; o < nout * nhalf; ++o) {
     float* yo = y + (int64_t)o * hs;
-    for (int co = 0; co < j.cout; ++co) M::add_scalar(yo + (int64_t)co * kTile, j.bias[co], kTile);
+    for (int co = co0; co < co1; ++co) M::add_scalar(yo + (int64_t)co * kTile, j.bias[co], kTile);
     if (j.post == kPostRelu) {
-      for (int co = 0; co < j.cout; ++co) M::relu(yo + (int64_t)co * kTile, kTile);
+      for (int co = co0; co < co1; ++co) M::relu(yo + (int64_t)co * kTile, kTile);
+    } else if ((j.post == kPostGdn || j.post == kPostIgdn) && j.gdn_diag) {
+      for (int co = co0; co < co1; ++co)
+        M::gdn_diag(yo + (int64_t)co * kTile, j.gdn_beta[co], j.gdn_diag[co], kTile, j.post == kPostIgdn);
     } else if (j.post == kPostGdn || j.post == kPostIgdn) {
       gdn_on_tile<M>(j.cout, coutp, j.gdn_beta, j.gdn_gamma, j.gdn_diag, j.post == kPostIgdn, yo, ax, nm);
     }
   }
-  wino_store<M>(j, b0, y);
+  wino_store<M>(j, b0, y, co0, co1);
 }
 
 }  // namespace

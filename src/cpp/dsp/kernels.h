@@ -203,9 +203,11 @@ struct KernelTable {
   const char* name;
   int nr;  // pixels per micro tile (divides kTile)
   void (*conv_f32_tile)(const ConvJob& job, int64_t p0, float* scratch);
-  void (*conv_i16_tile)(const ConvJob& job, int64_t p0, uint32_t* scratch);
+  // [ob0, ob1): the blocks of kMR output channels to compute (a few tiles
+  // split over threads by output channels; the whole range otherwise)
+  void (*conv_i16_tile)(const ConvJob& job, int64_t p0, uint32_t* scratch, int ob0, int ob1);
   void (*gdn_tile)(const GdnJob& job, int64_t p0, float* scratch);
-  void (*wino_f32_tile)(const WinoJob& job, int64_t b0, float* scratch);
+  void (*wino_f32_tile)(const WinoJob& job, int64_t b0, float* scratch, int ob0, int ob1);
   void (*relu)(float* x, int64_t n);
   void (*scale)(float* x, int64_t n, float g);
   void (*gemm_f32)(const GemmJob& job);
