@@ -22,6 +22,13 @@
  * A model is immutable once opened: any number of threads may encode and
  * decode with the same model at once.
  *
+ * Threads: a call with options->threads = n > 1 (0 = one per core) runs on
+ * n - 1 worker threads plus the caller's. The workers are kept, asleep, for
+ * the next call (a small process-wide cache of idle pools; concurrent calls
+ * use different pools), so back-to-back calls do not pay for creating them.
+ * A process forked after such calls starts with no cached workers and
+ * creates its own.
+ *
  * Errors: every function returns an lmc_status. On failure, out-pointers are
  * left NULL/0 and lmc_last_error() returns a message describing the failure
  * of the calling thread's most recent call (valid until its next call).
