@@ -154,6 +154,55 @@ def test_tiny_images_every_path_and_thread_count(shape):
         assert psnr(ref, img) > 24
 
 
+def test_streams_of_replaced_weights_still_decode(tmp_path, monkeypatch):
+    """New weights get a new model id; the previous release's weights stay
+    installed as models/<method>-<id prefix>.lmw, so its streams keep
+    decoding (bit for bit as before) while encode uses the new model."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from lmcodec import _api
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from training import lmw
+
+    img = natural(48, 64, 11)
+    old_stream = lmcodec.encode(img, 60)
+    old_pixels = lmcodec.decode(old_stream)
+    old_id = lmcodec.model_info()["model_id"]
+    # "new" weights: the same networks with another RDO factor (another file, another id)
+    wf = lmw.read(_api.MODELS_DIR / "hyperprior.lmw")
+    meta = dict(wf.meta)
+    meta["rdo.scale_power"] = float(meta["rdo.scale_power"]) + 0.25
+    lmw.write(tmp_path / "hyperprior.lmw", meta, dict(wf.tensors))
+    shutil.copy(_api.MODELS_DIR / "pca.lmw", tmp_path / "pca.lmw")
+    monkeypatch.setattr(_api, "MODELS_DIR", tmp_path)
+    _api._reset_models()
+    try:
+        new_id = lmcodec.model_info()["model_id"]
+        assert new_id != old_id and lmcodec.model_info()["archived"] == []
+        with pytest.raises(LmcError, match=old_id):  # no archive: refused, naming the stream's model
+            lmcodec.decode(old_stream)
+        shipped = Path(_api.__file__).resolve().parent / "models" / "hyperprior.lmw"
+        shutil.copy(shipped, _api.archive_path("hyperprior", old_id))
+        assert lmcodec.model_info()["archived"] == [old_id[: _api.ARCHIVE_ID_DIGITS]]
+        assert np.array_equal(lmcodec.decode(old_stream, threads=2), old_pixels)
+        new_stream = lmcodec.encode(img, 60)
+        assert lmcodec.info(new_stream).model_id == new_id
+        assert lmcodec.info(old_stream).model_id == old_id
+        assert psnr(lmcodec.decode(new_stream), img) > 25
+        # an archive file whose name promises another id than it holds is refused
+        bogus = "f" * 32
+        shutil.copy(tmp_path / "hyperprior.lmw", _api.archive_path("hyperprior", bogus))
+        with pytest.raises(LmcError, match="holds model"):
+            _api._model_for_stream(lmcodec._api.CODECS["hyperprior"], bogus)
+    finally:
+        monkeypatch.undo()
+        _api._reset_models()
+    assert lmcodec.model_info()["model_id"] == old_id
+
+
 def test_pil_input_and_modes():
     from PIL import Image
 

@@ -2,10 +2,13 @@
 
     python tools/make_golden.py
 
-Writes golden_<method>.png (a 72x104 crop of the packaged sample), the .lmc
-stream the C++ encoder makes of it at quality 60, and golden.json with the
-model ids and the SHA-256 of the decoded pixels. Run it whenever the shipped
-weights change (tests/test_golden.py tells you when).
+Writes golden.png (a 72x104 crop of the packaged sample), the .lmc stream
+the C++ encoder makes of it at quality 60 for each method, and golden.json
+with the model ids and the SHA-256 of the decoded pixels. Run it whenever the
+shipped weights change (tests/test_golden.py tells you when;
+tools/ship_weights.py runs it). A method whose model changed keeps its old
+vector as golden_<method>-<id prefix>.lmc (entry "<method>-<id prefix>"),
+which must go on decoding through the archived weights.
 """
 
 from __future__ import annotations
@@ -28,8 +31,15 @@ def main() -> None:
     sample = np.asarray(Image.open(ROOT / "python" / "lmcodec" / "data" / "sample.png").convert("RGB"))
     crop = np.ascontiguousarray(sample[150:222, 200:304])
     Image.fromarray(crop).save(OUT / "golden.png")
-    info = {}
+    old = json.loads((OUT / "golden.json").read_text()) if (OUT / "golden.json").exists() else {}
+    info = {k: v for k, v in old.items() if v.get("archived")}
     for method in ("hyperprior", "pca"):
+        prev = old.get(method)
+        current = lmcodec.model_info(method)["model_id"]
+        if prev and prev["model_id"] != current and (OUT / f"golden_{method}.lmc").exists():
+            key = f"{method}-{prev['model_id'][:16]}"
+            (OUT / f"golden_{method}.lmc").rename(OUT / f"golden_{key}.lmc")
+            info[key] = {**prev, "archived": True}
         data = lmcodec.encode(crop, 60, method=method, threads=1)
         (OUT / f"golden_{method}.lmc").write_bytes(data)
         dec = lmcodec.decode(data, threads=1)

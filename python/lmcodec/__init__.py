@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._api import (
     ImageInfo,
+    archived_models,
     check,
     decode,
     encode,
@@ -41,6 +42,7 @@ __all__ = [
     "set_force_scalar",
     "kernel_path",
     "model_info",
+    "archived_models",
     "register_pillow",
     "__version__",
 ]

@@ -24,6 +24,10 @@ _limits: Dict[str, int] = {"max_pixels": 1 << 28, "max_chunk_bytes": 1 << 30}
 
 _models: Dict[str, Any] = {}
 _models_lock = threading.Lock()
+# Models of earlier releases, kept so that their streams still decode:
+# models/<method>-<first 16 hex digits of the model id>.lmw, loaded on demand.
+_archived: Dict[str, Any] = {}
+ARCHIVE_ID_DIGITS = 16
 
 
 def set_limits(*, max_pixels: Optional[int] = None, max_chunk_bytes: Optional[int] = None) -> Dict[str, int]:
@@ -54,11 +58,50 @@ def _model(name: str):
         return m
 
 
-def _model_for_codec(codec: int):
+def _model_id(m) -> str:
+    return str(m.info()["model_id"])
+
+
+def archive_path(method: str, model_id: str) -> Path:
+    """Where an earlier release's weights for `method` with this model id (hex)
+    live, so that its streams keep decoding after the weights are replaced."""
+    return MODELS_DIR / f"{method}-{model_id[:ARCHIVE_ID_DIGITS]}.lmw"
+
+
+def _model_for_stream(codec: int, model_id: str):
+    """The model that decodes a stream: the current one for `codec` when the
+    ids match, else the archived weights with that id; without them, the
+    current model (whose decode then refuses the stream, naming both ids)."""
     name = CODEC_NAMES.get(codec)
     if name is None:
         raise LmcError(f"stream uses unknown codec id {codec}")
-    return _model(name)
+    current = _model(name)
+    if _model_id(current) == model_id:
+        return current
+    with _models_lock:
+        m = _archived.get(model_id)
+        if m is None:
+            path = archive_path(name, model_id)
+            if not path.exists():
+                return current
+            m = _core.Model(str(path))
+            if _model_id(m) != model_id:
+                raise LmcError(f"{path.name} holds model {_model_id(m)}, not {model_id} as its name says")
+            _archived[model_id] = m
+        return m
+
+
+def archived_models(method: str = "hyperprior") -> list:
+    """Model ids (hex prefixes) of the earlier releases installed for `method`,
+    whose streams decode besides the current model's."""
+    return sorted(p.stem.split("-", 1)[1] for p in MODELS_DIR.glob(f"{method}-*.lmw"))
+
+
+def _reset_models() -> None:
+    """Forget every loaded model (tests that point MODELS_DIR elsewhere)."""
+    with _models_lock:
+        _models.clear()
+        _archived.clear()
 
 
 def _threads(threads: Optional[int]) -> int:
@@ -164,7 +207,7 @@ def decode(data: Union[bytes, bytearray, memoryview], *, threads: Optional[int] 
     """Decode .lmc bytes to a numpy uint8 array (H, W), (H, W, 3) or (H, W, 4)."""
     buf = _as_bytes(data)
     header = _core.container_header(buf, max_pixels=_limits["max_pixels"], max_chunk_bytes=_limits["max_chunk_bytes"])
-    model = _model_for_codec(header["codec"])
+    model = _model_for_stream(int(header["codec"]), bytes(header["model_id"]).hex())
     return model.decode(buf, _threads(threads), _limits["max_pixels"], _limits["max_chunk_bytes"])
 
 
@@ -230,8 +273,11 @@ def kernel_path() -> str:
 
 
 def model_info(method: str = "hyperprior") -> Dict[str, Any]:
-    """Parameters, size and id of a shipped model."""
-    return dict(_model(method).info())
+    """Parameters, size and id of the model that encodes with `method`, and
+    the ids of the earlier models whose streams also decode ("archived")."""
+    d = dict(_model(method).info())
+    d["archived"] = archived_models(method)
+    return d
 
 
 def default_threads() -> int:
