@@ -512,58 +512,86 @@ static_assert(kTile % Micro::NR == 0 && kTile % Micro::NR3 == 0 && kWinoBlocks %
 // FMA chains for kR = 4, enough to hide the FMA latency); masked loads and
 // stores for the last columns. Same per-element sequence as the scalar kernel
 // (bias, then fused multiply-adds in ascending k, then + C), so same bits.
+// One kR x (8 kV) block of C at column j0 (nc <= 8 kV columns exist; the
+// lanes past them are masked). kV < 3 serves the last, narrow block of a
+// small product (a thumbnail's block transform has 2-4 columns): computing
+// 24 lanes for 2 cost ~10x. Each element gets the same operations whatever
+// the block width, so the bits do not depend on it.
+template <int kR, int kV>
+inline __attribute__((always_inline)) void avx2_gemm_block(const GemmJob& j, const float* const* arow, int i0, int j0,
+                                                           int nc) {
+  alignas(32) static const int32_t kMaskSrc[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  constexpr int kN = 8 * kV;
+  __m256i mask[kV];
+  #pragma GCC unroll 4
+  for (int v = 0; v < kV; ++v) {
+    int nv = nc - 8 * v;
+    nv = nv < 0 ? 0 : (nv > 8 ? 8 : nv);
+    mask[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - nv));
+  }
+  __m256 acc[kR][kV];
+  #pragma GCC unroll 4
+  for (int r = 0; r < kR; ++r)
+    #pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_set1_ps(j.bias[i0 + r]);
+  const float* b = j.b + j0;
+  if (nc == kN) {
+    for (int k = 0; k < j.k; ++k, b += j.ldb) {
+      __m256 bv[kV];
+      #pragma GCC unroll 4
+      for (int v = 0; v < kV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
+      #pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) {
+        const __m256 w = _mm256_broadcast_ss(arow[r] + k);
+        #pragma GCC unroll 4
+        for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_fmadd_ps(w, bv[v], acc[r][v]);
+      }
+    }
+  } else {
+    for (int k = 0; k < j.k; ++k, b += j.ldb) {
+      __m256 bv[kV];
+      #pragma GCC unroll 4
+      for (int v = 0; v < kV; ++v) bv[v] = _mm256_maskload_ps(b + 8 * v, mask[v]);
+      #pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) {
+        const __m256 w = _mm256_broadcast_ss(arow[r] + k);
+        #pragma GCC unroll 4
+        for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_fmadd_ps(w, bv[v], acc[r][v]);
+      }
+    }
+  }
+  // full blocks: plain loads and stores (vmaskmovps stores are slow on
+  // AMD cores: microcoded, they cost more than the block's FMAs here)
+  #pragma GCC unroll 4
+  for (int r = 0; r < kR; ++r) {
+    float* c = j.c + int64_t(i0 + r) * j.ldc + j0;
+    #pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) {
+      __m256 x = acc[r][v];
+      if (nc == kN) {
+        if (j.accumulate) x = _mm256_add_ps(_mm256_loadu_ps(c + 8 * v), x);
+        _mm256_storeu_ps(c + 8 * v, x);
+      } else {
+        if (j.accumulate) x = _mm256_add_ps(_mm256_maskload_ps(c + 8 * v, mask[v]), x);
+        _mm256_maskstore_ps(c + 8 * v, mask[v], x);
+      }
+    }
+  }
+}
+
 template <int kR>
 void avx2_gemm_rows(const GemmJob& j, int i0) {
-  alignas(32) static const int32_t kMaskSrc[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-  constexpr int kV = 3, kN = 8 * kV;
+  constexpr int kN = 24;
   const float* arow[kR];
   for (int r = 0; r < kR; ++r) arow[r] = j.a + int64_t(i0 + r) * j.lda;
   for (int j0 = 0; j0 < j.n; j0 += kN) {
     const int nc = j.n - j0 < kN ? j.n - j0 : kN;
-    __m256i mask[kV];
-    for (int v = 0; v < kV; ++v) {
-      int nv = nc - 8 * v;
-      nv = nv < 0 ? 0 : (nv > 8 ? 8 : nv);
-      mask[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - nv));
-    }
-    __m256 acc[kR][kV];
-    for (int r = 0; r < kR; ++r)
-      for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_set1_ps(j.bias[i0 + r]);
-    const float* b = j.b + j0;
-    if (nc == kN) {
-      for (int k = 0; k < j.k; ++k, b += j.ldb) {
-        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
-        for (int r = 0; r < kR; ++r) {
-          const __m256 w = _mm256_broadcast_ss(arow[r] + k);
-          acc[r][0] = _mm256_fmadd_ps(w, b0, acc[r][0]);
-          acc[r][1] = _mm256_fmadd_ps(w, b1, acc[r][1]);
-          acc[r][2] = _mm256_fmadd_ps(w, b2, acc[r][2]);
-        }
-      }
+    if (nc > 16) {
+      avx2_gemm_block<kR, 3>(j, arow, i0, j0, nc);
+    } else if (nc > 8) {
+      avx2_gemm_block<kR, 2>(j, arow, i0, j0, nc);
     } else {
-      for (int k = 0; k < j.k; ++k, b += j.ldb) {
-        __m256 bv[kV];
-        for (int v = 0; v < kV; ++v) bv[v] = _mm256_maskload_ps(b + 8 * v, mask[v]);
-        for (int r = 0; r < kR; ++r) {
-          const __m256 w = _mm256_broadcast_ss(arow[r] + k);
-          for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_fmadd_ps(w, bv[v], acc[r][v]);
-        }
-      }
-    }
-    // full blocks: plain loads and stores (vmaskmovps stores are slow on
-    // AMD cores: microcoded, they cost more than the block's FMAs here)
-    for (int r = 0; r < kR; ++r) {
-      float* c = j.c + int64_t(i0 + r) * j.ldc + j0;
-      for (int v = 0; v < kV; ++v) {
-        __m256 x = acc[r][v];
-        if (nc == kN) {
-          if (j.accumulate) x = _mm256_add_ps(_mm256_loadu_ps(c + 8 * v), x);
-          _mm256_storeu_ps(c + 8 * v, x);
-        } else {
-          if (j.accumulate) x = _mm256_add_ps(_mm256_maskload_ps(c + 8 * v, mask[v]), x);
-          _mm256_maskstore_ps(c + 8 * v, mask[v], x);
-        }
-      }
+      avx2_gemm_block<kR, 1>(j, arow, i0, j0, nc);
     }
   }
 }
