@@ -78,11 +78,20 @@ int main(int argc, char** argv) {
     uint8_t *a = nullptr, *b = nullptr, *px = nullptr;
     size_t na = 0, nb = 0;
     lmc_encode_options plain = {1, 0, 1}, bogus = {1, 0, 2};
-    CHECK(lmc_encode(models[0], img.data(), W, H, W * 3, 3, 40.f, &eo, &a, &na) == LMC_OK);
-    CHECK(lmc_encode(models[0], img.data(), W, H, W * 3, 3, 40.f, &plain, &b, &nb) == LMC_OK);
     // RDO trades rate for distortion, so its stream need not be the smaller
-    // one on every image; the switch must change the stream, though
-    CHECK(na != nb || std::memcmp(a, b, na) != 0);
+    // one on every image; the switch must change the streams, though (on a
+    // given image and quality it may happen to flip no latent: with the
+    // 22,280-step weights this image at quality 40 gives identical streams)
+    int changed = 0;
+    for (float q : {10.f, 70.f, 40.f}) {
+      lmc_free(a);
+      lmc_free(b);
+      a = b = nullptr;
+      CHECK(lmc_encode(models[0], img.data(), W, H, W * 3, 3, q, &eo, &a, &na) == LMC_OK);
+      CHECK(lmc_encode(models[0], img.data(), W, H, W * 3, 3, q, &plain, &b, &nb) == LMC_OK);
+      changed += (na != nb || std::memcmp(a, b, na) != 0) ? 1 : 0;
+    }
+    CHECK(changed >= 1);
     lmc_image_info info;
     lmc_decode_options d1 = {1, {0, 0}, 0};
     CHECK(lmc_decode(models[0], a, na, &d1, &px, &info) == LMC_OK);
