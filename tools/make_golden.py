@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 import lmcodec
+from lmcodec._api import archive_path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "data"
@@ -37,7 +38,7 @@ def main() -> None:
         prev = old.get(method)
         current = lmcodec.model_info(method)["model_id"]
         if prev and prev["model_id"] != current and (OUT / f"golden_{method}.lmc").exists():
-            key = f"{method}-{prev['model_id'][:16]}"
+            key = archive_path(method, prev["model_id"]).stem
             (OUT / f"golden_{method}.lmc").rename(OUT / f"golden_{key}.lmc")
             info[key] = {**prev, "archived": True}
         data = lmcodec.encode(crop, 60, method=method, threads=1)

@@ -18,6 +18,7 @@ results and the README figures, and run the tests.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
         print("compact resume state -> training/checkpoints/hyperprior.pt")
     env_path = str(ROOT / "python")
     subprocess.run([sys.executable, str(ROOT / "tools" / "make_golden.py")], check=True,
-                   env={**__import__("os").environ, "PYTHONPATH": env_path})
+                   env={**os.environ, "PYTHONPATH": env_path})
     return 0
 
 

@@ -27,6 +27,7 @@ _models_lock = threading.Lock()
 # Models of earlier releases, kept so that their streams still decode:
 # models/<method>-<first 16 hex digits of the model id>.lmw, loaded on demand.
 _archived: Dict[str, Any] = {}
+_current_ids: Dict[str, str] = {}  # method -> model id of the loaded current model
 ARCHIVE_ID_DIGITS = 16
 
 
@@ -55,6 +56,7 @@ def _model(name: str):
                 raise LmcError(f"the {name} weights are not installed ({path})")
             m = _core.Model(str(path))
             _models[name] = m
+            _current_ids[name] = str(m.info()["model_id"])
         return m
 
 
@@ -76,7 +78,7 @@ def _model_for_stream(codec: int, model_id: str):
     if name is None:
         raise LmcError(f"stream uses unknown codec id {codec}")
     current = _model(name)
-    if _model_id(current) == model_id:
+    if _current_ids[name] == model_id:
         return current
     with _models_lock:
         m = _archived.get(model_id)
@@ -101,6 +103,7 @@ def _reset_models() -> None:
     """Forget every loaded model (tests that point MODELS_DIR elsewhere)."""
     with _models_lock:
         _models.clear()
+        _current_ids.clear()
         _archived.clear()
 
 

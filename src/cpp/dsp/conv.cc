@@ -1019,7 +1019,7 @@ int channel_parts(ThreadPool* pool, int64_t ntiles, int nblk, int64_t tasks_per_
 }
 
 // Runs the tiles of one conv over the pool, each tile's channel blocks
-// [0, nblk) split into `parts` tasks: fn(p0, scratch, ob0, ob1).
+// [0, nblk) split into `parts` tasks: fn(tile index, scratch, ob0, ob1).
 template <class S, class TileFn>
 void run_tiles_split(ScratchCache* cache, ThreadPool* pool, int64_t ntiles, int64_t scratch_elems, int nblk, int parts,
                      TileFn fn) {
@@ -1029,7 +1029,7 @@ void run_tiles_split(ScratchCache* cache, ThreadPool* pool, int64_t ntiles, int6
   S* base = scratch.as<S>();
   parallel_for(pool, ntiles * parts, [&](int64_t t, int thread) {
     const int part = static_cast<int>(t % parts);
-    fn((t / parts) * kTile, base + per_thread * thread, part * nblk / parts, (part + 1) * nblk / parts);
+    fn(t / parts, base + per_thread * thread, part * nblk / parts, (part + 1) * nblk / parts);
   });
 }
 
@@ -1175,20 +1175,12 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
   const int nout = transposed ? g.ngroups : 1;
   const int64_t scratch = (int64_t)nout * (g.bh / 2) * coutp * kTile + (int64_t)kWinoMaxComps * cin * kWinoBlocks +
                           ((j.post == kPostGdn || j.post == kPostIgdn) ? 2 * (int64_t)coutp * kTile : 0);
-  const int nthreads = pool ? pool->size() : 1;
-  const int64_t per_thread = round_up64(scratch, 16);
-  Lease sbuf(cache, sizeof(float) * per_thread * nthreads);
-  float* base = sbuf.as<float>();
   // split channels only where tiles are too few to share (each part redoes
   // the tile's input transform), and not under a dense GDN (it mixes channels)
   const int nblk = coutp / kMR;
   const bool dense_gdn = (j.post == kPostGdn || j.post == kPostIgdn) && !gdiag;
-  const int parts = dense_gdn ? 1 : channel_parts(pool, g.ntiles, nblk, 2);
-  parallel_for(pool, g.ntiles * parts, [&](int64_t t, int thread) {
-    const int part = static_cast<int>(t % parts);
-    kt.wino_f32_tile(j, (t / parts) * kWinoBlocks, base + per_thread * thread, part * nblk / parts,
-                     (part + 1) * nblk / parts);
-  });
+  run_tiles_split<float>(cache, pool, g.ntiles, scratch, nblk, dense_gdn ? 1 : channel_parts(pool, g.ntiles, nblk, 2),
+                         [&](int64_t t, float* s, int ob0, int ob1) { kt.wino_f32_tile(j, t * kWinoBlocks, s, ob0, ob1); });
 }
 
 inline void prefetch_read(const void* p) {
@@ -1375,7 +1367,7 @@ void run_conv_i16(const Geometry& g, const int16_t* in, int cin, int h, int w, c
   const int nblk = coutp / kMR;
   run_tiles_split<uint32_t>(cache, pool, g.ntiles, (int64_t)g.ngroups * coutp * kTile, nblk,
                             channel_parts(pool, g.ntiles, nblk, 4),
-                            [&](int64_t p0, uint32_t* s, int ob0, int ob1) { kt.conv_i16_tile(j, p0, s, ob0, ob1); });
+                            [&](int64_t t, uint32_t* s, int ob0, int ob1) { kt.conv_i16_tile(j, t * kTile, s, ob0, ob1); });
 }
 
 void check_requant(const Requant& rq) {
