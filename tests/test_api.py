@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -144,12 +145,13 @@ def test_tiny_images_every_path_and_thread_count(shape):
     assert ref.shape == img.shape
     assert lmcodec.encode(img, 80, threads=2) == data
     assert np.array_equal(lmcodec.decode(data, threads=2), ref)
-    lmcodec.set_force_scalar(True)
     try:
-        assert lmcodec.encode(img, 80, threads=1) == data
-        assert np.array_equal(lmcodec.decode(data, threads=2), ref)
+        for path in lmcodec.kernel_paths():
+            assert lmcodec.set_kernels(path) == path
+            assert lmcodec.encode(img, 80, threads=1) == data
+            assert np.array_equal(lmcodec.decode(data, threads=2), ref)
     finally:
-        lmcodec.set_force_scalar(False)
+        lmcodec.set_kernels("auto")
     if min(shape) >= 16:
         assert psnr(ref, img) > 24
 
@@ -324,7 +326,53 @@ def test_scalar_path_matches_simd():
     # streams and the decoded pixels are identical, not merely close.
     assert a == b
     assert np.array_equal(da, db)
-    assert path in ("scalar", "avx2")
+    assert path == lmcodec.kernel_paths()[-1]
+
+
+def test_every_kernel_path_gives_the_same_bits():
+    """set_kernels caps the path; each path this CPU runs (scalar, avx2,
+    avx512) writes the same stream and decodes the same pixels."""
+    paths = lmcodec.kernel_paths()
+    assert paths[0] == "scalar" and set(paths) <= {"scalar", "avx2", "avx512"}
+    assert lmcodec.kernel_path() == paths[-1]  # auto = the fastest
+    img = natural(80, 72, 11)
+    try:
+        streams, pixels = [], []
+        for p in paths:
+            assert lmcodec.set_kernels(p) == p == lmcodec.kernel_path()
+            streams.append(lmcodec.encode(img, 45, threads=2))
+            pixels.append(lmcodec.decode(streams[-1], threads=2))
+        assert all(s == streams[0] for s in streams)
+        assert all(np.array_equal(x, pixels[0]) for x in pixels)
+        # a cap above what the CPU runs gives the best below it
+        assert lmcodec.set_kernels("avx512") == paths[-1]
+        assert lmcodec.set_kernels("avx2") == ("avx2" if "avx2" in paths else "scalar")
+        with pytest.raises(LmcError, match="unknown kernel path"):
+            lmcodec.set_kernels("neon")
+        with pytest.raises(LmcError):
+            lmcodec.set_kernels(None)
+        assert lmcodec.kernel_path() == ("avx2" if "avx2" in paths else "scalar")  # unchanged by the errors
+    finally:
+        assert lmcodec.set_kernels("auto") == paths[-1]
+
+
+def test_kernels_environment_variable():
+    """LMCODEC_KERNELS caps the path at start-up; LMCODEC_FORCE_SCALAR wins."""
+    import subprocess
+    import sys
+    code = "import lmcodec; print(lmcodec.kernel_path())"
+    env = dict(os.environ)
+    env.pop("LMCODEC_FORCE_SCALAR", None)
+    best = lmcodec.kernel_paths()[-1]
+    for value, want in (("scalar", "scalar"), ("avx512", best), ("auto", best), ("bogus", best)):
+        env["LMCODEC_KERNELS"] = value
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == want, (value, out.stderr)
+        assert ("LMCODEC_KERNELS='bogus' is not one of" in out.stderr) == (value == "bogus")
+    env["LMCODEC_KERNELS"] = "avx512"
+    env["LMCODEC_FORCE_SCALAR"] = "1"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "scalar"
 
 
 def test_strips_equal_whole_image():

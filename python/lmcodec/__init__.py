@@ -22,8 +22,10 @@ from ._api import (
     get_limits,
     info,
     kernel_path,
+    kernel_paths,
     model_info,
     set_force_scalar,
+    set_kernels,
     set_limits,
 )
 from ._core import LmcError  # the one public exception (a ValueError subclass)
@@ -41,6 +43,8 @@ __all__ = [
     "get_limits",
     "set_force_scalar",
     "kernel_path",
+    "kernel_paths",
+    "set_kernels",
     "model_info",
     "archived_models",
     "register_pillow",

@@ -6,12 +6,19 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
 from . import _core
 from ._core import LmcError
+
+_KERNEL_NAMES = ("auto", "scalar", "avx2", "avx512")
+if os.environ.get("LMCODEC_KERNELS", "") not in ("",) + _KERNEL_NAMES:
+    import warnings
+
+    warnings.warn(f"LMCODEC_KERNELS={os.environ['LMCODEC_KERNELS']!r} is not one of {', '.join(_KERNEL_NAMES)}: "
+                  "ignored (the fastest path is used)", RuntimeWarning, stacklevel=2)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 CODECS = {"hyperprior": 1, "pca": 2}
@@ -272,7 +279,25 @@ def set_force_scalar(force: bool = True) -> str:
 
 
 def kernel_path() -> str:
+    """The kernel path the codec runs on now: "avx512", "avx2" or "scalar"."""
     return _core.kernel_path()
+
+
+def kernel_paths() -> List[str]:
+    """The kernel paths this build and CPU can run, slowest first (always
+    starts with "scalar")."""
+    return list(_core.kernel_paths())
+
+
+def set_kernels(name: str = "auto") -> str:
+    """Cap the kernel path, process-wide: "auto" (the fastest this CPU runs),
+    "scalar", "avx2" or "avx512" (the best available path not above the one
+    named). Every path produces the same streams and pixels, bit for bit: this
+    changes speed only. LMCODEC_KERNELS=<name> does the same at start-up.
+    Returns the path now in use; an unknown name raises LmcError."""
+    if not isinstance(name, str):
+        raise _core.LmcError(f"kernel path must be a str, not {type(name).__name__}")
+    return _core.set_kernels(name)
 
 
 def model_info(method: str = "hyperprior") -> Dict[str, Any]:

@@ -435,6 +435,17 @@ void bind_codec(py::module_& m) {
       .def("info", &PyModel::info);
   m.def("set_force_scalar", [](bool force) { return std::string(lmc_set_force_scalar(force ? 1 : 0)); });
   m.def("kernel_path", [] { return std::string(lmc::dsp::active_isa_name()); });
+  m.def("set_kernels", [](const std::string& name) {
+    const char* r = lmc_set_kernels(name.c_str());
+    if (!r) throw lmc::Error(lmc::Status::InvalidArgument, lmc_last_error());
+    return std::string(r);
+  });
+  m.def("kernel_paths", [] {
+    std::vector<std::string> out;
+    for (const char* n : {"scalar", "avx2", "avx512"})
+      if (lmc_kernels_available(n)) out.emplace_back(n);
+    return out;
+  });
   m.def("version", [] { return std::string(lmc_version()); });
 }
 

@@ -65,11 +65,12 @@ std::vector<int16_t> randi16(size_t n, double p_extreme) {
   return v;
 }
 
-// Which paths can run here.
-std::vector<bool> scalar_modes() {
-  std::vector<bool> modes = {true};
-  set_force_scalar(false);
-  if (active_isa() == Isa::Avx2) modes.push_back(false);
+// Which paths can run here (scalar first; then AVX2, AVX-512 where built and
+// supported, the latter also in the SIMDe-emulation test build).
+std::vector<Isa> isa_modes() {
+  std::vector<Isa> modes = {Isa::Scalar};
+  for (Isa isa : {Isa::Avx2, Isa::Avx512})
+    if (isa_available(isa)) modes.push_back(isa);
   return modes;
 }
 
@@ -175,7 +176,7 @@ bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
 bool paths_bit_equal(const std::vector<float>& scalar, const std::vector<float>& avx2, const char* what) {
   if (bit_equal(scalar, avx2)) return true;
   if (scalar.size() != avx2.size()) {
-    std::fprintf(stderr, "%s: scalar vs avx2 size mismatch\n", what);
+    std::fprintf(stderr, "%s: scalar vs SIMD path size mismatch\n", what);
     return false;
   }
   size_t i = 0;
@@ -183,7 +184,7 @@ bool paths_bit_equal(const std::vector<float>& scalar, const std::vector<float>&
   uint32_t bs, ba;
   std::memcpy(&bs, &scalar[i], sizeof bs);
   std::memcpy(&ba, &avx2[i], sizeof ba);
-  std::fprintf(stderr, "%s: scalar vs avx2 differ at %zu: %.9g (0x%08x) vs %.9g (0x%08x)\n", what, i, scalar[i],
+  std::fprintf(stderr, "%s: scalar vs SIMD path differ at %zu: %.9g (0x%08x) vs %.9g (0x%08x)\n", what, i, scalar[i],
                (unsigned)bs, avx2[i], (unsigned)ba);
   return false;
 }
@@ -209,7 +210,7 @@ void make_gdn_params(int c, std::vector<float>& beta, std::vector<float>& gamma)
 
 void test_float_conv(bool transposed) {
   ThreadPool pool2(2);
-  const std::vector<bool> modes = scalar_modes();
+  const std::vector<Isa> modes = isa_modes();
   int cases = 0, wino_cases = 0, tap_cases = 0;
   for (int k : {3, 5})
     for (int s : {1, 2}) {
@@ -247,8 +248,8 @@ void test_float_conv(bool transposed) {
               continue;
             }
             std::vector<std::vector<float>> per_mode;
-            for (bool scalar : modes) {
-              set_force_scalar(scalar);
+            for (Isa isa : modes) {
+              set_max_isa(isa);
               std::vector<float> o1(ref.size(), -7.0f), o2(ref.size(), -9.0f);
               bool ran = true;
               if (transposed) {
@@ -298,11 +299,12 @@ void test_float_conv(bool transposed) {
               if (algo == ConvAlgo::Winograd) ++wino_cases;
               if (algo == ConvAlgo::TapGemm) ++tap_cases;
             }
-            if (per_mode.size() == 2) {
+            for (size_t q = 1; q < per_mode.size(); ++q) {
               char what[160];
-              std::snprintf(what, sizeof what, "%s k%d s%d %dx%d %d->%d post%d %s",
-                            transposed ? "deconv" : "conv", k, s, sh.h, sh.w, cin, cout, (int)post, algo_name(algo));
-              CHECK(paths_bit_equal(per_mode[0], per_mode[1], what));
+              std::snprintf(what, sizeof what, "%s k%d s%d %dx%d %d->%d post%d %s (path %s)",
+                            transposed ? "deconv" : "conv", k, s, sh.h, sh.w, cin, cout, (int)post, algo_name(algo),
+                            isa_name(modes[q]));
+              CHECK(paths_bit_equal(per_mode[0], per_mode[q], what));
             }
           }
         }
@@ -310,7 +312,7 @@ void test_float_conv(bool transposed) {
   set_force_scalar(false);
   std::printf("%s: %d cases x %zu paths ok (direct; %d Winograd runs, %d TapGemm runs)%s\n",
               transposed ? "conv_transpose2d" : "conv2d", cases, modes.size(), wino_cases, tap_cases,
-              modes.size() == 2 ? ", scalar == avx2 bit for bit" : "");
+              modes.size() > 1 ? ", every path == scalar bit for bit" : "");
 }
 
 // Bigger layer shapes (the codec's channel counts) against each other:
@@ -318,7 +320,7 @@ void test_float_conv(bool transposed) {
 // 1 vs 2 threads, plus a check against the reference.
 void test_float_large() {
   ThreadPool pool2(2);
-  const std::vector<bool> modes = scalar_modes();
+  const std::vector<Isa> modes = isa_modes();
   struct L {
     bool tr;
     int cin, cout, k, s, h, w;
@@ -339,8 +341,8 @@ void test_float_large() {
     for (ConvAlgo algo : {ConvAlgo::Direct, ConvAlgo::Auto}) {
       std::vector<std::vector<float>> res;
       std::vector<ConvAlgo> chosen;
-      for (bool scalar : modes) {
-        set_force_scalar(scalar);
+      for (Isa isa : modes) {
+        set_max_isa(isa);
         std::vector<float> o1(ref.size()), o2(ref.size());
         std::vector<float> o3(ref.size()), o4(ref.size());
         if (l.tr) {
@@ -374,7 +376,7 @@ void test_float_large() {
       if (algo == ConvAlgo::Auto && wino_ok && l.cin >= 16 && l.cout >= 16) want = ConvAlgo::Winograd;
       else if (algo == ConvAlgo::Auto && l.tr && l.cout < 16) want = ConvAlgo::TapGemm;
       for (ConvAlgo a : chosen) CHECK(a == want);
-      if (res.size() == 2) CHECK(paths_bit_equal(res[0], res[1], "large layer"));
+      for (size_t q = 1; q < res.size(); ++q) CHECK(paths_bit_equal(res[0], res[q], "large layer"));
     }
   }
   set_force_scalar(false);
@@ -392,8 +394,8 @@ void test_strips() {
   make_gdn_params(cout, beta, gamma);
   const Gdn igdn(cout, beta.data(), gamma.data(), true);
   int checked = 0;
-  for (bool scalar : scalar_modes()) {
-    set_force_scalar(scalar);
+  for (Isa isa : isa_modes()) {
+    set_max_isa(isa);
     for (int kind = 0; kind < 3; ++kind) {  // 0: deconv k5, 1: conv k3 s1, 2: conv k5 s2
       const int k = kind == 1 ? 3 : 5, s = kind == 2 ? 2 : 1;
       const std::vector<float> wt = randf((size_t)cin * cout * k * k, -0.2f, 0.2f);
@@ -479,8 +481,8 @@ void test_strips_tapgemm() {
   const std::vector<float> wt = randf((size_t)cin * cout * 25, -0.2f, 0.2f);
   const std::vector<float> bias = randf(cout);
   int checked = 0;
-  for (bool scalar : scalar_modes()) {
-    set_force_scalar(scalar);
+  for (Isa isa : isa_modes()) {
+    set_max_isa(isa);
     for (bool relu : {false, true}) {
       ConvTranspose2d d(cin, cout, 5, 2, wt.data(), bias.data());
       d.set_relu(relu);
@@ -559,8 +561,8 @@ void test_synthesis_chain_strips() {
   CHECK(net[0]->algorithm() == ConvAlgo::Winograd && net[3]->algorithm() == ConvAlgo::TapGemm);
   const int halo = HyperpriorModel::kDecodeHaloRows, mult = HyperpriorModel::kDecodeStripMultiple;
   int checked = 0, differ_above = 0, differ_below = 0;
-  for (bool scalar : scalar_modes()) {
-    set_force_scalar(scalar);
+  for (Isa isa : isa_modes()) {
+    set_max_isa(isa);
     const std::vector<float> full = run(0, H);
     const int OH = 16 * H, OW = 16 * W;
     for (int S : {mult, 2 * mult})
@@ -590,7 +592,7 @@ void test_synthesis_chain_strips() {
 
 void test_gdn_standalone() {
   ThreadPool pool2(2);
-  const std::vector<bool> modes = scalar_modes();
+  const std::vector<Isa> modes = isa_modes();
   for (int c : {1, 3, 8, 13, 64})
     for (const Shape& sh : kShapes)
       for (bool inverse : {false, true}) {
@@ -603,8 +605,8 @@ void test_gdn_standalone() {
         ref_gdn(ref, mag, c, hw, beta, gamma, inverse);
         Gdn g(c, beta.data(), gamma.data(), inverse);
         std::vector<std::vector<float>> res;
-        for (bool scalar : modes) {
-          set_force_scalar(scalar);
+        for (Isa isa : modes) {
+          set_max_isa(isa);
           std::vector<float> o1(x.size()), o2 = x;
           g.run(x.data(), sh.h, sh.w, o1.data());
           g.run(o2.data(), sh.h, sh.w, o2.data(), &pool2);  // in place, 2 threads
@@ -612,7 +614,7 @@ void test_gdn_standalone() {
           CHECK(bit_equal(o1, o2));
           res.push_back(o1);
         }
-        if (res.size() == 2) CHECK(paths_bit_equal(res[0], res[1], inverse ? "igdn" : "gdn"));
+        for (size_t q = 1; q < res.size(); ++q) CHECK(paths_bit_equal(res[0], res[q], inverse ? "igdn" : "gdn"));
       }
   set_force_scalar(false);
   std::printf("gdn/igdn ok\n");
@@ -625,7 +627,7 @@ void test_gdn_standalone() {
 // zero diagonal entry and zero / huge / tiny inputs are included.
 void test_gdn_diagonal() {
   ThreadPool pool2(2);
-  const std::vector<bool> modes = scalar_modes();
+  const std::vector<Isa> modes = isa_modes();
   auto diag_params = [](int c, std::vector<float>& beta, std::vector<float>& gamma) {
     beta = randf(c, 0.5f, 1.5f);
     gamma.assign((size_t)c * c, 0.0f);
@@ -656,8 +658,8 @@ void test_gdn_diagonal() {
       x[2] = 1e30f;
       x[3] = -1e-40f;  // subnormal
       std::vector<std::vector<float>> per_mode;
-      for (bool scalar : modes) {
-        set_force_scalar(scalar);
+      for (Isa isa : modes) {
+        set_max_isa(isa);
         std::vector<float> a(x.size()), b(x.size()), a2 = x;
         fast.run(x.data(), h, w, a.data());
         dense.run(x.data(), h, w, b.data());
@@ -667,7 +669,7 @@ void test_gdn_diagonal() {
         per_mode.push_back(a);
         ++cases;
       }
-      if (per_mode.size() == 2) CHECK(paths_bit_equal(per_mode[0], per_mode[1], "diagonal gdn"));
+      for (size_t q = 1; q < per_mode.size(); ++q) CHECK(paths_bit_equal(per_mode[0], per_mode[q], "diagonal gdn"));
     }
   // fused: conv (direct, Winograd) and transposed conv (direct, Winograd)
   for (bool transposed : {false, true})
@@ -683,8 +685,8 @@ void test_gdn_diagonal() {
         const Gdn fast(cout, beta.data(), gamma.data(), inverse);
         const Gdn dense(cout, beta.data(), gamma.data(), inverse, false);
         std::vector<std::vector<float>> per_mode;
-        for (bool scalar : modes) {
-          set_force_scalar(scalar);
+        for (Isa isa : modes) {
+          set_max_isa(isa);
           std::vector<float> a, b, a2;
           auto run = [&](const Gdn& g, std::vector<float>& o, ThreadPool* pool) {
             if (transposed) {
@@ -709,7 +711,7 @@ void test_gdn_diagonal() {
           per_mode.push_back(a);
           ++cases;
         }
-        if (per_mode.size() == 2) CHECK(paths_bit_equal(per_mode[0], per_mode[1], "fused diagonal gdn"));
+        for (size_t q = 1; q < per_mode.size(); ++q) CHECK(paths_bit_equal(per_mode[0], per_mode[q], "fused diagonal gdn"));
       }
   set_force_scalar(false);
   std::printf("diagonal gdn == dense gdn: %d cases ok\n", cases);
@@ -732,8 +734,8 @@ void test_elementwise() {
     scale_g.push_back(randf(c));
   }
   std::vector<std::vector<std::vector<float>>> per_mode;
-  for (bool scalar : scalar_modes()) {
-    set_force_scalar(scalar);
+  for (Isa isa : isa_modes()) {
+    set_max_isa(isa);
     std::vector<std::vector<float>> outs;
     for (const std::vector<float>& x : relu_in) {
       const int64_t n = (int64_t)x.size();
@@ -758,8 +760,8 @@ void test_elementwise() {
     }
     per_mode.push_back(outs);
   }
-  if (per_mode.size() == 2)
-    for (size_t k = 0; k < per_mode[0].size(); ++k) CHECK(paths_bit_equal(per_mode[0][k], per_mode[1][k], "relu/scale"));
+  for (size_t q = 1; q < per_mode.size(); ++q)
+    for (size_t k = 0; k < per_mode[0].size(); ++k) CHECK(paths_bit_equal(per_mode[0][k], per_mode[q][k], "relu/scale"));
   set_force_scalar(false);
   std::printf("relu/scale ok\n");
 }
@@ -816,7 +818,7 @@ void ref_conv_i16(const std::vector<int16_t>& in, int cin, int h, int w, const s
 
 void test_int_conv() {
   ThreadPool pool2(2);
-  const std::vector<bool> modes = scalar_modes();
+  const std::vector<Isa> modes = isa_modes();
   const Requant rqs[] = {{0, INT32_MIN, INT32_MAX}, {1, -1000000, 1000000}, {7, -32767, 32767},
                          {12, -40000, 5}, {31, INT32_MIN, INT32_MAX}, {20, -3, 3}};
   struct C {
@@ -844,8 +846,8 @@ void test_int_conv() {
       // does this case actually wrap int32? (sum of |products| > 2^31)
       if (c.p_ext >= 0.9 && c.cin * c.k * c.k >= 9) ++wrapped;
       std::vector<std::vector<int32_t>> res;
-      for (bool scalar : modes) {
-        set_force_scalar(scalar);
+      for (Isa isa : modes) {
+        set_max_isa(isa);
         std::vector<int32_t> o1(ref.size(), 77), o2(ref.size(), 78);
         if (c.tr) {
           ConvTranspose2dI16 conv(c.cin, c.cout, c.k, c.s, wt.data(), bias.data(), rq);
@@ -866,7 +868,7 @@ void test_int_conv() {
         CHECK(o1 == o2);
         res.push_back(o1);
       }
-      if (res.size() == 2) CHECK(res[0] == res[1]);
+      for (size_t q = 1; q < res.size(); ++q) CHECK(res[0] == res[q]);
     }
   // All-extreme case: every product is +-32767^2, the sums wrap many times.
   for (bool tr : {false, true}) {
@@ -877,8 +879,8 @@ void test_int_conv() {
     const Requant rq{3, INT32_MIN, INT32_MAX};
     std::vector<int32_t> ref;
     ref_conv_i16(in, cin, h, w, wt, bias, cout, k, 2, tr, rq, ref);
-    for (bool scalar : modes) {
-      set_force_scalar(scalar);
+    for (Isa isa : modes) {
+      set_max_isa(isa);
       std::vector<int32_t> o(ref.size());
       if (tr) {
         ConvTranspose2dI16(cin, cout, k, 2, wt.data(), bias.data(), rq).run(in.data(), h, w, o.data(), &pool2);
@@ -958,7 +960,12 @@ void test_threadpool_and_dispatch() {
   const char* env = std::getenv("LMCODEC_FORCE_SCALAR");
   const bool env_scalar = env != nullptr && env[0] != '\0' && std::string(env) != "0";
   if (env_scalar) CHECK(active_isa() == Isa::Scalar);
-  std::printf("LMCODEC_FORCE_SCALAR=%s -> initial path %s\n", env ? env : "(unset)", active_isa_name());
+  // LMCODEC_KERNELS=<path> caps the initial choice the same way
+  const char* kenv = std::getenv("LMCODEC_KERNELS");
+  Isa kcap = kBestIsa;
+  if (!env_scalar && kenv != nullptr && parse_isa(kenv, &kcap)) CHECK(static_cast<int>(active_isa()) <= static_cast<int>(kcap));
+  std::printf("LMCODEC_FORCE_SCALAR=%s LMCODEC_KERNELS=%s -> initial path %s\n", env ? env : "(unset)",
+              kenv ? kenv : "(unset)", active_isa_name());
   for (int n : {1, 2, 3}) {
     ThreadPool pool(n);
     CHECK(pool.size() == n);
@@ -1014,10 +1021,35 @@ void test_threadpool_and_dispatch() {
   set_force_scalar(true);
   CHECK(active_isa() == Isa::Scalar);
   CHECK(std::string(active_isa_name()) == "scalar");
+  CHECK(force_scalar() && max_isa() == Isa::Scalar);
   set_force_scalar(false);
-  if (f.avx2 && f.fma) CHECK(active_isa() == Isa::Avx2);
-  std::printf("cpu: sse2=%d avx=%d avx2=%d fma=%d f16c=%d avx512f=%d; active path: %s\n", f.sse2, f.avx, f.avx2, f.fma,
-              f.f16c, f.avx512f, active_isa_name());
+  CHECK(!force_scalar() && max_isa() == kBestIsa);
+  // automatic: the best path this build and CPU have
+  Isa best = Isa::Scalar;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512})
+    if (isa_available(isa)) best = isa;
+  CHECK(active_isa() == best);
+  CHECK(isa_available(Isa::Scalar));
+  if (f.avx2 && f.fma && detail::avx2_kernels() != nullptr) CHECK(isa_available(Isa::Avx2));
+  if (!detail::avx512_emulated())
+    CHECK(isa_available(Isa::Avx512) ==
+          (detail::avx512_kernels() != nullptr && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx2));
+  // a cap gives the best available path not above it
+  set_max_isa(Isa::Avx2);
+  CHECK(active_isa() == (isa_available(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar));
+  CHECK(std::string(detail::active_kernels().name) == (isa_available(Isa::Avx2) ? "avx2" : "scalar"));
+  set_max_isa(Isa::Avx512);
+  CHECK(active_isa() == best);
+  Isa parsed = Isa::Scalar;
+  CHECK(parse_isa("avx2", &parsed) && parsed == Isa::Avx2);
+  CHECK(parse_isa("avx512", &parsed) && parsed == Isa::Avx512);
+  CHECK(parse_isa("auto", &parsed) && parsed == kBestIsa);
+  CHECK(parse_isa("scalar", &parsed) && parsed == Isa::Scalar);
+  CHECK(!parse_isa("sse9", &parsed) && !parse_isa("", &parsed) && !parse_isa(nullptr, &parsed));
+  set_max_isa(kBestIsa);
+  std::printf("cpu: sse2=%d avx=%d avx2=%d fma=%d f16c=%d avx512 f/bw/dq/vl=%d/%d/%d/%d; active path: %s (%s)\n",
+              f.sse2, f.avx, f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512dq, f.avx512vl, active_isa_name(),
+              detail::active_kernels().name);
 }
 
 // ---------------------------------------------------------------------------
@@ -1122,18 +1154,18 @@ void bench_net(const char* title, const std::vector<BenchLayer>& specs, ConvAlgo
   const BenchLayer& s0 = specs[0];
   std::vector<float> input = randf((size_t)s0.cin * s0.h * s0.w);
   struct Cfg {
-    bool scalar;
+    Isa isa;
     int threads;
   };
   std::vector<Cfg> cfgs;
-  for (bool scalar : scalar_modes())
-    for (int t : {1, 2}) cfgs.push_back({scalar, t});
+  for (Isa isa : isa_modes())
+    for (int t : {1, 2}) cfgs.push_back({isa, t});
   std::vector<std::vector<double>> best(cfgs.size(), std::vector<double>(net.size(), 1e30));
   std::vector<std::vector<double>> best_cpu = best;
   for (size_t c = 0; c < cfgs.size(); ++c) {
-    set_force_scalar(cfgs[c].scalar);
+    set_max_isa(cfgs[c].isa);
     ThreadPool pool(cfgs[c].threads);
-    const int reps = cfgs[c].scalar ? 2 : 6;  // first run warms the caches / buffers
+    const int reps = cfgs[c].isa == Isa::Scalar ? 2 : 6;  // first run warms the caches / buffers
     // activations preallocated: the timings exclude page faults of fresh memory
     size_t max_elems = input.size();
     for (const BuiltLayer& l : net) max_elems = std::max(max_elems, (size_t)l.out_elems);
@@ -1155,7 +1187,7 @@ void bench_net(const char* title, const std::vector<BenchLayer>& specs, ConvAlgo
   std::printf("  (2*MAC per CPU second of all threads: the kernel's own speed, unaffected by other processes).\n");
   std::printf("  MAC = direct-convolution MACs (+ GDN); [W] layers use Winograd, which does ~half of them.\n");
   std::printf("%-34s %6s", "layer", "GMAC");
-  for (const Cfg& c : cfgs) std::printf(" | %6s %dT             ", c.scalar ? "scalar" : "avx2", c.threads);
+  for (const Cfg& c : cfgs) std::printf(" | %6s %dT             ", isa_name(c.isa), c.threads);
   std::printf("\n");
   std::vector<double> tot(cfgs.size(), 0.0), totc(cfgs.size(), 0.0);
   double gm = 0;
@@ -1189,14 +1221,14 @@ void bench_int() {
                        {"i16 conv 192->128 k3 s1 48x32", false, 192, 128, 3, 1, 32, 48},
                        {"i16 conv 128->128 s2 48x32", false, 128, 128, 5, 2, 32, 48}};
   struct Cfg {
-    bool scalar;
+    Isa isa;
     int threads;
   };
   std::vector<Cfg> cfgs;
-  for (bool scalar : scalar_modes())
-    for (int t : {1, 2}) cfgs.push_back({scalar, t});
+  for (Isa isa : isa_modes())
+    for (int t : {1, 2}) cfgs.push_back({isa, t});
   std::printf("\nint16 convs (entropy-model path): wall ms / GOP/s (2*MAC per wall second)\n%-34s %6s", "layer", "GMAC");
-  for (const Cfg& c : cfgs) std::printf(" | %6s %dT       ", c.scalar ? "scalar" : "avx2", c.threads);
+  for (const Cfg& c : cfgs) std::printf(" | %6s %dT       ", isa_name(c.isa), c.threads);
   std::printf("\n");
   for (const IL& l : layers) {
     const std::vector<int16_t> in = randi16((size_t)l.cin * l.h * l.w, 0.0);
@@ -1219,10 +1251,10 @@ void bench_int() {
     std::vector<int32_t> out(out_elems);
     std::printf("%-34s %6.3f", l.name, gmac);
     for (const Cfg& cfg : cfgs) {
-      set_force_scalar(cfg.scalar);
+      set_max_isa(cfg.isa);
       ThreadPool pool(cfg.threads);
       double best = 1e30;
-      for (int r = 0; r < (cfg.scalar ? 2 : 6); ++r) {
+      for (int r = 0; r < (cfg.isa == Isa::Scalar ? 2 : 6); ++r) {
         const double t0 = now_ms();
         if (d) {
           d->run(in.data(), l.h, l.w, out.data(), &pool);
@@ -1314,9 +1346,9 @@ void test_block_transforms() {
   BlockSynthesis sy(cout, cin, b, ws.data(), bs.data());
   std::vector<float> first_a, first_s;
   std::vector<std::vector<float>> path_a, path_s, path_p;  // per path (1 thread)
-  for (bool scalar : scalar_modes())
+  for (Isa isa : isa_modes())
     for (int threads : {1, 2}) {
-      set_force_scalar(scalar);
+      set_max_isa(isa);
       ThreadPool pool(threads);
       std::vector<float> yo(size_t(cout) * y_cs, 0.5f), xo(size_t(cin) * x_cs, -0.25f);
       an.run(x.data(), in_cs, h, w, yo.data(), y_cs, true, &pool);
@@ -1347,10 +1379,10 @@ void test_block_transforms() {
       }
     }
   // nor does the kernel path: the scalar GEMM mirrors the AVX2 FMAs
-  if (path_a.size() == 2) {
-    CHECK(paths_bit_equal(path_a[0], path_a[1], "block analysis (accumulate)"));
-    CHECK(paths_bit_equal(path_s[0], path_s[1], "block synthesis (accumulate)"));
-    CHECK(paths_bit_equal(path_p[0], path_p[1], "block analysis"));
+  for (size_t q = 1; q < path_a.size(); ++q) {
+    CHECK(paths_bit_equal(path_a[0], path_a[q], "block analysis (accumulate)"));
+    CHECK(paths_bit_equal(path_s[0], path_s[q], "block synthesis (accumulate)"));
+    CHECK(paths_bit_equal(path_p[0], path_p[q], "block analysis"));
   }
   // Scalar vs AVX2 on shapes that reach every edge of the AVX2 GEMM: row
   // counts that are not multiples of 4, 24-column blocks (full, several,
@@ -1358,8 +1390,10 @@ void test_block_transforms() {
   struct BT {
     int cin, cout, b, h, w;
   };
+  // (AVX-512: 48-column blocks; n = 24 and 68 end in a masked 2-vector block)
   for (const BT& t : {BT{3, 5, 4, 8, 84}, BT{3, 7, 16, 32, 48}, BT{5, 3, 3, 6, 57}, BT{3, 6, 2, 4, 96},
-                      BT{2, 5, 2, 4, 62}, BT{3, 9, 1, 3, 50}, BT{3, 4, 16, 16, 768}}) {
+                      BT{2, 5, 2, 4, 62}, BT{3, 9, 1, 3, 50}, BT{3, 4, 16, 16, 768}, BT{3, 5, 2, 4, 24},
+                      BT{2, 3, 4, 8, 136}}) {
     const std::vector<float> w1 = randf(size_t(t.cout) * t.cin * t.b * t.b), b1 = randf(t.cout);
     const std::vector<float> w2 = randf(size_t(t.cout) * t.cin * t.b * t.b), b2 = randf(t.cin);
     const std::vector<float> xin = randf(size_t(t.cin) * t.h * t.w);
@@ -1368,17 +1402,17 @@ void test_block_transforms() {
     const BlockAnalysis a2(t.cin, t.cout, t.b, w1.data(), b1.data());
     const BlockSynthesis s2(t.cout, t.cin, t.b, w2.data(), b2.data());
     std::vector<std::vector<float>> ra, rs;
-    for (bool scalar : scalar_modes()) {
-      set_force_scalar(scalar);
+    for (Isa isa : isa_modes()) {
+      set_max_isa(isa);
       std::vector<float> yo(size_t(t.cout) * bh2 * bw2, 0.125f), xo(size_t(t.cin) * bh2 * t.b * bw2 * t.b, -2.0f);
       a2.run(xin.data(), int64_t(t.h) * t.w, t.h, t.w, yo.data(), int64_t(bh2) * bw2, true);
       s2.run(yin.data(), int64_t(bh2) * bw2, bh2, bw2, xo.data(), int64_t(bh2) * t.b * bw2 * t.b, true);
       ra.push_back(yo);
       rs.push_back(xo);
     }
-    if (ra.size() == 2) {
-      CHECK(paths_bit_equal(ra[0], ra[1], "block analysis (edge shapes)"));
-      CHECK(paths_bit_equal(rs[0], rs[1], "block synthesis (edge shapes)"));
+    for (size_t q = 1; q < ra.size(); ++q) {
+      CHECK(paths_bit_equal(ra[0], ra[q], "block analysis (edge shapes)"));
+      CHECK(paths_bit_equal(rs[0], rs[q], "block synthesis (edge shapes)"));
     }
   }
   set_force_scalar(false);
@@ -1480,8 +1514,8 @@ void test_fused_padding() {
                         {20, 20, 6, 11, 2, ConvAlgo::Auto},   {20, 18, 7, 5, 3, ConvAlgo::Auto},
                         {16, 16, 1, 2, 1, ConvAlgo::Winograd}, {12, 7, 6, 5, -1, ConvAlgo::TapGemm},
                         {5, 15, 1, 3, 2, ConvAlgo::TapGemm}};
-  for (bool scalar : scalar_modes()) {
-    set_force_scalar(scalar);
+  for (Isa isa : isa_modes()) {
+    set_max_isa(isa);
     for (const Case& c : cases) {
       const std::vector<float> in = randf((size_t)c.cin * c.h * c.w);
       const std::vector<float> wt = randf((size_t)c.cin * c.cout * 25, -0.3f, 0.3f);

@@ -282,6 +282,24 @@ const char* lmc_set_force_scalar(int force) {
   return lmc::dsp::active_isa_name();
 }
 
+const char* lmc_set_kernels(const char* name) {
+  g_last_error.clear();
+  lmc::dsp::Isa cap;
+  if (!lmc::dsp::parse_isa(name, &cap)) {
+    g_last_error = std::string("unknown kernel path '") + (name ? name : "(null)") +
+                   "' (expected auto, scalar, avx2 or avx512)";
+    return nullptr;
+  }
+  lmc::dsp::set_max_isa(cap);
+  return lmc::dsp::active_isa_name();
+}
+
+int lmc_kernels_available(const char* name) {
+  lmc::dsp::Isa isa;
+  if (name == nullptr || std::strcmp(name, "auto") == 0 || !lmc::dsp::parse_isa(name, &isa)) return 0;
+  return lmc::dsp::isa_available(isa) ? 1 : 0;
+}
+
 void lmc_free(void* p) { std::free(p); }
 
 }  // extern "C"

@@ -46,17 +46,25 @@ CpuFeatures detect() {
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
     f.avx2 = f.avx && ((ebx >> 5) & 1);
     f.avx512f = os_zmm && ((ebx >> 16) & 1);
+    f.avx512dq = f.avx512f && ((ebx >> 17) & 1);
+    f.avx512bw = f.avx512f && ((ebx >> 30) & 1);
+    f.avx512vl = f.avx512f && ((ebx >> 31) & 1);
   }
 #endif
   return f;
 }
 
-bool env_force_scalar() {
+// The cap the environment asks for (kBestIsa when it asks nothing valid).
+int env_cap() {
   const char* v = std::getenv("LMCODEC_FORCE_SCALAR");
-  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+  if (v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0) return static_cast<int>(Isa::Scalar);
+  Isa isa = kBestIsa;
+  const char* k = std::getenv("LMCODEC_KERNELS");
+  if (k != nullptr && k[0] != '\0' && !parse_isa(k, &isa)) isa = kBestIsa;
+  return static_cast<int>(isa);
 }
 
-std::atomic<int>& force_flag() {
+std::atomic<int>& cap_flag() {
   // -1: not initialised yet (read the environment on first use).
   static std::atomic<int> flag{-1};
   return flag;
@@ -69,28 +77,68 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
-void set_force_scalar(bool force) { force_flag().store(force ? 1 : 0); }
-
-bool force_scalar() {
-  int v = force_flag().load(std::memory_order_relaxed);
-  if (v < 0) {
-    int expected = -1;
-    force_flag().compare_exchange_strong(expected, env_force_scalar() ? 1 : 0);
-    v = force_flag().load();
+bool parse_isa(const char* name, Isa* out) {
+  if (name == nullptr) return false;
+  Isa isa;
+  if (std::strcmp(name, "scalar") == 0) {
+    isa = Isa::Scalar;
+  } else if (std::strcmp(name, "avx2") == 0) {
+    isa = Isa::Avx2;
+  } else if (std::strcmp(name, "avx512") == 0 || std::strcmp(name, "auto") == 0) {
+    isa = Isa::Avx512;
+  } else {
+    return false;
   }
-  return v == 1;
+  if (out) *out = isa;
+  return true;
 }
 
-Isa active_isa() {
+bool isa_available(Isa isa) {
   static const bool avx2_ok = [] {
     const CpuFeatures& f = cpu_features();
     return f.avx2 && f.fma && detail::avx2_kernels() != nullptr;
   }();
-  return (avx2_ok && !force_scalar()) ? Isa::Avx2 : Isa::Scalar;
+  static const bool avx512_ok = [] {
+    const CpuFeatures& f = cpu_features();
+    if (detail::avx512_kernels() == nullptr || !(f.avx2 && f.fma)) return false;
+    // test builds (LMCODEC_AVX512_SIMDE): the table emulates AVX-512 on AVX2
+    if (detail::avx512_emulated()) return true;
+    return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
+  }();
+  switch (isa) {
+    case Isa::Scalar: return true;
+    case Isa::Avx2: return avx2_ok;
+    case Isa::Avx512: return avx512_ok;
+  }
+  return false;
+}
+
+void set_max_isa(Isa cap) { cap_flag().store(static_cast<int>(cap)); }
+
+Isa max_isa() {
+  int v = cap_flag().load(std::memory_order_relaxed);
+  if (v < 0) {
+    int expected = -1;
+    cap_flag().compare_exchange_strong(expected, env_cap());
+    v = cap_flag().load();
+  }
+  return static_cast<Isa>(v);
+}
+
+void set_force_scalar(bool force) { set_max_isa(force ? Isa::Scalar : kBestIsa); }
+
+bool force_scalar() { return max_isa() == Isa::Scalar; }
+
+Isa active_isa() {
+  const int cap = static_cast<int>(max_isa());
+  for (int i = cap; i > 0; --i)
+    if (isa_available(static_cast<Isa>(i))) return static_cast<Isa>(i);
+  return Isa::Scalar;
 }
 
 const char* isa_name(Isa isa) {
   switch (isa) {
+    case Isa::Avx512: return "avx512";
     case Isa::Avx2: return "avx2";
     case Isa::Scalar: break;
   }
@@ -101,7 +149,12 @@ const char* active_isa_name() { return isa_name(active_isa()); }
 
 namespace detail {
 const KernelTable& active_kernels() {
-  return active_isa() == Isa::Avx2 ? *avx2_kernels() : scalar_kernels();
+  switch (active_isa()) {
+    case Isa::Avx512: return *avx512_kernels();
+    case Isa::Avx2: return *avx2_kernels();
+    case Isa::Scalar: break;
+  }
+  return scalar_kernels();
 }
 }  // namespace detail
 

@@ -1,20 +1,24 @@
 // lmcodec dsp: CPU feature detection and run-time kernel dispatch.
 //
 // Pattern (after libwebp's dsp/): every kernel has a portable C++ reference
-// implementation (compiled without SIMD flags) and optional SIMD versions in
-// files named *_avx2.cc that are the only ones compiled with -mavx2 -mfma.
-// The best implementation is picked at run time from cpuid/xgetbv:
+// implementation (compiled without SIMD flags) and SIMD versions in files
+// named *_avx2.cc / *_avx512.cc that are the only ones compiled with those
+// ISA flags. The best implementation is picked at run time from cpuid/xgetbv:
 //
 //   * cpu_features()        what this CPU + OS support (cached on first use);
-//   * LMCODEC_FORCE_SCALAR=1 in the environment (read once, on first use) or
-//     set_force_scalar(true) forces the portable reference path;
+//   * paths, best first: avx512 (F+BW+DQ+VL), avx2 (AVX2+FMA), scalar;
+//   * set_max_isa(isa) caps the choice (the best available path not above
+//     it); in the environment, read once on first use:
+//       LMCODEC_KERNELS=scalar|avx2|avx512|auto   the same cap,
+//       LMCODEC_FORCE_SCALAR=1                    the cap scalar (wins);
+//     set_force_scalar(true / false) = set_max_isa(Scalar / the best);
 //   * active_isa() / active_isa_name() tell which path the kernels use now.
 //
 // Every kernel, integer and float, gives bit-identical results on every path:
-// the portable float kernels perform the AVX2 ones' exact sequence of IEEE
-// operations (std::fma where AVX2 uses FMA, same summation order, true
-// divisions), so forcing the scalar path changes speed, never a stream or a
-// decoded pixel.
+// the portable float kernels perform the SIMD ones' exact sequence of IEEE
+// operations (std::fma where AVX2 / AVX-512 use FMA, same summation order,
+// true divisions), so the path changes speed, never a stream or a decoded
+// pixel.
 #pragma once
 
 namespace lmc {
@@ -27,25 +31,39 @@ struct CpuFeatures {
   bool fma = false;
   bool f16c = false;
   bool avx512f = false;  // CPU + OS (XSAVE of ZMM/opmask state)
+  bool avx512bw = false;
+  bool avx512dq = false;
+  bool avx512vl = false;
 };
 
 // Detected once (thread-safe), then cached.
 const CpuFeatures& cpu_features();
 
-enum class Isa : int { Scalar = 0, Avx2 = 1 };
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+constexpr Isa kBestIsa = Isa::Avx512;
 
-// Force the portable scalar path (true), or select automatically (false; this
-// also overrides LMCODEC_FORCE_SCALAR). Thread-safe; takes effect for kernel
-// calls that start afterwards.
+// Whether a path can run here: built into this library and supported by this
+// CPU and OS. Scalar always can.
+bool isa_available(Isa isa);
+
+// Cap the kernel path (process-wide, thread-safe; takes effect for kernel
+// calls that start afterwards): the best available path not above cap.
+// set_max_isa(kBestIsa) is the automatic choice (it also overrides the
+// environment variables).
+void set_max_isa(Isa cap);
+Isa max_isa();
+
+// set_max_isa(Isa::Scalar) (true) or set_max_isa(kBestIsa) (false).
 void set_force_scalar(bool force);
-bool force_scalar();
+bool force_scalar();  // max_isa() == Isa::Scalar
 
-// The implementation the kernels will use now: Avx2 when the library was
-// built with the AVX2 kernels, the CPU/OS support AVX2+FMA and scalar is not
-// forced; Scalar otherwise.
+// The implementation the kernels use now.
 Isa active_isa();
-const char* isa_name(Isa isa);       // "scalar", "avx2"
+const char* isa_name(Isa isa);       // "scalar", "avx2", "avx512"
 const char* active_isa_name();       // isa_name(active_isa())
+// Parses a path name ("scalar", "avx2", "avx512"; "auto" = kBestIsa). False
+// for anything else.
+bool parse_isa(const char* name, Isa* out);
 
 }  // namespace dsp
 }  // namespace lmc
