@@ -99,6 +99,7 @@ def main(argv=None) -> int:
     streams = [lmcodec.encode(im, args.quality, threads=2) for im in images]
     bpp = statistics.mean(len(s) * 8 / (im.shape[0] * im.shape[1]) for s, im in zip(streams, images))
     path = lmcodec.kernel_path()
+    other_paths = [p for p in lmcodec.kernel_paths() if p not in ("scalar", path)]
 
     ref = None
     if not args.no_torch:
@@ -121,6 +122,16 @@ def main(argv=None) -> int:
         for im, s in zip(images, streams):
             record(f"lmcodec {path} encode {threads}T", timed(lambda: lmcodec.encode(im, args.quality, threads=threads), args.repeat))
             record(f"lmcodec {path} decode {threads}T", timed(lambda: lmcodec.decode(s, threads=threads), args.repeat))
+            # the other SIMD paths this CPU runs (avx2 beside avx512), same image
+            for other in other_paths:
+                lmcodec.set_kernels(other)
+                try:
+                    record(f"lmcodec {other} encode {threads}T",
+                           timed(lambda: lmcodec.encode(im, args.quality, threads=threads), args.repeat))
+                    record(f"lmcodec {other} decode {threads}T",
+                           timed(lambda: lmcodec.decode(s, threads=threads), args.repeat))
+                finally:
+                    lmcodec.set_kernels(path)
             if ref is not None:
                 record(f"pytorch reference encode {threads}T", timed(lambda: ref.encode(im, args.quality), args.repeat))
                 record(f"pytorch reference decode {threads}T", timed(lambda: ref.decode(s), args.repeat))
@@ -135,12 +146,12 @@ def main(argv=None) -> int:
                     record(f"pytorch h_s float32 {threads}T", timed(lambda: ref.model.h_s(z_hat.float()), args.repeat))
     if path != "scalar":
         # the portable path emulates FMA exactly (~20 s per image on x86): one image, once
-        lmcodec.set_force_scalar(True)
+        lmcodec.set_kernels("scalar")
         try:
             record("lmcodec scalar encode 1T", timed(lambda: lmcodec.encode(images[0], args.quality, threads=1), 1))
             record("lmcodec scalar decode 1T", timed(lambda: lmcodec.decode(streams[0], threads=1), 1))
         finally:
-            lmcodec.set_force_scalar(False)
+            lmcodec.set_kernels(path)
 
     # Thumbnails: centre crops, where fixed costs (weights, tiles, threads) show.
     for size in [int(x) for x in args.thumbs.split(",") if x.strip()]:
@@ -212,6 +223,16 @@ def main(argv=None) -> int:
                                                                                    "median_of_pairs": paired}
             print(f"speed-up over PyTorch with its h_s in float32 (not exact), decode {t}T: {r_med:.2f}x "
                   f"(median of per-image ratios {paired:.2f}x)")
+    for other in other_paths:
+        for op in ("encode", "decode"):
+            for t in (1, 2):
+                a, b = rows.get(f"lmcodec {other} {op} {t}T"), rows.get(f"lmcodec {path} {op} {t}T")
+                if a and b:
+                    paired = statistics.median(x / y for x, y in zip(a, b))
+                    out["ratios"][f"{path} over {other} {op} {t}T"] = {
+                        "of_medians": statistics.median(a) / statistics.median(b), "median_of_pairs": paired}
+                    print(f"{path} over {other}, {op} {t}T: {statistics.median(a) / statistics.median(b):.2f}x "
+                          f"(median of per-image ratios {paired:.2f}x)")
     e2, d2 = med.get(f"lmcodec {path} encode 2T"), med.get(f"lmcodec {path} decode 2T")
     if e2 and d2:
         out["ratios"]["encode / decode 2T"] = e2 / d2
