@@ -35,34 +35,8 @@ template <int NV>
 struct Avx2Micro {
   static constexpr int NR = 8 * NV;
 
-  // The direct kernels below are instantiated for the tap counts the codec's
-  // layers have (9 = 3x3; 6 and 4 = the phases of a 5x5 transposed conv and
-  // the polyphase planes of a 5x5 stride-2 conv) with the tap loop fully
-  // unrolled, and for any other count with a run-time loop. A short run-time
-  // tap loop nested in the channel loop mispredicts its exit every few
-  // iterations (trip counts 9, 6, 6, 4 alternate between calls). Measured:
-  // the kernel alone ~20 % faster, the decoder's last layer (64 -> 3) 3-6 %
-  // (A/B in alternating processes); the int16 kernel got slower unrolled
-  // (register pressure), so it keeps its loops. Same operations in the same
-  // order either way, so the same bits (test_dsp).
-  template <class Body>
-  static inline void for_taps(int nt, int nc, Body&& body) {
-    switch (nt) {
-      case 4: for_taps_n<4>(nc, body); break;
-      case 6: for_taps_n<6>(nc, body); break;
-      case 9: for_taps_n<9>(nc, body); break;
-      default:
-        for (int ci = 0; ci < nc; ++ci)
-          for (int t = 0; t < nt; ++t) body(ci, t);
-    }
-  }
-  template <int NT, class Body>
-  static inline __attribute__((always_inline)) void for_taps_n(int nc, Body& body) {
-    for (int ci = 0; ci < nc; ++ci)
-#pragma GCC unroll 9
-      for (int t = 0; t < NT; ++t) body(ci, t);
-  }
-
+  // The direct kernels run their (channel, tap) loops through for_taps
+  // (conv_tile.h: fully unrolled for the codec's tap counts).
   static void f32(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
                   int64_t as) {
     __m256 c[kMR][NV];

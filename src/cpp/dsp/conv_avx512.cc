@@ -103,25 +103,7 @@ template <int NV>
 struct Avx512Micro {
   static constexpr int NR = 16 * NV;
 
-  // Tap loops fully unrolled for the codec's tap counts (see conv_avx2.cc).
-  template <class Body>
-  static inline void for_taps(int nt, int nc, Body&& body) {
-    switch (nt) {
-      case 4: for_taps_n<4>(nc, body); break;
-      case 6: for_taps_n<6>(nc, body); break;
-      case 9: for_taps_n<9>(nc, body); break;
-      default:
-        for (int ci = 0; ci < nc; ++ci)
-          for (int t = 0; t < nt; ++t) body(ci, t);
-    }
-  }
-  template <int NT, class Body>
-  static inline __attribute__((always_inline)) void for_taps_n(int nc, Body& body) {
-    for (int ci = 0; ci < nc; ++ci)
-#pragma GCC unroll 9
-      for (int t = 0; t < NT; ++t) body(ci, t);
-  }
-
+  // (channel, tap) loops: for_taps (conv_tile.h), as in conv_avx2.cc
   static void f32(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
                   int64_t as) {
     __m512 c[kMR][NV];
