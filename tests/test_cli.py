@@ -53,3 +53,11 @@ def test_demo(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "hyperprior" in r.stdout and "pca" in r.stdout
     assert list((tmp_path / "demo").glob("*.lmc")) and list((tmp_path / "demo").glob("*.png"))
+
+
+def test_version_names_model_and_kernels():
+    r = subprocess.run([sys.executable, "-m", "lmcodec", "--version"], capture_output=True, text=True, check=True)
+    line = r.stdout.strip()
+    assert line.startswith(f"lmcodec {lmcodec.__version__} (model {lmcodec.model_info()['model_id'][:16]}")
+    assert f"kernels {lmcodec.kernel_path()}" in line and ", ".join(lmcodec.kernel_paths()) in line
+    assert "\n" not in line

@@ -127,9 +127,22 @@ def cmd_bench(argv: List[str]) -> int:
     return bench.main_bench(argv)
 
 
+def _version_line() -> str:
+    """Version, shipped model and kernel paths: what a bug report needs."""
+    import lmcodec
+
+    try:
+        model = lmcodec.model_info()["model_id"][:16]
+    except Exception as e:  # a damaged install still prints its version
+        model = f"unavailable ({e})"
+    return (f"lmcodec {lmcodec.__version__} (model {model}; kernels {lmcodec.kernel_path()}, "
+            f"this CPU runs: {', '.join(lmcodec.kernel_paths())})")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lmcodec", description="lmcodec -- a learned image codec")
-    p.add_argument("--version", action="version", version=f"lmcodec {__import__('lmcodec').__version__}")
+    p = argparse.ArgumentParser(prog="lmcodec", description="lmcodec -- a learned image codec",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # keeps --version on one line
+    p.add_argument("--version", action="version", version=_version_line())
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("encode", help="encode an image to .lmc")
     e.add_argument("input")
