@@ -438,3 +438,24 @@ def test_stage_profile_names_every_layer_and_adds_up():
     cin, cout = (int(v) for v in first.split()[3].split("->"))
     conv = cin * cout * 25 * 4 * 8
     assert entries[first]["macs"] in (conv, conv + cout * cout * 8 * 16)  # + the fused IGDN
+
+
+def test_max_bytes_fits_the_budget_at_the_highest_quality():
+    img = natural(96, 128, 5)
+    full = lmcodec.encode(img, 90)
+    budget = len(full) // 3
+    data = lmcodec.encode(img, 90, max_bytes=budget, exif=b"Exif\0\0MM" + bytes(40))
+    assert len(data) <= budget
+    q = lmcodec.info(data).quality
+    assert 1 <= q < 90
+    assert lmcodec.info(data).metadata["exif"].startswith(b"Exif")  # the budget counts the metadata too
+    # a little more quality no longer fits (bisection to ~0.1 quality units)
+    over = lmcodec.encode(img, min(90.0, q + 0.5), exif=b"Exif\0\0MM" + bytes(40))
+    assert len(over) > budget or q + 0.5 >= 90
+    # a budget the requested quality meets: that quality, unchanged stream
+    assert lmcodec.encode(img, 40, max_bytes=10**9) == lmcodec.encode(img, 40)
+    with pytest.raises(LmcError, match="cannot fit"):
+        lmcodec.encode(img, 50, max_bytes=20)
+    for bad in (0, -5, 1.5, True, "100"):
+        with pytest.raises(LmcError, match="max_bytes"):
+            lmcodec.encode(img, 50, max_bytes=bad)

@@ -61,3 +61,14 @@ def test_version_names_model_and_kernels():
     assert line.startswith(f"lmcodec {lmcodec.__version__} (model {lmcodec.model_info()['model_id'][:16]}")
     assert f"kernels {lmcodec.kernel_path()}" in line and ", ".join(lmcodec.kernel_paths()) in line
     assert "\n" not in line
+
+
+def test_encode_max_bytes(tmp_path, capsys):
+    src = tmp_path / "in.png"
+    Image.fromarray(natural(64, 80, 9)).save(src)
+    out = tmp_path / "o.lmc"
+    budget = len(lmcodec.encode(np.asarray(Image.open(src)), 90)) // 2
+    assert main(["encode", str(src), "-o", str(out), "-q", "90", "--max-bytes", str(budget)]) == 0
+    assert out.stat().st_size <= budget and ", quality " in capsys.readouterr().out
+    assert main(["encode", str(src), "-o", str(out), "--max-bytes", "10"]) != 0
+    assert "cannot fit" in capsys.readouterr().err

@@ -117,3 +117,15 @@ def test_garbage_is_not_opened(tmp_path):
     with pytest.raises(Exception) as ei:
         Image.open(p)
     assert isinstance(ei.value, (OSError, SyntaxError, ValueError))
+
+
+def test_save_with_a_size_budget(tmp_path):
+    im = Image.fromarray(np.asarray(Image.linear_gradient("L").resize((96, 64)).convert("RGB")))
+    big = tmp_path / "big.lmc"
+    im.save(big, quality=95)
+    budget = big.stat().st_size // 2
+    small = tmp_path / "small.lmc"
+    im.save(small, quality=95, max_bytes=budget)
+    assert small.stat().st_size <= budget
+    with Image.open(small) as back:
+        assert back.size == im.size

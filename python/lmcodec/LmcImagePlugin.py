@@ -5,7 +5,8 @@ Registered on ``import lmcodec``. Opening is lazy: the header is parsed at
 check applies) and pixels are decoded on ``load()``. Saving accepts
 ``quality`` (1-100, default 75), ``method`` ("hyperprior" or "pca"),
 ``threads``, ``rdo`` (rate-distortion optimised quantisation, default True),
-``icc_profile``, ``exif`` and ``xmp``; the image's own ICC
+``max_bytes`` (a file size budget: the highest quality, at most ``quality``,
+that fits), ``icc_profile``, ``exif`` and ``xmp``; the image's own ICC
 profile, EXIF and XMP are kept when not given.
 
 Mode handling (as Pillow's WebP plugin does): L, RGB and RGBA are stored as
@@ -91,7 +92,8 @@ def _save(im: Image.Image, fp, filename) -> None:
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
     data = _api.encode(_convert(im), quality, threads=info.get("threads"), method=info.get("method", "hyperprior"),
-                       icc_profile=icc or None, exif=exif or None, xmp=xmp or None, rdo=info.get("rdo", True))
+                       icc_profile=icc or None, exif=exif or None, xmp=xmp or None, rdo=info.get("rdo", True),
+                       max_bytes=info.get("max_bytes"))
     fp.write(data)
 
 

@@ -1,6 +1,6 @@
 """The lmcodec command line.
 
-    lmcodec encode IN -o OUT.lmc [-q 75] [-j N] [--method hyperprior|pca] [--no-rdo] [-v]
+    lmcodec encode IN -o OUT.lmc [-q 75] [-j N] [--method hyperprior|pca] [--no-rdo] [--max-bytes N] [-v]
     lmcodec decode IN.lmc -o OUT.png [-j N] [-v]
     lmcodec info FILE.lmc
     lmcodec demo [-o DIR]
@@ -49,12 +49,14 @@ def cmd_encode(args) -> int:
     t0 = time.perf_counter()
     data = _api.encode(arr, args.quality, threads=args.threads, method=args.method,
                        icc_profile=meta.get("icc_profile"), exif=meta.get("exif"), xmp=meta.get("xmp"),
-                       rdo=not args.no_rdo)
+                       rdo=not args.no_rdo, max_bytes=args.max_bytes)
     dt = time.perf_counter() - t0
     out = args.output or str(Path(args.input).with_suffix(".lmc"))
     Path(out).write_bytes(data)
     bpp = len(data) * 8 / (w * h)
     line = f"{args.input} -> {out}: {w}x{h}, {len(data)} bytes, {bpp:.4f} bpp, {w * h / dt / 1e6:.2f} MP/s"
+    if args.max_bytes is not None:
+        line += f", quality {_api.info(data, sections=False).quality:.2f}"
     if args.verbose:
         dec = _api.decode(data, threads=args.threads)
         line += f", PSNR {_psnr(arr, dec):.2f} dB"
@@ -152,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--method", choices=sorted(_api.CODECS), default="hyperprior")
     e.add_argument("--no-rdo", action="store_true", help="round latents to nearest (no rate-distortion "
                    "optimised quantisation)")
+    e.add_argument("--max-bytes", type=int, default=None,
+                   help="size budget: the highest quality (at most -q) whose file fits")
     e.add_argument("-v", "--verbose", action="store_true", help="also decode and report PSNR")
     d = sub.add_parser("decode", help="decode .lmc to PNG (or any format Pillow writes)")
     d.add_argument("input")
