@@ -68,6 +68,11 @@ Z_SUPPORT = 1024
 #     3 / 1.4 -2.22 / -1.48, 3 / 2.0 -2.16 / -1.46, 2.5 / 1.4 -2.21 / -1.41,
 #     4 / 1.0 -2.11 / -1.44, 6 / 1.0 -1.86 / -1.31: chosen 3 / 1.4 on the
 #     even half, -1.48 % (was -0.93 %) on the odd one.
+#   16.1 h weights (22,280 steps, session 12), same crops and halves:
+#     2.5 / 1.0 -2.01 / -1.10, 2.5 / 1.4 -2.07 / -1.18, 2.5 / 2.0 -2.00 / -1.17,
+#     3 / 1.0 -2.05 / -1.20, 3 / 1.4 -2.08 / -1.28, 3 / 2.0 -2.03 / -1.28,
+#     4 / 1.0 -1.99 / -1.25, 4 / 1.4 -2.03 / -1.33, 4 / 2.0 -2.00 / -1.36:
+#     3 / 1.4 still the best on the even half; kept.
 RDO_ALPHA = 3.0
 RDO_SCALE_POWER = 1.4
 RDO_CROPS = 6  # calibration crops the RDO table is measured on
