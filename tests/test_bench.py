@@ -228,3 +228,26 @@ def test_main_bench_errors(tmp_path, capsys):
     assert bench.main_bench([str(tmp_path / "nothing"), "-q"]) == 2
     assert "error" in capsys.readouterr().err
     assert bench.main_bench([str(tmp_path), "--codecs", "foo", "-q"]) == 2
+
+
+def test_paths_benchmark_times_every_simd_path_and_checks_the_bits(tmp_path):
+    """benchmarks/paths.py (the AVX-512 vs AVX2 benchmark): one small image,
+    every SIMD path, the same bits on each (it exits 1 otherwise)."""
+    import subprocess
+
+    import lmcodec
+
+    root = Path(__file__).resolve().parents[1]
+    img = tmp_path / "a.png"
+    Image.fromarray(np.asarray(Image.open(root / "python" / "lmcodec" / "data" / "sample.png").convert("RGB"))[:64, :96]).save(img)
+    out = tmp_path / "p.json"
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "paths.py"), str(img), "--repeat", "1",
+                        "--threads", "1,2", "--no-scalar", "--json", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(out.read_text())
+    simd = [p for p in lmcodec.kernel_paths() if p != "scalar"]
+    assert res["paths"] == simd and res["identical_bits"] is True
+    for p in simd:
+        for k in ("encode 1T", "decode 1T", "encode 2T", "decode 2T"):
+            assert res["median_ms"][f"{p} {k}"] > 0
+    assert len(res["speedups"]) == 4 * (len(simd) - 1)
