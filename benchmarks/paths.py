@@ -18,17 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "python"))
+import lmcodec  # the installed package (or PYTHONPATH=python with a built _core)
 
-import lmcodec  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def best_of(fn, repeat: int) -> float:
