@@ -15,16 +15,18 @@ from PIL import Image, features  # noqa: E402
 
 def _load_bench():
     try:
-        import lmcodec.bench as b  # needs lmcodec._core (package __init__)
-
-        return b
-    except ImportError:
-        path = Path(__file__).resolve().parents[1] / "python" / "lmcodec" / "bench.py"
-        spec = importlib.util.spec_from_file_location("_lmcodec_bench_under_test", path)
+        import lmcodec  # noqa: F401  (needs lmcodec._core)
+    except ImportError:  # no built core: the bench folder of this checkout on its own
+        path = Path(__file__).resolve().parents[1] / "python" / "lmcodec" / "bench"
+        spec = importlib.util.spec_from_file_location("_lmcodec_bench_under_test", path / "__init__.py",
+                                                      submodule_search_locations=[str(path)])
         mod = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = mod
         spec.loader.exec_module(mod)
         return mod
+    import lmcodec.bench as b  # the installed subpackage (a wheel without the folder fails here)
+
+    return b
 
 
 bench = _load_bench()
@@ -230,8 +232,8 @@ def test_main_bench_errors(tmp_path, capsys):
     assert bench.main_bench([str(tmp_path), "--codecs", "foo", "-q"]) == 2
 
 
-def test_paths_benchmark_times_every_simd_path_and_checks_the_bits(tmp_path):
-    """benchmarks/paths.py (the AVX-512 vs AVX2 benchmark): one small image,
+def test_kernel_paths_benchmark_times_every_simd_path_and_checks_the_bits(tmp_path):
+    """benchmarks/kernel_paths.py (the AVX-512 vs AVX2 benchmark): one small image,
     every SIMD path, the same bits on each (it exits 1 otherwise)."""
     import subprocess
 
@@ -241,7 +243,7 @@ def test_paths_benchmark_times_every_simd_path_and_checks_the_bits(tmp_path):
     img = tmp_path / "a.png"
     Image.fromarray(np.asarray(Image.open(root / "python" / "lmcodec" / "data" / "sample.png").convert("RGB"))[:64, :96]).save(img)
     out = tmp_path / "p.json"
-    r = subprocess.run([sys.executable, str(root / "benchmarks" / "paths.py"), str(img), "--repeat", "1",
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "kernel_paths.py"), str(img), "--repeat", "1",
                         "--threads", "1,2", "--no-scalar", "--json", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(out.read_text())

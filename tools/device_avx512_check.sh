@@ -8,7 +8,7 @@
 # Writes to $OUT (or /tmp/lmc-avx512): the CPU's AVX-512 flags, the native
 # (not emulated) test_dsp and test_paths logs -- every scalar == SIMD check
 # and the whole-codec bit-identity on real AVX-512 -- and
-# benchmarks/paths.py's AVX-512 / AVX2 timings (1, 2 and 8 threads, the
+# benchmarks/kernel_paths.py's AVX-512 / AVX2 timings (1, 2 and 8 threads, the
 # packaged sample). Exit status: non-zero when a test failed or the bits
 # differ between paths.
 set -uo pipefail
@@ -27,6 +27,6 @@ for t in test_dsp test_paths; do
   grep -E "paths|active path|all checks passed|check\(s\) failed" "$out/$t.txt"
 done
 cp $b/_core*.so python/lmcodec/
-PYTHONPATH=python "$py" benchmarks/paths.py --no-scalar --threads 1,2,8 --repeat 7 --json "$out/paths.json" \
+PYTHONPATH=python "$py" benchmarks/kernel_paths.py --no-scalar --threads 1,2,8 --repeat 7 --json "$out/paths.json" \
   | tee "$out/paths.txt" || rc=1
 exit $rc

@@ -1,6 +1,6 @@
 """Encode/decode time on every kernel path this CPU runs, side by side.
 
-    python benchmarks/paths.py [IMAGES ...] [--quality 32] [--repeat 5] [--threads 1,2] [--json out.json]
+    python benchmarks/kernel_paths.py [IMAGES ...] [--quality 32] [--repeat 5] [--threads 1,2] [--json out.json]
 
 With no images it uses the packaged sample (python/lmcodec/data/sample.png,
 a 512 x 384 photo). For each image, thread count and path (scalar only for
