@@ -30,7 +30,7 @@ from ._api import (
 )
 from ._core import LmcError  # the one public exception (a ValueError subclass)
 
-__version__ = "0.1.0"
+from ._version import __version__  # the one place the version is written
 
 __all__ = [
     "LmcError",
