@@ -17,7 +17,8 @@ the transforms). The context variants add, per channel group g (channels
 Variants (``VARIANTS``): ``hyper`` (refit), ``hyper_hs192`` (h_s hidden 192,
 function-preserving widening of the shipped h_s), ``cb`` (checkerboard, one
 group), ``groups`` (uneven channel groups 16/16/32/64/64 of the
-energy-ordered KLT channels, no spatial context), ``elic`` (both).
+energy-ordered KLT channels, no spatial context), ``elic`` (both),
+``elic_wide`` (both, context features 128 instead of 64 where 2C allows).
 
 Decode order (what a decoder does): for g = 0..G-1: anchors of group g
 (parameters from hyper + channel context), then non-anchors (+ spatial
@@ -64,6 +65,7 @@ VARIANTS: dict[str, VariantSpec] = {
     "cb": VariantSpec("cb", spatial=True, sp_hidden=128),
     "groups": VariantSpec("groups", groups=ELIC_GROUPS_192),
     "elic": VariantSpec("elic", groups=ELIC_GROUPS_192, spatial=True),
+    "elic_wide": VariantSpec("elic_wide", groups=ELIC_GROUPS_192, spatial=True, ch_hidden=128, sp_hidden=128),
 }
 
 

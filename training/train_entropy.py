@@ -197,7 +197,7 @@ def run_variant(name: str, base, logK: torch.Tensor, train_bank: LatentBank | No
                 rec["vs_shipped_fixed256"] = savings(ev["fixed256"], results["shipped"]["final"]["fixed256"])
         summ = rec.get("vs_shipped_val", {})
         log(f"[{name}] eval step {step} ({minutes:.1f} min): val bpp "
-            f"{[round(v, 4) for v in ev['val']['bpp']]} dpp {[round(v, 4) for v in ev['val']['dpp']]} "
+            f"{[round(float(v), 4) for v in ev['val']['bpp']]} dpp {[round(float(v), 4) for v in ev['val']['dpp']]} "
             f"rate {summ.get('rate_pct_mean')} % rd {summ.get('rd_pct_mean')} % "
             f"(even {summ.get('rate_even_pct_mean')} / odd {summ.get('rate_odd_pct_mean')}) "
             f"fixed256 rate {rec.get('vs_shipped_fixed256', {}).get('rate_pct_mean')} %")
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         real = {k: evaluate_real(Path(args.weights), b, A) for k, b in val_banks.items()}
         results["shipped_real"] = real | {"vs_float_val": savings(real["val"], results["shipped"]["final"]["val"])}
         save_results(results_path, results)
-        log(f"[shipped_real] integer h_s + CDF tables: val bpp {[round(v, 4) for v in real['val']['bpp']]} "
+        log(f"[shipped_real] integer h_s + CDF tables: val bpp {[round(float(v), 4) for v in real['val']['bpp']]} "
             f"({results['shipped_real']['vs_float_val']['rate_pct_mean']} % vs the float measure; {time.time() - t0:.0f} s)")
     for name in names:
         if name == "shipped":
