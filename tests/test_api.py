@@ -219,8 +219,8 @@ def test_pil_input_and_modes():
 
 
 @pytest.mark.parametrize("bad", [
-    np.zeros((10, 10, 3), np.uint16),
-    np.zeros((10, 10, 3), np.float32),
+    np.zeros((10, 10, 3), np.int32),        # ambiguous range: refused (uint16 and float are scaled: test_cli_safety)
+    np.full((10, 10, 3), 300.0, np.float32),  # float outside [0, 255]: refused, never clipped
     np.zeros((10, 10, 2), np.uint8),
     np.zeros((10,), np.uint8),
     np.zeros((0, 10, 3), np.uint8),

@@ -94,8 +94,12 @@ def test_metadata_preserved(tmp_path):
 @pytest.mark.parametrize("mode,expect", [("L", "L"), ("RGB", "RGB"), ("RGBA", "RGBA"), ("P", "RGB"),
                                           ("1", "L"), ("CMYK", "RGB"), ("LA", "RGBA"), ("I;16", "L"), ("F", "L")])
 def test_modes(tmp_path, mode, expect):
-    im = Image.fromarray(natural(24, 30)).convert(mode) if mode not in ("I;16", "F") else \
-        Image.fromarray((natural(24, 30, channels=1).astype(np.uint16) * 257)).convert(mode if mode == "F" else "I;16")
+    if mode == "I;16":
+        im = Image.fromarray(natural(24, 30, channels=1).astype(np.uint16) * 257)
+    elif mode == "F":
+        im = Image.fromarray(natural(24, 30, channels=1).astype(np.float32) / 255, "F")
+    else:
+        im = Image.fromarray(natural(24, 30)).convert(mode)
     p = tmp_path / f"m_{mode.replace(';', '')}.lmc"
     im.save(p)
     with Image.open(p) as back:
@@ -129,3 +133,58 @@ def test_save_with_a_size_budget(tmp_path):
     assert small.stat().st_size <= budget
     with Image.open(small) as back:
         assert back.size == im.size
+
+
+def test_damaged_body_opens_and_load_raises_oserror_with_reason(tmp_path):
+    from lmcodec.LmcImagePlugin import LmcFileError
+
+    p = tmp_path / "ok.lmc"
+    Image.fromarray(natural(48, 64)).save(p, quality=50)
+    data = p.read_bytes()
+    cut = tmp_path / "cut.lmc"
+    cut.write_bytes(data[: len(data) - 40])
+    with Image.open(cut) as im:  # the header is sound: open succeeds, size known
+        assert im.size == (64, 48)
+        with pytest.raises(OSError) as ei:
+            im.load()
+    assert isinstance(ei.value, LmcFileError) and isinstance(ei.value, lmcodec.LmcError)
+    assert "damaged LMC file" in str(ei.value) and "cannot identify" not in str(ei.value)
+    flipped = bytearray(data)
+    flipped[-20] ^= 0x55  # inside the last chunk: its CRC no longer matches
+    (tmp_path / "crc.lmc").write_bytes(bytes(flipped))
+    with Image.open(tmp_path / "crc.lmc") as im:
+        with pytest.raises(OSError, match="(?i)crc|damaged"):
+            im.load()
+
+
+def test_bad_header_says_why(tmp_path):
+    p = tmp_path / "bad.lmc"
+    p.write_bytes(b"\x89LMC\r\n\x1a\n" + b"\x01" * 50)
+    with pytest.raises(OSError) as ei:
+        Image.open(p)
+    assert "not a valid LMC file" in str(ei.value) and "cannot identify" not in str(ei.value)
+
+
+def test_save_keywords_never_silently_lossy(tmp_path):
+    im = Image.fromarray(natural(16, 16))
+    for kw in ({"lossless": True}, {"max_error": 1}, {"near_lossless": 60}, {"subsampling": 0}):
+        p = tmp_path / "k.lmc"
+        with pytest.raises(lmcodec.LmcError):
+            im.save(p, **kw)
+    im.save(tmp_path / "plain.lmc", lossless=False)  # asking for lossy is fine
+
+
+def test_save_all_single_frame_only(tmp_path):
+    im = Image.fromarray(natural(16, 16))
+    im.save(tmp_path / "one.lmc", save_all=True)  # one frame: an ordinary file
+    assert Image.open(tmp_path / "one.lmc").size == (16, 16)
+    with pytest.raises(lmcodec.LmcError, match="single image"):
+        im.save(tmp_path / "two.lmc", save_all=True, append_images=[im])
+
+
+def test_draft_is_an_honest_noop(tmp_path):
+    p = tmp_path / "d.lmc"
+    Image.fromarray(natural(64, 64)).save(p)
+    with Image.open(p) as im:
+        assert im.draft("RGB", (16, 16)) is None
+        assert im.size == (64, 64)

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from . import _core
+from . import _convert, _core
 from ._core import LmcError
 
 _KERNEL_NAMES = ("auto", "scalar", "avx2", "avx512")
@@ -123,43 +123,18 @@ def _threads(threads: Optional[int]) -> int:
 
 
 def _to_array(image: Any) -> np.ndarray:
-    """numpy uint8 (H,W) / (H,W,1) / (H,W,3) / (H,W,4), or a PIL image -> contiguous uint8 array."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow is a dependency
-        Image = None
-    if Image is not None and isinstance(image, Image.Image):
-        im = image
-        if im.mode in ("L", "RGB", "RGBA"):
-            pass
-        elif im.mode in ("LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            im = im.convert("RGBA")
-        elif im.mode in ("1", "I;16", "I;16B", "I;16L", "I", "F"):
-            im = im.convert("L")
-        else:  # P, CMYK, YCbCr, LAB, HSV, RGBX, RGBa ...
-            im = im.convert("RGB")
-        arr = np.asarray(im)
-    elif isinstance(image, np.ndarray):
-        arr = image
-    else:
-        raise LmcError(f"encode() takes a numpy array or a PIL image, not {type(image).__name__}")
-    if arr.dtype != np.uint8:
-        if arr.dtype == np.bool_:
-            arr = arr.astype(np.uint8) * 255
-        else:
-            raise LmcError(f"image dtype must be uint8 (got {arr.dtype}); convert 16-bit or float images first, "
-                           "e.g. (a / 257).round().astype(np.uint8) or (a * 255).round().clip(0, 255).astype(np.uint8)")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim == 2:
-        pass
-    elif arr.ndim == 3 and arr.shape[2] in (3, 4):
-        pass
-    else:
-        raise LmcError(f"image shape must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got {arr.shape}")
-    if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise LmcError(f"image must be at least 1x1; got {arr.shape[1]}x{arr.shape[0]}")
-    return np.ascontiguousarray(arr)
+    """numpy array or PIL image -> contiguous uint8 array (the rules are in _convert.py)."""
+    return _convert.to_array(image)
+
+
+def _refuse_unsupported_modes(lossless: Any, max_error: Any) -> None:
+    """lossless=True / max_error=k must never quietly give a lossy file."""
+    if lossless is not False and lossless is not None and lossless != 0:
+        raise LmcError("lossless coding is not supported yet (it is planned); this version only codes lossy, "
+                       "so nothing was written")
+    if max_error is not None:
+        raise LmcError("max_error (a bound on each sample's error) is not supported yet (it is planned); this "
+                       "version only codes lossy, so nothing was written")
 
 
 def _check_quality(quality: Any) -> float:
@@ -181,11 +156,15 @@ def _as_bytes(data: Any, what: str = "data") -> bytes:
 
 def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, method: str = "hyperprior",
            icc_profile: Optional[bytes] = None, exif: Optional[bytes] = None, xmp: Optional[bytes] = None,
-           rdo: bool = True, max_bytes: Optional[int] = None) -> bytes:
+           rdo: bool = True, max_bytes: Optional[int] = None, lossless: bool = False,
+           max_error: Optional[int] = None) -> bytes:
     """Encode an image to .lmc bytes.
 
-    image: numpy uint8 array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, or a
-    PIL image (other modes are converted like Pillow's WebP plugin does).
+    image: numpy array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, or a PIL
+    image. uint8 is coded as it is; uint16 / PIL I;16 and I are scaled to 8
+    bits with rounding; float / PIL F in [0, 1] or [0, 255] are rounded to 8
+    bits; out-of-range values raise LmcError (never a silent clip); other PIL
+    modes are converted like Pillow's WebP plugin does (lmcodec/_convert.py).
     quality: 1 (smallest) .. 100 (best); continuous.
     threads: worker threads (None = one per core).
     method: "hyperprior" (the learned codec) or "pca" (the linear baseline).
@@ -200,7 +179,10 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
     fits (a bisection over the continuous quality: about 12 encodes when
     `quality` does not fit at once; the quality found is in info().quality).
     LmcError if even quality 1 does not fit.
+    lossless / max_error: exact and error-bounded coding are not supported
+    yet; asking for them raises LmcError instead of writing a lossy file.
     """
+    _refuse_unsupported_modes(lossless, max_error)
     arr = _to_array(image)
     q = _check_quality(quality)
     if not isinstance(rdo, (bool, np.bool_)):
