@@ -25,31 +25,114 @@ CODECS = {"hyperprior": 1, "pca": 2}
 CODEC_NAMES = {v: k for k, v in CODECS.items()}
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
-# Limits applied when reading streams (like Pillow's Image.MAX_IMAGE_PIXELS).
-# Change them with set_limits().
-_limits: Dict[str, int] = {"max_pixels": 1 << 28, "max_chunk_bytes": 1 << 30}
+# Limits applied when reading streams (docs/limits.md); change them with
+# set_limits(). max_pixels None (the default) follows Pillow's decompression-bomb
+# rule, read at call time: PIL.Image.MAX_IMAGE_PIXELS (89,478,485 when Pillow
+# is not installed); above it decode() warns (DecompressionBombWarning), above
+# twice it decode() and info() refuse; Image.MAX_IMAGE_PIXELS = None turns the
+# pixel limit off, as in Pillow. A number set with set_limits(max_pixels=N) is
+# a plain limit: refused above N, no warning.
+PILLOW_MAX_IMAGE_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)  # Pillow's default, used without Pillow
+_LIMIT_DEFAULTS: Dict[str, Optional[int]] = {"max_pixels": None, "max_dimension": 65535,
+                                             "max_chunk_bytes": 1 << 30, "max_chunks": 1 << 20}
+# accepted values (inclusive); None restores the default
+_LIMIT_RANGES = {"max_pixels": (1, 1 << 62), "max_dimension": (1, (1 << 32) - 1),
+                 "max_chunk_bytes": (1, 1 << 62), "max_chunks": (3, 1 << 62)}
+_limits: Dict[str, Optional[int]] = dict(_LIMIT_DEFAULTS)
+_UNSET: Any = object()
+
+try:  # the warning Pillow itself gives, so that one filter covers both
+    from PIL.Image import DecompressionBombWarning
+except ImportError:  # pragma: no cover - pillow is a dependency
+    class DecompressionBombWarning(RuntimeWarning):  # type: ignore[no-redef]
+        """An image is larger than the decompression-bomb limit but within twice it."""
 
 _models: Dict[str, Any] = {}
 _models_lock = threading.Lock()
 # Models of earlier releases, kept so that their streams still decode:
 # models/<method>-<first 16 hex digits of the model id>.lmw, loaded on demand.
-_archived: Dict[str, Any] = {}
+_archived: Dict[tuple, Any] = {}  # (method, full model id hex) -> model
 _current_ids: Dict[str, str] = {}  # method -> model id of the loaded current model
 ARCHIVE_ID_DIGITS = 16
 
 
-def set_limits(*, max_pixels: Optional[int] = None, max_chunk_bytes: Optional[int] = None) -> Dict[str, int]:
-    """Set the limits used when reading streams; returns the limits now in force."""
-    for key, value in (("max_pixels", max_pixels), ("max_chunk_bytes", max_chunk_bytes)):
-        if value is not None:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise LmcError(f"{key} must be a positive integer")
-            _limits[key] = value
+def set_limits(*, max_pixels: Any = _UNSET, max_dimension: Any = _UNSET, max_chunk_bytes: Any = _UNSET,
+               max_chunks: Any = _UNSET) -> Dict[str, Optional[int]]:
+    """Set the limits used when reading streams (decode, info, the Pillow
+    plugin); returns the limits now in force. Only the keywords given change;
+    None restores a limit's default. Process-wide.
+
+    max_pixels: width * height, 1 .. 2**62; default None = Pillow's rule (warn
+    above PIL.Image.MAX_IMAGE_PIXELS, refuse above twice it).
+    max_dimension: width and height each, 1 .. 2**32 - 1 (default 65535).
+    max_chunk_bytes: data bytes of one chunk, 1 .. 2**62 (default 2**30).
+    max_chunks: chunks in a file, HEAD and ENDC included, 3 .. 2**62 (default 2**20).
+    A value out of range (0, negative, 2**64, a bool, a float) raises LmcError
+    and changes nothing. set_limits(**get_limits()) restores a saved state."""
+    new = dict(_limits)
+    for key, value in (("max_pixels", max_pixels), ("max_dimension", max_dimension),
+                       ("max_chunk_bytes", max_chunk_bytes), ("max_chunks", max_chunks)):
+        if value is _UNSET:
+            continue
+        if value is None:
+            new[key] = _LIMIT_DEFAULTS[key]
+            continue
+        lo, hi = _LIMIT_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
+            raise LmcError(f"InvalidArgument: {key} must be None (the default) or an integer in {lo}..{hi} "
+                           f"(2**{hi.bit_length() - 1}{' - 1' if hi & 1 else ''}), not {value!r}")
+        new[key] = int(value)
+    _limits.update(new)
     return dict(_limits)
 
 
-def get_limits() -> Dict[str, int]:
+def get_limits() -> Dict[str, Optional[int]]:
+    """The limits in force (max_pixels None: Pillow's rule, see set_limits)."""
     return dict(_limits)
+
+
+def _pixel_limits() -> "tuple[int, Optional[int]]":
+    """(refuse above, warn above or None) for width * height, now."""
+    explicit = _limits["max_pixels"]
+    if explicit is not None:
+        return int(explicit), None
+    try:
+        from PIL import Image
+        bomb = Image.MAX_IMAGE_PIXELS
+    except ImportError:  # pragma: no cover - pillow is a dependency
+        bomb = PILLOW_MAX_IMAGE_PIXELS
+    if bomb is None:  # Pillow's check turned off: only max_dimension remains
+        return _LIMIT_RANGES["max_pixels"][1], None
+    bomb = max(0, int(bomb))
+    return max(1, min(2 * bomb, _LIMIT_RANGES["max_pixels"][1])), bomb
+
+
+def _read_limits(pixels: bool = True) -> Dict[str, int]:
+    """Keyword arguments for the core's container readers (pixels=False: no
+    pixel-count limit; the caller checks it with a precise message)."""
+    return {"max_pixels": _pixel_limits()[0] if pixels else _LIMIT_RANGES["max_pixels"][1],
+            "max_dimension": int(_limits["max_dimension"]), "max_chunk_bytes": int(_limits["max_chunk_bytes"]),
+            "max_chunks": int(_limits["max_chunks"])}
+
+
+def _check_pixels(header: Dict[str, Any], warn: bool) -> None:
+    """Pillow's decompression-bomb rule (or the explicit max_pixels) on a header."""
+    w, h = int(header["width"]), int(header["height"])
+    hard, soft = _pixel_limits()
+    if w * h > hard:
+        if soft is None:
+            raise LmcError(f"LimitExceeded: image size {w}x{h} = {w * h} pixels is over the limit max_pixels={hard} "
+                           "(lmcodec.set_limits)")
+        raise LmcError(f"LimitExceeded: image size {w}x{h} = {w * h} pixels is over twice the decompression-bomb "
+                       f"limit ({soft} = PIL.Image.MAX_IMAGE_PIXELS): refused as a possible decompression bomb; "
+                       "if the file is trusted, raise Image.MAX_IMAGE_PIXELS or call "
+                       "lmcodec.set_limits(max_pixels=...)")
+    if warn and soft is not None and w * h > soft:
+        import warnings
+
+        warnings.warn(f"image size {w}x{h} = {w * h} pixels is over the decompression-bomb limit of {soft} pixels "
+                      "(PIL.Image.MAX_IMAGE_PIXELS); it could be a decompression bomb DOS attack",
+                      DecompressionBombWarning, stacklevel=3)
 
 
 def _model(name: str):
@@ -79,8 +162,10 @@ def archive_path(method: str, model_id: str) -> Path:
 
 def _model_for_stream(codec: int, model_id: str):
     """The model that decodes a stream: the current one for `codec` when the
-    ids match, else the archived weights with that id; without them, the
-    current model (whose decode then refuses the stream, naming both ids)."""
+    ids match, else the archived weights of that method with that id. The
+    cache is keyed on (method, model id), so a stream always meets the same
+    model and the same error whatever was decoded before. An id that matches
+    no model of this install is refused as such (ModelMismatch)."""
     name = CODEC_NAMES.get(codec)
     if name is None:
         raise LmcError(f"stream uses unknown codec id {codec}")
@@ -88,15 +173,22 @@ def _model_for_stream(codec: int, model_id: str):
     if _current_ids[name] == model_id:
         return current
     with _models_lock:
-        m = _archived.get(model_id)
+        m = _archived.get((name, model_id))
         if m is None:
             path = archive_path(name, model_id)
-            if not path.exists():
-                return current
-            m = _core.Model(str(path))
-            if _model_id(m) != model_id:
-                raise LmcError(f"{path.name} holds model {_model_id(m)}, not {model_id} as its name says")
-            _archived[model_id] = m
+            if path.exists():
+                m = _core.Model(str(path))
+                real = _model_id(m)
+                if not real.startswith(model_id[:ARCHIVE_ID_DIGITS]):
+                    raise LmcError(f"{path.name} holds model {real}, not {model_id[:ARCHIVE_ID_DIGITS]}... as its name "
+                                   "says: the install is damaged")
+                _archived[(name, real)] = m
+                if real != model_id:  # same 16-digit prefix, another model
+                    m = None
+        if m is None:
+            have = [_current_ids[name]] + [i for i in archived_models(name)]
+            raise LmcError(f"ModelMismatch: the stream was made by a model this install does not have: {model_id} "
+                           f"({name}; this install decodes {name} streams of {', '.join(have)})")
         return m
 
 
@@ -227,9 +319,12 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
 def decode(data: Union[bytes, bytearray, memoryview], *, threads: Optional[int] = None) -> np.ndarray:
     """Decode .lmc bytes to a numpy uint8 array (H, W), (H, W, 3) or (H, W, 4)."""
     buf = _as_bytes(data)
-    header = _core.container_header(buf, max_pixels=_limits["max_pixels"], max_chunk_bytes=_limits["max_chunk_bytes"])
+    header = _core.container_header(buf, **_read_limits(pixels=False))
+    _check_pixels(header, warn=True)
     model = _model_for_stream(int(header["codec"]), bytes(header["model_id"]).hex())
-    return model.decode(buf, _threads(threads), _limits["max_pixels"], _limits["max_chunk_bytes"])
+    lim = _read_limits()
+    return model.decode(buf, _threads(threads), lim["max_pixels"], lim["max_chunk_bytes"], 0, lim["max_dimension"],
+                        lim["max_chunks"])
 
 
 @dataclass(frozen=True)
@@ -258,9 +353,10 @@ def info(data: Union[bytes, bytearray, memoryview], *, sections: bool = True) ->
     metadata chunks) without decoding any pixels. Raises LmcError on damage."""
     buf = _as_bytes(data)
     if sections:
-        header, chunks = _core.container_read(buf, max_pixels=_limits["max_pixels"], max_chunk_bytes=_limits["max_chunk_bytes"])
+        header, chunks = _core.container_read(buf, **_read_limits(pixels=False))
     else:
-        header, chunks = _core.container_header(buf, max_pixels=_limits["max_pixels"], max_chunk_bytes=_limits["max_chunk_bytes"]), []
+        header, chunks = _core.container_header(buf, **_read_limits(pixels=False)), []
+    _check_pixels(header, warn=False)
     sizes: Dict[str, int] = {}
     meta: Dict[str, bytes] = {}
     for t, c in chunks:

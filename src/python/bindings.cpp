@@ -377,23 +377,28 @@ class PyModel {
     return result;
   }
 
-  py::array decode(py::bytes data, int threads, uint64_t max_pixels, uint64_t max_chunk_bytes, int strip_rows) const {
-    std::string buf = data;
+  // No copies: the bytes object (immutable, kept alive by the caller's
+  // reference) is read without the GIL, and the returned array owns the
+  // library's pixel buffer (freed with lmc_free), so the peak is the output
+  // plus the decoder's bounded working set.
+  py::array decode(py::bytes data, int threads, uint64_t max_pixels, uint64_t max_chunk_bytes, int strip_rows,
+                   uint64_t max_dimension, uint64_t max_chunks) const {
+    char* raw = nullptr;
+    Py_ssize_t raw_size = 0;
+    if (PyBytes_AsStringAndSize(data.ptr(), &raw, &raw_size) != 0) throw py::error_already_set();
     uint8_t* px = nullptr;
     lmc_image_info info;
-    lmc_decode_options opt{threads, {max_pixels, max_chunk_bytes}, strip_rows};
+    lmc_decode_options opt{threads, {max_pixels, max_chunk_bytes, max_dimension, max_chunks}, strip_rows};
     lmc_status st;
     {
       py::gil_scoped_release nogil;
-      st = lmc_decode(m_, reinterpret_cast<const uint8_t*>(buf.data()), buf.size(), &opt, &px, &info);
+      st = lmc_decode(m_, reinterpret_cast<const uint8_t*>(raw), size_t(raw_size), &opt, &px, &info);
     }
     raise_status(st);
-    std::unique_ptr<uint8_t, void (*)(void*)> guard(px, lmc_free);
+    py::capsule owner(px, [](void* p) { lmc_free(p); });
     std::vector<py::ssize_t> shape = {py::ssize_t(info.height), py::ssize_t(info.width)};
     if (info.channels != 1) shape.push_back(py::ssize_t(info.channels));
-    py::array_t<uint8_t> out(shape);
-    std::memcpy(out.mutable_data(), px, size_t(info.width) * info.height * info.channels);
-    return out;
+    return py::array_t<uint8_t>(shape, px, owner);
   }
 
   py::dict info() const {
@@ -431,7 +436,8 @@ void bind_codec(py::module_& m) {
       .def("encode", &PyModel::encode, py::arg("image"), py::arg("quality"), py::arg("threads") = 0,
            py::arg("strip_rows") = 0, py::arg("rdo") = true)
       .def("decode", &PyModel::decode, py::arg("data"), py::arg("threads") = 0, py::arg("max_pixels") = 0,
-           py::arg("max_chunk_bytes") = 0, py::arg("strip_rows") = 0)
+           py::arg("max_chunk_bytes") = 0, py::arg("strip_rows") = 0, py::arg("max_dimension") = 0,
+           py::arg("max_chunks") = 0)
       .def("info", &PyModel::info);
   m.def("set_force_scalar", [](bool force) { return std::string(lmc_set_force_scalar(force ? 1 : 0)); });
   m.def("kernel_path", [] { return std::string(lmc::dsp::active_isa_name()); });

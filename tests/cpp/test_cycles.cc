@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     }
     CHECK(changed >= 1);
     lmc_image_info info;
-    lmc_decode_options d1 = {1, {0, 0}, 0};
+    lmc_decode_options d1 = {1, {0, 0, 0, 0}, 0};
     CHECK(lmc_decode(models[0], a, na, &d1, &px, &info) == LMC_OK);
     lmc_free(px);
     CHECK(lmc_decode(models[0], b, nb, &d1, &px, &info) == LMC_OK);

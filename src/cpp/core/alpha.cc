@@ -66,15 +66,9 @@ std::vector<uint8_t> encode_alpha(const uint8_t* a, uint32_t w, uint32_t h, size
   return out;
 }
 
-void decode_alpha(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint8_t* out, size_t step) {
-  LMC_CHECK(size >= 1, Status::CorruptStream, "alpha chunk is empty");
-  size_t n = size_t(w) * h;
-  if (data[0] == 0) {
-    LMC_CHECK(size == 2, Status::CorruptStream, "bad constant alpha chunk");
-    for (size_t i = 0; i < n; ++i) out[i * step] = data[1];
-    return;
-  }
-  LMC_CHECK(data[0] == 1, Status::CorruptStream, "unknown alpha coding mode");
+namespace {
+// Reads and validates a mode-1 table (258 CDF entries).
+std::vector<uint32_t> alpha_table(const uint8_t* data, size_t size) {
   LMC_CHECK(size >= 1 + 2 * 257, Status::CorruptStream, "alpha chunk truncated");
   std::vector<uint32_t> cdf(258, 0);
   for (size_t i = 0; i < 257; ++i) {
@@ -83,22 +77,58 @@ void decode_alpha(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint
     cdf[i + 1] = cdf[i] + f;
   }
   LMC_CHECK(cdf[257] == kCdfTotal, Status::CorruptStream, "alpha table does not sum to 2^16");
-  int32_t len = 258, off = 0;
+  return cdf;
+}
+
+CdfTables alpha_tables(const std::vector<uint32_t>& cdf, const int32_t* len, const int32_t* off) {
   CdfTables t;
   t.cdfs = cdf.data();
   t.stride = cdf.size();
-  t.cdf_lengths = &len;
-  t.offsets = &off;
+  t.cdf_lengths = len;
+  t.offsets = off;
   t.count = 1;
-  std::vector<int32_t> idx(n, 0), res(n);
-  rans_decode(data + 1 + 2 * 257, size - 1 - 2 * 257, idx.data(), n, t, res.data());
+  return t;
+}
+}  // namespace
+
+void check_alpha(const uint8_t* data, size_t size, uint32_t w, uint32_t h) {
+  LMC_CHECK(size >= 1, Status::CorruptStream, "alpha chunk is empty");
+  if (data[0] == 0) {
+    LMC_CHECK(size == 2, Status::CorruptStream, "bad constant alpha chunk");
+    return;
+  }
+  LMC_CHECK(data[0] == 1, Status::CorruptStream, "unknown alpha coding mode");
+  const std::vector<uint32_t> cdf = alpha_table(data, size);
+  const int32_t len = 258, off = 0;
+  const double bits = double(w) * double(h) * rans_min_symbol_bits(rans_max_frequency(alpha_tables(cdf, &len, &off), 0));
+  const size_t stream = size - 1 - 2 * 257;
+  LMC_CHECK(bits <= rans_capacity_bits(stream), Status::CorruptStream,
+            "alpha stream of " + std::to_string(stream) + " bytes cannot hold a " + std::to_string(w) + "x" +
+                std::to_string(h) + " alpha plane");
+}
+
+void decode_alpha(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint8_t* out, size_t step) {
+  check_alpha(data, size, w, h);
+  size_t n = size_t(w) * h;
+  if (data[0] == 0) {
+    for (size_t i = 0; i < n; ++i) out[i * step] = data[1];
+    return;
+  }
+  const std::vector<uint32_t> cdf = alpha_table(data, size);
+  const int32_t len = 258, off = 0;
+  const CdfTables t = alpha_tables(cdf, &len, &off);
+  RansDecoder dec(data + 1 + 2 * 257, size - 1 - 2 * 257, n, t);
+  std::vector<int32_t> idx(w, 0), res(w);
   auto get = [&](uint32_t x, uint32_t y) { return int(out[(size_t(y) * w + x) * step]); };
-  for (uint32_t y = 0; y < h; ++y)
+  for (uint32_t y = 0; y < h; ++y) {
+    dec.decode(idx.data(), w, res.data());
     for (uint32_t x = 0; x < w; ++x) {
-      int32_t r = res[size_t(y) * w + x];
+      int32_t r = res[x];
       LMC_CHECK(r >= 0 && r < 256, Status::CorruptStream, "alpha residual out of range");
       out[(size_t(y) * w + x) * step] = uint8_t((predict(get, x, y) + r) & 255);
     }
+  }
+  dec.finish();
 }
 
 }  // namespace lmc

@@ -58,6 +58,11 @@ lmc::Limits make_limits(const lmc_limits* l) {
   if (l) {
     if (l->max_pixels) lim.max_pixels = l->max_pixels;
     if (l->max_chunk_bytes) lim.max_chunk_bytes = l->max_chunk_bytes;
+    if (l->max_dimension) {
+      LMC_CHECK(l->max_dimension <= 0xFFFFFFFFu, lmc::Status::InvalidArgument, "max_dimension must be below 2^32");
+      lim.max_dimension = uint32_t(l->max_dimension);
+    }
+    if (l->max_chunks) lim.max_chunks = l->max_chunks;
   }
   return lim;
 }
@@ -233,35 +238,52 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
     const lmc::ChunkView* lat = v.find(lmc::kLatents);
     LMC_CHECK(lat != nullptr, Status::CorruptStream, "stream has no latents chunk");
     LMC_CHECK(v.find_all(lmc::kLatents).size() == 1, Status::CorruptStream, "stream has more than one latents chunk");
+    const lmc::ChunkView* alpha = nullptr;
+    if (h.channels == 4) {
+      alpha = v.find(lmc::kAlpha);
+      LMC_CHECK(alpha != nullptr, Status::CorruptStream, "RGBA stream has no alpha chunk");
+      // before any pixel is allocated: a broken alpha chunk costs nothing
+      lmc::check_alpha(alpha->data, alpha->size, h.width, h.height);
+    }
+    const lmc::ChunkView* side = nullptr;
+    if (model->hyper) {
+      side = v.find(lmc::kSideInfo);
+      LMC_CHECK(side != nullptr, Status::CorruptStream, "stream has no side-information chunk");
+    }
+    LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
     auto pool = make_pool(options ? options->threads : 0);
     const size_t n = size_t(h.width) * h.height;
-    // Not value-initialised: the decoders write every byte, and a hostile
-    // header (large size, tiny payload) must not commit n*3 bytes of zeros
-    // before the payload is found to be garbage.
-    std::unique_ptr<uint8_t[]> rgb(new uint8_t[n * 3]);
-    if (model->hyper) {
-      const lmc::ChunkView* side = v.find(lmc::kSideInfo);
-      LMC_CHECK(side != nullptr, Status::CorruptStream, "stream has no side-information chunk");
-      LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
-      model->hyper->decode(side->data, side->size, lat->data, lat->size, h.width, h.height, h.quality_x100, pool->get(),
-                           rgb.get(), options ? options->strip_rows : 0);
-    } else {
-      model->pca->decode(lat->data, lat->size, h.width, h.height, h.quality_x100, rgb.get());
-    }
     const size_t ch = h.channels;
-    uint8_t* out = static_cast<uint8_t*>(std::malloc(n * ch));
+    // The codecs write packed RGB into the output buffer itself (not
+    // value-initialised: they write every byte, and a hostile header must not
+    // commit memory before its payload is found to be garbage); gray and RGBA
+    // are then converted in place, so the peak is the output (3 bytes a pixel
+    // for gray, shrunk afterwards) plus the codec's bounded working set.
+    uint8_t* out = static_cast<uint8_t*>(std::malloc(n * std::max<size_t>(ch, 3)));
     if (!out) throw std::bad_alloc();
     std::unique_ptr<uint8_t, decltype(&std::free)> guard(out, &std::free);
-    if (ch == 1) {
-      for (size_t i = 0; i < n; ++i) out[i] = uint8_t((unsigned(rgb[3 * i]) + rgb[3 * i + 1] + rgb[3 * i + 2] + 1) / 3);
+    if (model->hyper) {
+      model->hyper->decode(side->data, side->size, lat->data, lat->size, h.width, h.height, h.quality_x100, pool->get(),
+                           out, options ? options->strip_rows : 0);
     } else {
-      for (size_t i = 0; i < n; ++i)
-        for (size_t c = 0; c < 3; ++c) out[i * ch + c] = rgb[3 * i + c];
+      model->pca->decode(lat->data, lat->size, h.width, h.height, h.quality_x100, out);
     }
-    if (ch == 4) {
-      const lmc::ChunkView* a = v.find(lmc::kAlpha);
-      LMC_CHECK(a != nullptr, Status::CorruptStream, "RGBA stream has no alpha chunk");
-      lmc::decode_alpha(a->data, a->size, h.width, h.height, out + 3, 4);
+    if (ch == 1) {
+      for (size_t i = 0; i < n; ++i) out[i] = uint8_t((unsigned(out[3 * i]) + out[3 * i + 1] + out[3 * i + 2] + 1) / 3);
+      if (uint8_t* shrunk = static_cast<uint8_t*>(std::realloc(out, n))) {
+        guard.release();
+        out = shrunk;
+        guard.reset(out);
+      }
+    } else if (ch == 4) {
+      // back to front: pixel i's RGB (bytes 3i..3i+2) is read before any
+      // write reaches it (writes of pixels >= i start at 4i)
+      for (size_t i = n; i-- > 0;) {
+        out[4 * i + 2] = out[3 * i + 2];
+        out[4 * i + 1] = out[3 * i + 1];
+        out[4 * i] = out[3 * i];
+      }
+      lmc::decode_alpha(alpha->data, alpha->size, h.width, h.height, out + 3, 4);
     }
     fill_info(h, out_info);
     *out_pixels = guard.release();

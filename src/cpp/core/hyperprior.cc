@@ -345,6 +345,31 @@ class IntNet {
     ow = cw;
   }
 
+  // The input rows [i0, i1) (unclamped) that output rows [o0, o1) depend on,
+  // through every layer: Conv2d(k, s, padding k/2) reads input rows
+  // o*s - k/2 .. o*s + k/2; ConvTranspose2d(k, 2, padding k/2, output 2h)
+  // makes output row o from input rows i with o = 2i - k/2 + t, t in [0, k).
+  // Integer arithmetic, so a run over those input rows computes rows
+  // [o0, o1) exactly as a whole-image run does (zero padding outside the
+  // image either way).
+  void input_rows(int o0, int o1, int& i0, int& i1) const {
+    auto floor_div2 = [](int v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); };
+    int a = o0, b = o1;  // [a, b) at the current stage's output
+    for (size_t i = stages_.size(); i-- > 0;) {
+      const Stage& st = stages_[i];
+      const int p = st.k / 2;
+      if (st.deconv) {
+        a = -floor_div2(-(a + p - st.k + 1));  // ceil((a + p - k + 1) / 2)
+        b = floor_div2(b - 1 + p) + 1;
+      } else {
+        a = a * st.stride - p;
+        b = (b - 1) * st.stride + p + 1;
+      }
+    }
+    i0 = a;
+    i1 = b;
+  }
+
  private:
   struct Stage {
     bool deconv = false;
@@ -403,6 +428,15 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
   y_tables_ = OwnedTables::from_freqs(w, "y");
   if (z_tables_.lengths.size() != size_t(N_)) bad_model("need one z table per channel");
   if (y_tables_.lengths.size() != size_t(scale_count_)) bad_model("need one y table per scale");
+  // least bits a symbol of each table can take (rans.h): a decoder refuses a
+  // payload too short for the symbols its header implies before allocating
+  for (size_t t = 0; t < z_tables_.lengths.size(); ++t)
+    z_min_bits_.push_back(rans_min_symbol_bits(rans_max_frequency(z_tables_.view(), t)));
+  y_min_bits_all_ = 1e300;
+  for (size_t t = 0; t < y_tables_.lengths.size(); ++t) {
+    y_min_bits_.push_back(rans_min_symbol_bits(rans_max_frequency(y_tables_.view(), t)));
+    y_min_bits_all_ = std::min(y_min_bits_all_, y_min_bits_.back());
+  }
   // code lengths of every regular and escape symbol, for the RDO quantiser
   y_bits_.assign(y_tables_.lengths.size() * y_tables_.stride, 0.f);
   for (size_t t = 0; t < y_tables_.lengths.size(); ++t) {
@@ -737,32 +771,131 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   const int S = strip_latent_rows(strip_rows, pad64(w), kDecodeStripMultiple);
   uint32_t wp = pad64(w), hp = pad64(h);
   int zh = int(hp / 64), zw = int(wp / 64), yh = int(hp / 16), yw = int(wp / 16);
-  size_t nz = size_t(N_) * zh * zw;
-  std::vector<int32_t> zidx(nz), z(nz);
-  for (size_t i = 0; i < nz; ++i) zidx[i] = int32_t(i / (size_t(zh) * zw));
+  const size_t per_z = size_t(zh) * zw, per_y = size_t(yh) * yw;
+  const size_t nz = size_t(N_) * per_z, ny = size_t(M_) * per_y;
+  // Work and memory in proportion to the evidence: refuse payloads that
+  // cannot hold the symbols the header implies before allocating for them
+  // (a 16384 x 16384 header with a few kilobytes of payload must not cost
+  // gigabytes and seconds of h_s). rans.h derives the bound.
+  {
+    double zbits = 0.0;
+    for (size_t c = 0; c < z_min_bits_.size() && c < size_t(N_); ++c) zbits += double(per_z) * z_min_bits_[c];
+    if (zbits > rans_capacity_bits(side_size))
+      fail(Status::CorruptStream, "side information of " + std::to_string(side_size) + " bytes cannot hold the " +
+                                      std::to_string(nz) + " hyper-latents of a " + std::to_string(w) + "x" +
+                                      std::to_string(h) + " image");
+    if (double(ny) * y_min_bits_all_ > rans_capacity_bits(lat_size))
+      fail(Status::CorruptStream, "latents chunk of " + std::to_string(lat_size) + " bytes cannot hold the " +
+                                      std::to_string(ny) + " latents of a " + std::to_string(w) + "x" +
+                                      std::to_string(h) + " image");
+  }
+  constexpr size_t kPiece = size_t(1) << 14;  // symbols per incremental rANS call
+  // z, decoded channel by channel straight into h_s's int16 input (values
+  // clamped as h_s takes them)
+  Buf<int16_t> zi;
+  zi.resize(nz);
   {
     profile::Scope prof(true, [] { return std::string("decode rans z"); });
-    rans_decode(side, side_size, zidx.data(), nz, z_tables_.view(), z.data());
+    RansDecoder dec(side, side_size, nz, z_tables_.view());
+    std::vector<int32_t> ib(std::min(kPiece, per_z)), sb(ib.size());
+    for (int c = 0; c < N_; ++c) {
+      std::fill(ib.begin(), ib.end(), c);
+      for (size_t off = 0; off < per_z; off += kPiece) {
+        const size_t m = std::min(kPiece, per_z - off);
+        dec.decode(ib.data(), m, sb.data());
+        int16_t* dst = &zi[size_t(c) * per_z + off];
+        for (size_t i = 0; i < m; ++i) dst[i] = int16_t(std::max(-32767, std::min(32767, sb[i])));
+      }
+    }
+    dec.finish();
   }
+  // h_s in strips of latent rows: means (float) and scale indices (uint16),
+  // with no full-size int32 h_s output. The least bits the latents' tables
+  // allow are added up strip by strip: a latents chunk too short for them
+  // fails at the first strip that shows it.
   Buf<float> mu;
-  std::vector<int32_t> idx;
-  entropy_params(z.data(), zh, zw, pool, mu, idx, true);
-  size_t ny = size_t(M_) * yh * yw;
-  if (mu.size() != ny) fail(Status::Internal, "latent shape mismatch");
-  Buf<int32_t> r;
-  r.resize(ny);
+  mu.resize(ny);
+  Buf<uint16_t> idx;
+  idx.resize(ny);
+  {
+    const int HS = strip_rows > 0
+                       ? S
+                       : std::min(std::max(S, int((16384 / std::max(1, yw) + 3) / 4 * 4)), (yh + 3) / 4 * 4);
+    const float inv = 1.0f / float(int64_t(1) << frac_);
+    const double cap = rans_capacity_bits(lat_size);
+    double need = 0.0;
+    std::vector<double> part(static_cast<size_t>(M_));
+    Buf<int16_t> zs;
+    Buf<int32_t> out;
+    // The first strips of a wide image are small (~8192 latent positions,
+    // then doubling up to HS), so that a payload its side information shows
+    // to be too short is refused after a few megabytes of h_s work.
+    int step = std::min(HS, std::max(4, (8192 / std::max(1, yw) + 3) / 4 * 4));
+    for (int r0 = 0; r0 < yh; r0 += step, step = std::min(HS, 2 * step)) {
+      const int r1 = std::min(yh, r0 + step);
+      int za = 0, zb = 0;
+      h_s_->input_rows(r0, r1, za, zb);
+      za = std::max(0, za);
+      zb = std::min(zh, zb);
+      const int rows = zb - za;
+      const int16_t* src = zi.data();
+      if (rows != zh) {
+        zs.resize(size_t(N_) * rows * zw);
+        for (int c = 0; c < N_; ++c)
+          std::memcpy(&zs[size_t(c) * rows * zw], &zi[(size_t(c) * zh + za) * zw], sizeof(int16_t) * size_t(rows) * zw);
+        src = zs.data();
+      }
+      int oh = 0, ow = 0;
+      h_s_->run(src, rows, zw, out, oh, ow, pool, "decode h_s");
+      if (ow != yw || oh != 4 * rows) fail(Status::Internal, "h_s strip shape");
+      profile::Scope prof(true, [] { return std::string("decode h_s -> means, scale indices"); });
+      const int first = r0 - 4 * za;  // row r0 in the strip's output
+      const size_t plane = size_t(oh) * ow, n_out = size_t(M_) * plane;
+      dsp::parallel_for(pool, M_, [&](int64_t c, int) {
+        double bits = 0.0;
+        for (int row = r0; row < r1; ++row) {
+          const int32_t* m_src = &out[size_t(c) * plane + size_t(row - r0 + first) * ow];
+          const int32_t* s_src = m_src + n_out;
+          float* m_dst = &mu[(size_t(c) * yh + row) * yw];
+          uint16_t* i_dst = &idx[(size_t(c) * yh + row) * yw];
+          for (int x = 0; x < yw; ++x) {
+            m_dst[x] = float(m_src[x]) * inv;
+            const int64_t d = int64_t(s_src[x]) - idx_base_;
+            const int64_t k = std::min<int64_t>(d < 0 ? 0 : d / idx_step_, scale_count_ - 1);
+            i_dst[x] = uint16_t(k);
+            bits += y_min_bits_[size_t(k)];
+          }
+        }
+        part[size_t(c)] = bits;
+      });
+      for (int c = 0; c < M_; ++c) need += part[size_t(c)];
+      if (need > cap)
+        fail(Status::CorruptStream, "latents chunk of " + std::to_string(lat_size) +
+                                        " bytes cannot hold the latents its side information implies (found after " +
+                                        std::to_string(r1) + " of " + std::to_string(yh) + " latent rows)");
+    }
+  }
+  // y = r + mu, in mu's storage, decoded in pieces (no full-size r or int32
+  // index arrays)
   {
     profile::Scope prof(true, [] { return std::string("decode rans y"); });
-    rans_decode(lat, lat_size, idx.data(), ny, y_tables_.view(), r.data());
+    RansDecoder dec(lat, lat_size, ny, y_tables_.view());
+    std::vector<int32_t> ib(std::min(kPiece, ny)), rb(ib.size());
+    for (size_t off = 0; off < ny; off += kPiece) {
+      const size_t m = std::min(kPiece, ny - off);
+      for (size_t i = 0; i < m; ++i) ib[i] = idx[off + i];
+      dec.decode(ib.data(), m, rb.data());
+      float* yv = &mu[off];
+      for (size_t i = 0; i < m; ++i) yv[i] += float(rb[i]);
+    }
+    dec.finish();
   }
+  idx.reset();
+  zi.reset();
   profile::Scope prof_y(true, [] { return std::string("decode y = (r + mu) * inv_gain"); });
   std::vector<float> gain, inv_gain;
   gains(qx, gain, inv_gain);
-  // y = r + mu, in mu's storage; r and idx are released before synthesis
   Buf<float> y = std::move(mu);
-  for (size_t i = 0; i < ny; ++i) y[i] += float(r[i]);
-  r.reset();
-  std::vector<int32_t>().swap(idx);
   dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, inv_gain.data(), pool);
   prof_y.stop();
   // g_s in strips (see analyse). A strip edge influences 30 output rows

@@ -129,6 +129,8 @@ class HyperpriorModel {
   double rdo_scale_power_ = 0.0;                // rdo.scale_power (0 = cost independent of the scale)
   double log_scale_step_ = 0.0;                 // log(scale.max / scale.min) / (scale.count - 1)
   std::vector<float> y_bits_;                   // [scale_count][y stride]: -log2(freq / 2^16)
+  std::vector<double> z_min_bits_, y_min_bits_;  // per table: least bits a symbol takes (rans_min_symbol_bits)
+  double y_min_bits_all_ = 0.0;                 // min of y_min_bits_
   std::unique_ptr<FloatNet> g_a_, g_s_, h_a_;
   std::unique_ptr<IntNet> h_s_;
   // Optional linear shortcut (arch.g_a_lin / arch.g_s_lin): a 16x16 block

@@ -279,18 +279,20 @@ void PcaCodec::decode(const uint8_t* payload, size_t size, uint32_t width, uint3
                                       std::to_string(width) + "x" + std::to_string(height) + " pixels");
   }
 
-  std::vector<int32_t> sym(n);
-  {
-    std::vector<int32_t> idx(n);
-    for (size_t b = 0; b < bx * by; ++b) std::copy(s.idx.begin(), s.idx.end(), idx.begin() + b * kDim);
-    rans_decode(payload, size, idx.data(), n, tables(), sym.data());
-  }
+  // Decoded one block row at a time (the MED predictor needs the row above):
+  // memory is two rows of symbols, whatever the image size.
+  const size_t row_syms = bx * kDim;
+  std::vector<int32_t> idx(row_syms), cur(row_syms), prev(row_syms);
+  for (size_t b = 0; b < bx; ++b) std::copy(s.idx.begin(), s.idx.end(), idx.begin() + b * kDim);
+  RansDecoder dec(payload, size, n, tables());
   const int64_t step = s.step_fp;
   int64_t acc[kDim];
   const int64_t half = int64_t(1) << (kReconShift - 1);
   for (size_t yb = 0; yb < by; ++yb) {
+    dec.decode(idx.data(), row_syms, cur.data());
     for (size_t xb = 0; xb < bx; ++xb) {
-      int32_t* q = &sym[(yb * bx + xb) * kDim];
+      int32_t* q = &cur[xb * kDim];
+      const int32_t* up = &prev[xb * kDim];
       std::fill(acc, acc + kDim, 0);
       for (int k = 0; k < kDim; ++k) {
         int64_t v = q[k];
@@ -298,9 +300,9 @@ void PcaCodec::decode(const uint8_t* payload, size_t size, uint32_t width, uint3
           if (yb == 0) {
             v += xb > 0 ? q[k - kDim] : 0;
           } else if (xb == 0) {
-            v += q[k - int64_t(bx) * kDim];
+            v += up[k];
           } else {
-            v += med(q[k - kDim], q[k - int64_t(bx) * kDim], q[k - int64_t(bx + 1) * kDim]);
+            v += med(q[k - kDim], up[k], up[k - kDim]);
           }
         }
         const int64_t mag = v < 0 ? -v : v;  // < 2^32
@@ -329,7 +331,9 @@ void PcaCodec::decode(const uint8_t* payload, size_t size, uint32_t width, uint3
         }
       }
     }
+    cur.swap(prev);
   }
+  dec.finish();
 }
 
 }  // namespace lmc

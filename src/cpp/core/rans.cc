@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <queue>
 #include <string>
 #include <utility>
@@ -501,6 +502,133 @@ void rans_decode(const uint8_t* data, size_t size, const int32_t* indexes, size_
   if (p != end) corrupt("trailing data after the last symbol");
   for (int j = 0; j < kLanes; ++j)
     if (x[j] != kRansL) corrupt("final state mismatch");
+}
+
+// ------------------------------------------------------ incremental ---
+
+struct RansDecoder::Impl {
+  const uint8_t* p = nullptr;
+  const uint8_t* end = nullptr;
+  uint64_t x[kLanes];
+  size_t pos = 0, n_total = 0;
+  CdfTables tables;
+  std::vector<DecTable> dt;
+  std::vector<std::unique_ptr<uint16_t[]>> luts;
+  std::vector<uint8_t> ready;
+
+  void prepare(size_t t) {
+    validate_table(tables, t);
+    DecTable& d = dt[t];
+    d.cdf = tables.cdfs + t * tables.stride;
+    d.offset = tables.offsets[t];
+    d.n = uint32_t(tables.cdf_lengths[t] - 2);
+    d.limit = regular_limit(d.offset, d.n);
+    const int bits = lut_bits(d.n);
+    d.shift = uint32_t(kCdfPrecision - bits);
+    luts[t].reset(new uint16_t[(size_t(1) << bits) + 1]);
+    build_lut(d.cdf, d.n, bits, luts[t].get());
+    d.lut = luts[t].get();
+    ready[t] = 1;
+  }
+};
+
+RansDecoder::RansDecoder(const uint8_t* data, size_t size, size_t n_total, const CdfTables& tables)
+    : impl_(new Impl) {
+  Impl& s = *impl_;
+  check_tables_header(tables);
+  s.tables = tables;
+  s.n_total = n_total;
+  s.dt.resize(tables.count);
+  s.luts.resize(tables.count);
+  s.ready.assign(tables.count, 0);
+  for (int j = 0; j < kLanes; ++j) s.x[j] = kRansL;
+  if (n_total == 0) {
+    if (size != 0) corrupt("trailing data after an empty stream");
+    s.p = s.end = data;
+    return;
+  }
+  const size_t lanes = std::min<size_t>(n_total, kLanes);
+  if (!data || size < 8 * lanes) corrupt("stream too short");
+  if ((size - 8 * lanes) % 4 != 0) corrupt("stream length is not a whole number of words");
+  s.p = data;
+  s.end = data + size;
+  for (size_t j = 0; j < lanes; ++j, s.p += 8) {
+    s.x[j] = load_le64(s.p);
+    if (s.x[j] < kRansL || s.x[j] >= kRansMaxState) corrupt("bad initial state");
+  }
+}
+
+RansDecoder::~RansDecoder() = default;
+
+size_t RansDecoder::position() const { return impl_->pos; }
+
+void RansDecoder::decode(const int32_t* indexes, size_t n, int32_t* symbols_out) {
+  Impl& s = *impl_;
+  if (n == 0) return;
+  LMC_CHECK(indexes && symbols_out, Status::InvalidArgument, "rans: null indexes or output");
+  LMC_CHECK(n <= s.n_total - s.pos, Status::InvalidArgument, "rans: more symbols than the stream was opened for");
+  const size_t count = s.tables.count;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t t = uint32_t(indexes[i]);
+    if (LMC_UNLIKELY(t >= count))
+      fail(Status::InvalidArgument, "rans: index " + std::to_string(indexes[i]) + " of symbol " +
+                                        std::to_string(s.pos + i) + " is out of range (" + std::to_string(count) +
+                                        " tables)");
+    if (LMC_UNLIKELY(!s.ready[t])) s.prepare(t);
+  }
+  const DecTable* dtab = s.dt.data();
+  const uint8_t* p = s.p;
+  const uint8_t* const end = s.end;
+  uint64_t x[kLanes];
+  for (int j = 0; j < kLanes; ++j) x[j] = s.x[j];
+  size_t i = 0;
+  // Head: up to the next lane-0 symbol.
+  for (; i < n && (s.pos + i) % kLanes != 0; ++i) {
+    const size_t lane = (s.pos + i) % kLanes;
+    dec_symbol(x[lane], p, end, dtab[indexes[i]], symbols_out + i);
+  }
+  const size_t full = i + (n - i) / kLanes * kLanes;
+  for (; i < full; i += kLanes) {
+#pragma GCC unroll 8
+    for (int j = 0; j < kLanes; ++j) dec_symbol(x[j], p, end, dtab[indexes[i + j]], symbols_out + i + j);
+  }
+  for (int j = 0; i < n; ++i, ++j) dec_symbol(x[j], p, end, dtab[indexes[i]], symbols_out + i);
+  for (int j = 0; j < kLanes; ++j) s.x[j] = x[j];
+  s.p = p;
+  s.pos += n;
+}
+
+void RansDecoder::finish() {
+  Impl& s = *impl_;
+  if (s.pos != s.n_total) corrupt("stream ended before its last symbol was decoded");
+  if (s.p != s.end) corrupt("trailing data after the last symbol");
+  for (int j = 0; j < kLanes; ++j)
+    if (s.x[j] != kRansL) corrupt("final state mismatch");
+}
+
+// Decoding a symbol of frequency f from state x in [2^31, 2^63): with
+// q = floor(x / 2^16), the new state is f * q + r with r < f, so
+// x' < f * (x / 2^16 + 1) <= x * (f / 2^16) * (1 + 2^-15): log2(x) drops by at
+// least log2(2^16 / f) - log2(1 + 2^-15) >= log2(2^16 / f) - 4.41e-5. A word
+// read sets x = (y << 32) | w < (y + 1) * 2^32 with y >= 2^15: log2(x) rises by
+// at most 32 + 4.41e-5. Raw bits (escapes) only lower the state. The lane
+// states start below 2^63 and must end at 2^31, so the symbols' bits add up
+// to at most 32 per lane + (32 + 4.41e-5) per word <= 8.0001 * size bits.
+double rans_min_symbol_bits(uint32_t max_freq) {
+  if (max_freq == 0 || max_freq >= kCdfTotal) return 0.0;
+  return std::max(0.0, std::log2(double(kCdfTotal) / double(max_freq)) - 4.5e-5);
+}
+
+double rans_capacity_bits(size_t size) { return 8.0001 * double(size) + 64.0; }
+
+uint32_t rans_max_frequency(const CdfTables& tables, size_t t) {
+  check_tables_header(tables);
+  LMC_CHECK(t < tables.count, Status::InvalidArgument, "rans: table index out of range");
+  validate_table(tables, t);
+  const uint32_t* c = tables.cdfs + t * tables.stride;
+  uint32_t fmax = 1;
+  for (int32_t i = 1; i < tables.cdf_lengths[t]; ++i) fmax = std::max(fmax, c[i] - c[i - 1]);
+  return fmax;
 }
 
 }  // namespace lmc

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace lmc {
@@ -80,5 +81,47 @@ void rans_encode(const int32_t* symbols, const int32_t* indexes, size_t n, const
 // the stream is malformed or does not end exactly at size.
 void rans_decode(const uint8_t* data, size_t size, const int32_t* indexes, size_t n,
                  const CdfTables& tables, int32_t* symbols_out);
+
+// Incremental decoding: the same stream as rans_decode, decoded in
+// consecutive pieces, so that a caller never holds all the symbols or
+// indexes at once (per-strip / per-channel buffers) and a payload that runs
+// dry fails at the first piece that needs more of it. Same symbols and the
+// same checks as rans_decode:
+//
+//   RansDecoder dec(data, size, n_total, tables);   // CorruptStream: too short
+//   dec.decode(indexes, n1, out1);                  // symbols [0, n1)
+//   dec.decode(indexes2, n2, out2);                 // symbols [n1, n1 + n2) ...
+//   dec.finish();                                   // after n_total symbols
+//
+// decode throws InvalidArgument for an index out of range or more symbols
+// than n_total, CorruptStream when the stream is malformed or exhausted;
+// finish throws CorruptStream unless every symbol was decoded and the stream
+// ends exactly there. Tables are validated and prepared the first time a
+// symbol uses them. The tables must outlive the decoder.
+class RansDecoder {
+ public:
+  RansDecoder(const uint8_t* data, size_t size, size_t n_total, const CdfTables& tables);
+  ~RansDecoder();
+  RansDecoder(const RansDecoder&) = delete;
+  RansDecoder& operator=(const RansDecoder&) = delete;
+  void decode(const int32_t* indexes, size_t n, int32_t* symbols_out);
+  void finish();
+  size_t position() const;  // symbols decoded so far
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// How much a stream can hold (used to refuse a header that promises more
+// symbols than its payload could possibly code, before allocating for them).
+// Decoding a symbol of frequency f (of 2^16) takes at least
+// log2(2^16 / f) - 4.41e-5 bits from the lane state (rans.cc), so n symbols
+// whose tables' largest frequency is f need at least n * rans_min_symbol_bits(f)
+// bits, and a stream of `size` bytes holds at most rans_capacity_bits(size).
+double rans_min_symbol_bits(uint32_t max_freq);
+double rans_capacity_bits(size_t size);
+// Largest frequency of table t (validated).
+uint32_t rans_max_frequency(const CdfTables& tables, size_t t);
 
 }  // namespace lmc

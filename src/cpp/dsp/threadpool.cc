@@ -24,10 +24,26 @@ int ThreadPool::hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-ThreadPool::ThreadPool(int n) : n_(n) {
+ThreadPool::ThreadPool(int n) : n_(1), requested_(n) {
   LMC_CHECK(n >= 1 && n <= 1024, Status::InvalidArgument, "ThreadPool: thread count must be in [1, 1024]");
-  workers_.reserve(n - 1);
-  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  // A worker that cannot be started (address-space limit, pids cgroup,
+  // RLIMIT_NPROC: std::system_error, or bad_alloc) ends the pool's growth: it
+  // keeps the workers that started and the caller, possibly alone, runs the
+  // rest. Never an exception here: the started workers would still wait on
+  // this object's condition variables while it unwinds.
+  try {
+    workers_.reserve(size_t(n - 1));
+  } catch (...) {
+    return;
+  }
+  for (int i = 1; i < n; ++i) {
+    try {
+      workers_.emplace_back([this, i] { worker_main(i); });
+    } catch (...) {
+      break;
+    }
+    n_ = i + 1;  // read by parallel_for only, after the constructor returned
+  }
 }
 
 ThreadPool::~ThreadPool() {
@@ -149,7 +165,7 @@ PoolLease::PoolLease(int n) : pool_(nullptr) {
   {
     std::lock_guard<std::mutex> lk(p.mu);
     for (size_t i = 0; i < p.idle.size(); ++i)
-      if (p.idle[i]->size() == n) {
+      if (p.idle[i]->requested() == n) {
         pool_ = p.idle[i];
         p.idle.erase(p.idle.begin() + long(i));
         break;

@@ -32,14 +32,18 @@ namespace dsp {
 
 class ThreadPool {
  public:
-  // n >= 1 threads in total (the caller counts as one); n < 1 throws
-  // lmc::Error(InvalidArgument).
+  // n >= 1 threads in total (the caller counts as one); n outside [1, 1024]
+  // throws lmc::Error(InvalidArgument). When the system refuses a thread
+  // (memory or process limits), the pool keeps the workers that started:
+  // size() may then be less than n, down to 1 (the caller alone). Results do
+  // not depend on the thread count, so this only costs speed.
   explicit ThreadPool(int n = 1);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_; }
+  int requested() const { return requested_; }  // the n asked for
 
   void parallel_for(int64_t n_tasks, const std::function<void(int64_t task, int thread)>& fn);
 
@@ -52,6 +56,7 @@ class ThreadPool {
   static void run_tasks(Job& job, int thread);
 
   int n_;
+  int requested_;
   std::vector<std::thread> workers_;
   std::mutex call_mu_;  // serialises parallel_for callers
 

@@ -23,7 +23,9 @@
  * decode with the same model at once.
  *
  * Threads: a call with options->threads = n > 1 (0 = one per core) runs on
- * n - 1 worker threads plus the caller's. The workers are kept, asleep, for
+ * n - 1 worker threads plus the caller's. If the system refuses to start some
+ * of them (memory or process limits), the call runs on those that started,
+ * down to the caller alone: same results, never a hang. The workers are kept, asleep, for
  * the next call (a small process-wide cache of idle pools; concurrent calls
  * use different pools), so back-to-back calls do not pay for creating them.
  * A process forked after such calls starts with no cached workers and
@@ -67,9 +69,16 @@ typedef enum lmc_status {
 
 typedef struct lmc_model lmc_model;
 
+/* Limits a reader enforces before it allocates anything (docs/limits.md).
+ * 0 = the library default for each field. Beyond these, a decoder refuses a
+ * payload that cannot possibly hold the symbols its header implies (rANS
+ * needs a minimum number of bits per symbol) before allocating for them, so
+ * work and memory follow the bytes actually supplied. */
 typedef struct lmc_limits {
   uint64_t max_pixels;       /* width * height; 0 = library default (2^28) */
   uint64_t max_chunk_bytes;  /* 0 = library default (1 GiB) */
+  uint64_t max_dimension;    /* width and height each; 0 = default (65535); < 2^32 */
+  uint64_t max_chunks;       /* chunks per file; 0 = default (2^20) */
 } lmc_limits;
 
 /* Large images are transformed in horizontal strips so that peak memory is
