@@ -329,3 +329,34 @@ def _umask() -> int:
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path, photo):
+    import pty
+
+    shutil.copy(photo, tmp_path / "b.png")
+    cmd = ([LMC] if LMC else [sys.executable, "-m", "lmcodec"]) + ["encode", "photo.png", "b.png", "-o", "out/",
+                                                                    "--jobs", "1"]
+    import fcntl
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # a 100-column terminal
+    p = subprocess.Popen(cmd, stderr=slave, stdout=subprocess.PIPE, cwd=tmp_path)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    p.wait(timeout=120)
+    os.close(master)
+    tty = b"".join(chunks).decode(errors="replace")
+    assert p.returncode == 0, tty
+    assert "2/2" in tty and "encoded 2 of 2 files" in tty  # tqdm's bar, then the summary
+    r = run("encode", "photo.png", "b.png", "-o", "out2/", "--jobs", "1", cwd=tmp_path)  # not a terminal: no bar
+    assert "2/2" not in r.stderr.decode() and "encoded 2 of 2 files" in r.stderr.decode()
