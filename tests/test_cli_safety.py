@@ -357,6 +357,6 @@ def test_progress_bar_on_a_terminal_only(tmp_path, photo):
     os.close(master)
     tty = b"".join(chunks).decode(errors="replace")
     assert p.returncode == 0, tty
-X
+    assert "/2 [" in tty and "img" in tty and "encoded 2 of 2 files" in tty  # tqdm's bar, then the summary
     r = run("encode", "photo.png", "b.png", "-o", "out2/", "--jobs", "1", cwd=tmp_path)  # not a terminal: no bar
     assert "/2 [" not in r.stderr.decode() and "encoded 2 of 2 files" in r.stderr.decode()
