@@ -503,34 +503,24 @@ def _version_line() -> str:
             f"this CPU runs: {', '.join(lmcodec.kernel_paths())})")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return v
+def _number_in(kind: type, lo: float, hi: float):
+    """An argparse type: a number of `kind` in lo..hi (inclusive), with a one-line message otherwise."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not lo <= v <= hi:
+            span = f"at least {lo:g}" if hi == float("inf") else f"in {lo:g}..{hi:g}"
+            raise argparse.ArgumentTypeError(f"{text} is not {span}")
+        return v
+
+    return parse
 
 
-def _quality(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (1.0 <= v <= 100.0):
-        raise argparse.ArgumentTypeError(f"{text} is outside 1..100")
-    return v
-
-
-def _threads_arg(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= v <= 1024:
-        raise argparse.ArgumentTypeError(f"{text} is outside 0..1024")
-    return v
+_positive_int = _number_in(int, 1, float("inf"))
+_quality = _number_in(float, 1.0, 100.0)
+_threads_arg = _number_in(int, 0, 1024)
 
 
 def _add_io(p: argparse.ArgumentParser, what: str, ext: str) -> None:
