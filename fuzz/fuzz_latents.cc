@@ -21,6 +21,20 @@
 // (PCA: the decoder bounds coefficients) and "alpha residual out of range"
 // (an escape-coded alpha residual outside 0..255). Anything else -- a crash,
 // UB, or a valid stream refused for another reason -- is a bug.
+//
+// Forge mode (byte 0 bit 3; issue 27): the valid stream is then forged the
+// way an attacker would, CRCs recomputed by the writer: bytes 5-10 are
+//   byte 5     bit 0: header size replaced by bytes 6-9 (width - 1, height - 1,
+//              u16 each, mod 4096: a large header over a small valid
+//              payload, or the same blocks re-laid); bit 1: LATN cut to
+//              byte 10 / 255 of its length; bit 2: SIDE cut likewise; bit 3:
+//              ALPH's stream cut likewise; bit 4: quality replaced by bytes
+//              6-7; bit 5: the LATN chunk duplicated; bit 6: LATN bytes
+//              flipped where byte 10 says
+// and the symbol source starts at byte 11. Decoded with max_pixels 2^22: any
+// outcome but LMC_ERR_INTERNAL / INVALID_ARGUMENT (a stream error reported as
+// a bug) is fine; libFuzzer's -rss_limit_mb / -malloc_limit_mb / -timeout
+// catch a decoder whose work or memory does not follow the payload.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -131,7 +145,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint32_t channels = layout == 0 ? 1 : layout == 1 ? 3 : 4;
   const uint32_t w = 1 + data[1] % 96, h = 1 + data[2] % 96;
   const uint16_t q = uint16_t(100 + (data[3] | data[4] << 8) % 9901);
-  Source src{data + 5, size - 5};
+  const bool forge = (data[0] >> 3) & 1;
+  if (forge && size < 11) return 0;
+  Source src = forge ? Source{data + 11, size - 11} : Source{data + 5, size - 5};
 
   lmc::Header hdr;
   hdr.width = w;
@@ -210,6 +226,50 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       lmc::rans_encode(res.data(), idx.data(), n, t, a.data);
     }
     chunks.push_back(std::move(a));
+  }
+  if (forge) {
+    const uint8_t f = data[5], cut = data[10];
+    const uint32_t a = uint32_t(data[6] | data[7] << 8), b = uint32_t(data[8] | data[9] << 8);
+    if (f & 1) {
+      hdr.width = 1 + a % 4096;
+      hdr.height = 1 + b % 4096;
+    }
+    if (f & 16) hdr.quality_x100 = uint16_t(100 + a % 9901);
+    for (lmc::Chunk& c : chunks) {
+      const bool lat = c.type == lmc::kLatents, side = c.type == lmc::kSideInfo, alpha = c.type == lmc::kAlpha;
+      if (((f & 2) && lat) || ((f & 4) && side) || ((f & 8) && alpha && c.data.size() > 515)) {
+        const size_t keep0 = alpha ? 515 : 0;
+        c.data.resize(keep0 + (c.data.size() - keep0) * cut / 255);
+      }
+      if ((f & 64) && lat && !c.data.empty()) c.data[(size_t(cut) * 977) % c.data.size()] ^= uint8_t(1u << (cut & 7));
+    }
+    if (f & 32) {
+      for (size_t i = 0; i < chunks.size(); ++i)
+        if (chunks[i].type == lmc::kLatents) {
+          chunks.insert(chunks.begin() + long(i), chunks[i]);
+          break;
+        }
+    }
+    std::vector<uint8_t> file;
+    try {
+      file = lmc::write_container(hdr, chunks);
+    } catch (const lmc::Error&) {
+      return 0;  // a layout the writer refuses (e.g. duplicated LATN): fuzz_decode's ground
+    }
+    lmc_decode_options opt{};
+    opt.threads = 1;
+    opt.limits.max_pixels = uint64_t(1) << 22;
+    uint8_t* px = nullptr;
+    lmc_image_info info{};
+    const lmc_status st = lmc_decode(g->api[pca ? 1 : 0], file.data(), file.size(), &opt, &px, &info);
+    if (st == LMC_OK) {
+      if (!px || info.width != hdr.width || info.height != hdr.height || info.channels != channels)
+        bug("bad info", "forged");
+      lmc_free(px);
+    } else if (px || st == LMC_ERR_INTERNAL || st == LMC_ERR_INVALID_ARGUMENT) {
+      bug("a forged stream was reported as a bug", lmc_last_error());
+    }
+    return 0;
   }
   const std::vector<uint8_t> file = lmc::write_container(hdr, chunks);
 

@@ -10,10 +10,15 @@ id and are coded with the model's tables. (fuzz_decode repairs the model id of
 its inputs, so old seeds still reach the decoder, but fresh ones decode.)
 
 Decode seeds: small synthetic images (16x16 .. 64x48), gray / RGB / RGBA,
-both codecs, several qualities, one with metadata chunks; every file
-<= 4 KB, at most 30 files in all. rANS seeds: a few inputs in fuzz_rans'
+both codecs, several qualities, one with metadata chunks; plus forged
+streams (fuzz/forge.py, issue 27): valid containers with recomputed CRCs
+around payloads coded with the models' own tables and hostile headers (a
+1024x1024 header over a valid side payload and a tiny LATN, re-laid PCA
+blocks, a hopeless alpha stream, duplicated / missing chunks). Every file
+<= 4 KB, at most 45 files in all. rANS seeds: a few inputs in fuzz_rans'
 layout (see fuzz/fuzz_rans.cc), made by the real encoder. Latent seeds: a
-few inputs in fuzz_latents' layout (see fuzz/fuzz_latents.cc).
+few inputs in fuzz_latents' layout (see fuzz/fuzz_latents.cc), some in its
+forge mode.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "fuzz" / "corpus"
-MAX_FILES = 30
+MAX_FILES = 45
 MAX_BYTES = 4096
 
 
@@ -109,13 +114,37 @@ def make_rans_seeds(core) -> dict:
 
 
 def make_latents_seeds() -> dict:
-    """Seeds in fuzz_latents' layout: selector, w-1, h-1, quality (u16), symbol source."""
+    """Seeds in fuzz_latents' layout: selector, w-1, h-1, quality (u16), symbol
+    source; forge mode (selector bit 3): then forge flags, two u16 sizes and a
+    cut byte before the symbol source."""
     rng = np.random.default_rng(11)
     out = {}
     for name, sel, w, h, q in (("hp_rgb", 0b010, 24, 16, 5000), ("pca_gray", 0b001, 17, 9, 2000),
                                ("hp_rgba", 0b100, 16, 16, 9000)):
         src = bytes(rng.choice([0, 0, 0, 0x85, 0x9A, 0xC1, 0xF3, 0xFE, 0xFF], size=200).astype(np.uint8))
         out[f"latents/{name}"] = bytes([sel, w - 1, h - 1]) + struct.pack("<H", q - 100) + src
+    # forge mode: (flags, width - 1, height - 1, cut)
+    for name, sel, flags, fw, fh, cut in (("forge_hp_big_header", 0b1010, 0b0000001, 2047, 2047, 0),
+                                          ("forge_hp_dry_latn", 0b1010, 0b0000011, 1023, 1023, 8),
+                                          ("forge_pca_relaid", 0b1011, 0b0000001, 15, 63, 0),
+                                          ("forge_pca_rgba_dry_alpha", 0b1101, 0b0001001, 511, 511, 20),
+                                          ("forge_hp_flip_dup", 0b1010, 0b1100000, 23, 15, 77)):
+        src = bytes(rng.choice([0, 0, 0, 0, 0x85, 0x9A], size=120).astype(np.uint8))
+        out[f"latents/{name}"] = (bytes([sel, 23, 15]) + struct.pack("<H", 4900) + bytes([flags])
+                                  + struct.pack("<HH", fw, fh) + bytes([cut]) + src)
+    return out
+
+
+def make_forged_seeds() -> dict:
+    """Forged decode seeds (fuzz/forge.py): valid payloads, hostile headers."""
+    sys.path.insert(0, str(ROOT / "fuzz"))
+    import forge
+
+    f = forge.Forger()
+    out = {}
+    for name, data in f.variants(np.random.default_rng(27), max_side=1024):
+        if len(data) <= MAX_BYTES:
+            out[f"decode/forged_{name}.lmc"] = data
     return out
 
 
@@ -140,7 +169,7 @@ def main() -> int:
         print("corpus matches the shipped models")
         return 0
 
-    files = {**make_decode_seeds(lmcodec), **make_rans_seeds(_core), **make_latents_seeds()}
+    files = {**make_decode_seeds(lmcodec), **make_forged_seeds(), **make_rans_seeds(_core), **make_latents_seeds()}
     assert len(files) <= MAX_FILES, len(files)
     for sub in ("decode", "rans", "latents"):
         d = args.out / sub

@@ -331,6 +331,85 @@ def test_fuzz_structured_streams(payload_pool):
     run()
 
 
+@pytest.fixture(scope="module")
+def forger():
+    sys.path.insert(0, str(ROOT / "fuzz"))
+    import forge
+
+    return forge.Forger()
+
+
+@st.composite
+def forged_valid_payloads(draw, f):
+    """Issue 27's attacker: valid containers (CRCs recomputed) around payloads
+    coded with the models' own tables (fuzz/forge.py), then hostile header
+    fields: sizes far from the payload's, re-laid blocks, cut or flipped
+    chunks, a hopeless alpha stream."""
+    import forge
+
+    method = draw(st.sampled_from(["hyperprior", "pca"]))
+    ch = draw(st.sampled_from([1, 3, 4]))
+    w, h = draw(st.integers(1, 96)), draw(st.integers(1, 96))
+    hw = draw(st.one_of(st.just((w, h)), st.tuples(st.integers(1, 4096), st.integers(1, 4096)),
+                        st.sampled_from([(8192, 8192), (65535, 1), (1, 65535), (16384, 4096)])))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    if method == "hyperprior":
+        # the side information is valid for the *header's* size (the expensive
+        # case), the latents are another stream's or random bytes
+        zvals = f.z.mode + rng.integers(-1, 2, f.N) * draw(st.integers(0, 1))
+        side = f.z_payload(*hw, values=zvals)
+        lat = draw(st.one_of(st.binary(max_size=64), st.just(bytes(rng.integers(0, 256, 4096, np.uint8)))))
+        chunks = [(b"SIDE", side), (b"LATN", lat)]
+        codec = 1
+    else:
+        chunks = [(b"LATN", f.pca_payload(w, h, 5000, seed=draw(st.integers(0, 3))))]
+        codec = 2
+    flags = 0
+    if ch == 4:
+        n = w * h
+        alpha = f.alpha_payload(n) if draw(st.booleans()) else f.alpha_payload(n, bytes(draw(st.binary(max_size=64))))
+        chunks.append((b"ALPH", alpha))
+        flags = 1
+    cut = draw(st.sampled_from([None, 0.0, 0.5, 0.99]))
+    if cut is not None:
+        i = draw(st.integers(0, len(chunks) - 1))
+        t, d = chunks[i]
+        chunks[i] = (t, d[: int(len(d) * cut)])
+    if draw(st.integers(0, 4)) == 0:
+        i = draw(st.integers(0, len(chunks) - 1))
+        t, d = chunks[i]
+        if d:
+            b = bytearray(d)
+            b[draw(st.integers(0, len(b) - 1))] ^= 1 << draw(st.integers(0, 7))
+            chunks[i] = (t, bytes(b))
+    q = draw(st.sampled_from([5000, 5000, 100, 10000, 7321]))
+    return forge.container(forge.head(hw[0], hw[1], ch, codec, q, f.ids[method], flags), chunks)
+
+
+def test_fuzz_forged_valid_payloads(forger):
+    """CI's short structure-aware run (fuzz/forge.py): whatever the header
+    claims, a valid-looking payload either decodes to the header's shape or
+    is refused with LmcError, within MAX_SECONDS (the decoder refuses payloads
+    too short for what the header implies before doing the work), and
+    Pillow agrees."""
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                        HealthCheck.data_too_large])
+    @given(forged_valid_payloads(forger))
+    def run(data):
+        out, err, dt = timed(lmcodec.decode, data, threads=1)
+        assert dt < MAX_SECONDS, f"decode took {dt:.2f} s: {lmcodec.info(data, sections=True)}"
+        if err is not None:
+            assert isinstance(err, LmcError), repr(err)
+        else:
+            inf = lmcodec.info(data)
+            assert out.shape == (inf.height, inf.width) + (() if inf.channels == 1 else (inf.channels,))
+        res, perr, _ = timed(pil_open_load, data)
+        assert perr is None or isinstance(perr, PIL_ERRORS), repr(perr)
+        assert (perr is None) == (err is None), (perr, err)
+
+    run()
+
+
 # ------------------------------------------------------- forged headers
 
 
