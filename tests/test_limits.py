@@ -94,7 +94,8 @@ def test_threads_1024_under_resource_limits(tmp_path, kind):
     fit) or a process limit returns the same pixels or raises LmcError within
     seconds; it used to hang forever (pthread_cond_destroy in the pool's
     unwinding constructor). RLIMIT_NPROC does not bind root: there the test
-    only checks that nothing breaks."""
+    only checks that nothing breaks (tests/cpp/test_limits.cc drops to
+    `nobody` and checks a pool of 1024 under RLIMIT_NPROC = 4)."""
     path = tmp_path / "s.lmc"
     path.write_bytes(small_stream())
     r = subprocess.run([sys.executable, "-c", RLIMIT_SCRIPT, str(path), kind], capture_output=True, text=True,
