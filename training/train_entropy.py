@@ -148,13 +148,16 @@ def evaluate_real(weights: Path, bank: LatentBank, anchors: int) -> dict:
 
 def savings(ev: dict, ref: dict) -> dict:
     """Per-anchor relative change vs ref (negative = fewer bits), and the mean over anchors.
-    'rate' compares bpp; 'rd' compares bpp + dpp (the distortion term in bits)."""
+    'rate' compares bpp; 'rdj' is the change of bpp + dpp (dpp: the distortion
+    term in bits per pixel) relative to the reference's bpp, i.e. the rate
+    saving at equal distortion to first order."""
     out = {}
-    for key, f in (("rate", lambda e, i: e["bpp"][i]), ("rd", lambda e, i: e["bpp"][i] + e["dpp"][i]),
+    for key, f in (("rate", lambda e, i: e["bpp"][i]), ("rdj", lambda e, i: e["bpp"][i] + e["dpp"][i]),
                    ("rate_even", lambda e, i: e["bpp_even"][i]), ("rate_odd", lambda e, i: e["bpp_odd"][i])):
-        if key == "rd" and ("dpp" not in ev or "dpp" not in ref):
+        if key == "rdj" and ("dpp" not in ev or "dpp" not in ref):
             continue
-        per = [100.0 * (f(ev, i) / f(ref, i) - 1.0) for i in range(len(ev["t"]))]
+        den = (lambda e, i: e["bpp"][i]) if key == "rdj" else f
+        per = [100.0 * (f(ev, i) - f(ref, i)) / den(ref, i) for i in range(len(ev["t"]))]
         out[key + "_pct"] = [round(p, 3) for p in per]
         out[key + "_pct_mean"] = round(float(np.mean(per)), 3)
     return out
@@ -198,11 +201,11 @@ def run_variant(name: str, base, logK: torch.Tensor, train_bank: LatentBank | No
         summ = rec.get("vs_shipped_val", {})
         log(f"[{name}] eval step {step} ({minutes:.1f} min): val bpp "
             f"{[round(float(v), 4) for v in ev['val']['bpp']]} dpp {[round(float(v), 4) for v in ev['val']['dpp']]} "
-            f"rate {summ.get('rate_pct_mean')} % rd {summ.get('rd_pct_mean')} % "
+            f"rate {summ.get('rate_pct_mean')} % rd(J) {summ.get('rdj_pct_mean')} % "
             f"(even {summ.get('rate_even_pct_mean')} / odd {summ.get('rate_odd_pct_mean')}) "
             f"fixed256 rate {rec.get('vs_shipped_fixed256', {}).get('rate_pct_mean')} %")
         entry.setdefault("evals", []).append({k: v for k, v in rec.items() if k not in ("val", "fixed256")}
-                                             | {"bpp": ev["val"]["bpp"]})
+                                             | {"bpp": ev["val"]["bpp"], "dpp": ev["val"]["dpp"]})
         if final:
             entry["final"] = rec
         save_results(results_path, results)
@@ -304,6 +307,49 @@ def run_variant(name: str, base, logK: torch.Tensor, train_bank: LatentBank | No
     do_eval(step, elapsed / 60, True)
 
 
+def report(results: dict) -> str:
+    """A markdown table of every measured variant, recomputed from the stored
+    held-out measurements: the final one, or the latest of a run still going."""
+    ship = results.get("shipped", {}).get("final")
+    if not ship:
+        return "(no shipped-model measurement yet)"
+    ref = ship["val"]
+    lines = ["| variant | decode MAC/px (h_s + context) | steps | min | rate % (mean of 8 anchors) | even / odd % | "
+             "rate+dist % | fixed256 rate % | rate % per anchor (t = 0..7) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, entry in results.items():
+        if name.startswith("_") or name == "shipped_real" or not entry.get("evals"):
+            continue
+        mac = entry.get("decode_mac_per_px", {})
+        fin = entry.get("final")
+        last = entry["evals"][-1]
+        final = fin is not None and fin["step"] == last["step"]
+        if final:
+            v = fin["val"]
+        else:
+            v = {"t": ref["t"], "bpp": last["bpp"], "bpp_even": last["bpp"], "bpp_odd": last["bpp"]}
+            if "dpp" in last:
+                v["dpp"] = last["dpp"]
+        sv = savings(v, ref)
+        eo = f"{sv['rate_even_pct_mean']:+.2f} / {sv['rate_odd_pct_mean']:+.2f}" if final else ""
+        fx = ""
+        if final and "fixed256" in fin and "fixed256" in ship:
+            fx = f"{savings(fin['fixed256'], ship['fixed256'])['rate_pct_mean']:+.2f}"
+        rdj = f"{sv['rdj_pct_mean']:+.2f}" if "rdj_pct_mean" in sv else ""
+        tag = "" if final else " (in progress)"
+        lines.append(f"| {name}{tag} | {mac.get('h_s', 0):.0f} + {mac.get('ctx', 0):.0f} | {last['step']} | "
+                     f"{last['minutes']:.1f} | {sv['rate_pct_mean']:+.2f} | {eo} | {rdj} | {fx} | "
+                     f"{' '.join(f'{p:+.2f}' for p in sv['rate_pct'])} |")
+    real = results.get("shipped_real")
+    lines.append("")
+    lines.append(f"Shipped model, held-out bpp per anchor (float measure): {' '.join(f'{b:.4f}' for b in ref['bpp'])}; "
+                 f"distortion term dpp: {' '.join(f'{b:.4f}' for b in ref['dpp'])}.")
+    if real:
+        lines.append(f"With the codec's integer h_s and CDF tables: {' '.join(f'{b:.4f}' for b in real['val']['bpp'])} "
+                     f"({real['vs_float_val']['rate_pct_mean']:+.2f} % vs the float measure).")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default="shipped,hyper,elic,cb,groups,hyper_hs192")
@@ -326,7 +372,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-real", action="store_true", help="skip the shipped model's real-table measurement")
+    ap.add_argument("--report", action="store_true", help="print the results table (markdown) and exit")
     args = ap.parse_args(argv)
+    if args.report:
+        print(report(load_results(Path(args.out) / "results.json")))
+        return 0
 
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
