@@ -334,3 +334,36 @@ def test_weights_with_bad_gdn_gamma_are_refused(tiny_export, tmp_path, bad):
     _core.Model(str(path))  # the original loads
     with pytest.raises(lmcodec.LmcError, match="gamma"):
         _core.Model(str(out))
+
+
+def test_torchrun_two_ranks_match_one_process(data_dir, tmp_path):
+    """Data-parallel training (torchrun, DDP over gloo, 2 CPU processes) gives the weights one process gives
+    with the same global batch, up to the order of floating-point sums."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from training import train
+
+    common = ["--tiny", "--steps", "3", "--batch", "4", "--patch", "64", "--data", str(data_dir), "--val-every", "0",
+              "--no-progress", "--warmup", "1", "--seed", "7", "--threads", "1", "--lr", "1e-4"]
+    assert train.main(common + ["--cache", str(tmp_path / "one")]) == 0
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "training.train"] + common + ["--cache", str(tmp_path / "two")],
+                       cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    one = torch.load(tmp_path / "one" / "state.pt", weights_only=False)
+    two = torch.load(tmp_path / "two" / "state.pt", weights_only=False)
+    assert one["step"] == two["step"] == 3
+    worst = 0.0
+    for k, v in one["model"].items():
+        if v.is_floating_point():
+            worst = max(worst, float((v - two["model"][k]).abs().max()))
+        else:
+            assert torch.equal(v, two["model"][k]), k
+    # Adam moves each weight by at most ~lr per step: a different batch would differ by ~1e-4 here
+    assert worst < 2e-6, worst
+    assert not (tmp_path / "two" / "log.csv").exists() or (tmp_path / "two" / "log.csv").read_text().count("\n") >= 1

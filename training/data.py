@@ -70,7 +70,8 @@ class PatchBank:
     def __len__(self) -> int:
         return len(self.items)
 
-    def crop(self, item: Item, size: int) -> torch.Tensor:
+    def crop_spec(self, item: Item, size: int) -> tuple[int, int, int, bool]:
+        """Draw one crop's random choices (source size, top, left, flip) from the bank's RNG."""
         _, H, W = item.pixels.shape
         scale = 1.0
         if item.is_jpeg:
@@ -79,17 +80,32 @@ class PatchBank:
         src = min(src, H, W)
         top = self.rng.randint(0, H - src)
         left = self.rng.randint(0, W - src)
+        return src, top, left, self.rng.random() < 0.5
+
+    @staticmethod
+    def make_crop(item: Item, spec: tuple[int, int, int, bool], size: int) -> torch.Tensor:
+        src, top, left, flip = spec
         patch = item.pixels[:, top:top + src, left:left + src].float().unsqueeze(0) / 255.0
         if src != size:
             patch = F.interpolate(patch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         patch = patch.clamp_(0, 1)[0]
-        if self.rng.random() < 0.5:
+        if flip:
             patch = patch.flip(-1)
         return patch
 
-    def batch(self, batch_size: int, size: int) -> torch.Tensor:
+    def crop(self, item: Item, size: int) -> torch.Tensor:
+        return self.make_crop(item, self.crop_spec(item, size), size)
+
+    def batch(self, batch_size: int, size: int, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
+        """A batch of random crops. part=(rank, world): every rank draws the same global batch's random
+        choices (banks seeded alike) and builds only its own contiguous slice of batch_size // world crops,
+        so that data-parallel ranks together see exactly the batch one process would."""
+        rank, world = part
         idx = self.np_rng.choice(len(self.items), size=batch_size, p=self.weights)
-        return torch.stack([self.crop(self.items[i], size) for i in idx])
+        specs = [self.crop_spec(self.items[i], size) for i in idx]
+        per = batch_size // world
+        lo, hi = rank * per, (rank + 1) * per
+        return torch.stack([self.make_crop(self.items[i], sp, size) for i, sp in zip(idx[lo:hi], specs[lo:hi])])
 
     def fixed_crops(self, size: int, count: int) -> torch.Tensor:
         """Deterministic centre crops (validation)."""

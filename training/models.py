@@ -195,6 +195,22 @@ class MeanScaleHyperprior(nn.Module):
         return torch.exp(torch.clamp(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX))
 
     # -- training forward ---------------------------------------------------
+    # (rank, world) under data-parallel training: each rank draws the uniform
+    # noise of the whole global batch (all ranks share the seed) and keeps its
+    # own slice, so that N ranks train exactly like one process (train.py).
+    noise_part: tuple = (0, 1)
+
+    def _uniform_noise(self, v: torch.Tensor) -> torch.Tensor:
+        rank, world = self.noise_part
+        if world == 1:
+            return torch.empty_like(v).uniform_(-0.5, 0.5)
+        n = v.shape[0]
+        fmt = (torch.channels_last if v.dim() == 4 and not v.is_contiguous()
+               and v.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+        full = torch.empty((n * world,) + tuple(v.shape[1:]), dtype=v.dtype, device=v.device,
+                           memory_format=fmt).uniform_(-0.5, 0.5)
+        return full[rank * n:(rank + 1) * n]
+
     def forward(self, x: torch.Tensor, t: float, noise: bool = True) -> dict[str, torch.Tensor]:
         """noise=True: training proxy (uniform noise for the rates);
         noise=False: what the real codec does (rounding everywhere)."""
@@ -202,12 +218,12 @@ class MeanScaleHyperprior(nn.Module):
         y = self.analysis(x) * gain.view(1, -1, 1, 1)
         z = self.h_a(y)
         z_hat = quantize_ste(z)
-        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else z_hat
+        z_noisy = z + self._uniform_noise(z) if noise else z_hat
         z_lik = self.z_prior.likelihood(z_noisy)
         mean, log_scale = self.entropy_params(z_hat)
         scale = self.scale_from_log(log_scale)
         if noise:
-            y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            y_noisy = y + self._uniform_noise(y)
         else:
             y_noisy = torch.round(y - mean) + mean
         y_lik = self.gauss.likelihood(y_noisy, mean, scale)

@@ -2,6 +2,16 @@
 
     python -m training.train --minutes 150 --resume          # the campaign
     python -m training.train --tiny --steps 5 --no-save       # smoke test
+    torchrun --nproc_per_node=N -m training.train ...         # data-parallel (DDP) on N processes / GPUs
+
+Data parallel: under torchrun (WORLD_SIZE > 1) each rank builds its own
+slice of the global ``--batch`` (the ranks' banks draw the same random crop
+choices from a seed rank 0 broadcasts, and each rank decodes only its slice),
+the model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on GPUs,
+one GPU per local rank), the rate position t is shared by the whole global
+batch, and rank 0 alone validates, logs and writes checkpoints. The result
+equals a single process with the same global batch, up to the order of
+floating-point sums (tests/test_training.py runs 2 CPU ranks against 1).
 
 Resume state (fp32 weights, EMA weights, optimizer, step, RNG) lives outside
 the repository, in ``--cache`` (default ~/.cache/lmcodec/train/<name>). With
@@ -143,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--decay-frac", type=float, default=0.0, help="cosine-decay the LR over the last fraction of this run")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--clip", type=float, default=1.0)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per rank (default: cores / ranks)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--cache", default=None)
     ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
@@ -155,9 +165,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(max(1, args.threads))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dist = None
+    rank, world, local_rank = 0, 1, 0
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if args.batch % world:
+            raise SystemExit(f"--batch {args.batch} must be a multiple of the {world} ranks")
+    lead = rank == 0
+    torch.set_num_threads(max(1, args.threads if args.threads is not None else (os.cpu_count() or 1) // world))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
     seed = args.seed if args.seed is not None else int(time.time()) % 2**31
+    if dist is not None:  # one seed for all ranks: the same crop choices, t and initial weights
+        seed_t = torch.tensor([seed], dtype=torch.int64, device=device if device.type == "cuda" else "cpu")
+        dist.broadcast(seed_t, 0)
+        seed = int(seed_t.item())
     random.seed(seed)
     torch.manual_seed(seed)
 
@@ -220,16 +249,29 @@ def main(argv: list[str] | None = None) -> int:
         model.init_shortcut(blocks)
         ema.model.load_state_dict(model.state_dict())
         start_from = f"scratch (KLT shortcut from {len(blocks)} blocks)"
-    print(f"[train] {cfg} start={start_from} step={step} train_images={len(bank)} val={tuple(val.shape)} "
-          f"device={device} threads={torch.get_num_threads()} seed={seed}", flush=True)
+    if lead:
+        print(f"[train] {cfg} start={start_from} step={step} train_images={len(bank)} val={tuple(val.shape)} "
+              f"device={device} threads={torch.get_num_threads()} seed={seed} ranks={world}", flush=True)
+
+    net = model
+    model.noise_part = (rank, world)
+    if dist is not None:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # the quantiles learn from the aux loss only (reduced by hand below), never from the RD loss
+        DDP._set_params_and_buffers_to_ignore_for_model(
+            model, [n for n, _ in model.named_parameters() if n.endswith("quantiles")])
+        net = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
 
     log_path = ckpt_path / "log.csv"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    new_log = not log_path.exists()
-    logf = open(log_path, "a", newline="")
-    writer = csv.writer(logf)
-    if new_log:
-        writer.writerow(["time", "step", "hours", "lr", "t", "loss", "bpp", "psnr", "aux", "sec_per_step"])
+    logf = writer = None
+    if lead:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        new_log = not log_path.exists()
+        logf = open(log_path, "a", newline="")
+        writer = csv.writer(logf)
+        if new_log:
+            writer.writerow(["time", "step", "hours", "lr", "t", "loss", "bpp", "psnr", "aux", "sec_per_step"])
 
     run_start = step
     run_steps = args.steps
@@ -240,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     A = cfg.anchors
     lam_mid = math.exp(sum(math.log(v) for v in cfg.lambdas) / A)
     pbar = None
-    if not args.no_progress:
+    if not args.no_progress and lead:
         try:
             from tqdm import tqdm
 
@@ -251,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     done_steps = 0
 
     def save(final: bool = False):
-        if args.no_save:
+        if args.no_save or not lead:
             return
         st = {"model": model.state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
               "aux_opt": aux_opt.state_dict(), "step": step, "hours": hours, "config": cfg.to_dict()}
@@ -262,7 +304,13 @@ def main(argv: list[str] | None = None) -> int:
             elapsed_min = (time.time() - t_start) / 60
             if args.steps is not None and done_steps >= args.steps:
                 break
-            if args.minutes is not None and elapsed_min >= args.minutes:
+            stop = args.minutes is not None and elapsed_min >= args.minutes
+            if dist is not None and args.minutes is not None:  # rank 0's clock decides for all
+                flag = torch.tensor([1.0 if stop else 0.0], device=device)
+                dist.broadcast(flag, 0)
+                stop = bool(flag.item())
+                elapsed_min = (time.time() - t_start) / 60
+            if stop:
                 break
             # learning rate: warm-up, constant, optional cosine tail (by steps or by time)
             if args.minutes is not None and args.steps is None and args.decay_frac > 0:
@@ -278,11 +326,11 @@ def main(argv: list[str] | None = None) -> int:
                 g["lr"] = lr
 
             t0 = time.time()
-            x = bank.batch(args.batch, args.patch).to(device)
+            x = bank.batch(args.batch, args.patch, part=(rank, world)).to(device)
             if device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
             t = random.uniform(0, A - 1)
-            out = model(x, t)
+            out = net(x, t)
             lam = model.lam(t)
             r = rd_loss(out, x, lam)
             opt.zero_grad(set_to_none=True)
@@ -295,6 +343,11 @@ def main(argv: list[str] | None = None) -> int:
             aux = model.z_prior.aux_loss()
             aux_opt.zero_grad(set_to_none=True)
             aux.backward()
+            if dist is not None:
+                for p_ in aux_params:
+                    if p_.grad is not None:
+                        dist.all_reduce(p_.grad)
+                        p_.grad /= world
             aux_opt.step()
             ema.update(model, step)
             step += 1
@@ -302,12 +355,19 @@ def main(argv: list[str] | None = None) -> int:
             dt = time.time() - t0
             hours += dt / 3600
             sps = dt if sps is None else 0.98 * sps + 0.02 * dt
+            if dist is not None:  # the global batch's numbers, for the log and the finiteness check
+                keys = sorted(r)
+                stats = torch.stack([r[k].detach().float() for k in keys] + [aux.detach().float()])
+                dist.all_reduce(stats)
+                stats /= world
+                r = dict(zip(keys, stats[:-1]))
+                aux = stats[-1]
             r = {k: float(v.detach()) for k, v in r.items()}
             aux = float(aux.detach())
             if not math.isfinite(r["loss"]):
                 print("[train] non-finite loss; stopping without saving", file=sys.stderr)
                 return 3
-            if step % 10 == 0:
+            if step % 10 == 0 and writer is not None:
                 writer.writerow([f"{time.time():.0f}", step, f"{hours:.4f}", f"{lr:.2e}", f"{t:.3f}",
                                  f"{r['loss']:.4f}", f"{r['bpp']:.4f}", f"{r['psnr']:.3f}",
                                  f"{aux:.3f}", f"{sps:.3f}"])
@@ -316,22 +376,28 @@ def main(argv: list[str] | None = None) -> int:
                 pbar.update(1)
                 pbar.set_postfix_str(f"step={step} t={t:.2f} loss={r['loss']:.3f} bpp={r['bpp']:.3f} "
                                      f"psnr={r['psnr']:.2f} lr={lr:.1e} s/step={sps:.2f}", refresh=False)
-            if args.val_every and step % args.val_every == 0:
+            if args.val_every and step % args.val_every == 0 and lead:
                 v = validate(ema.model, val, device)
                 v["step"] = step
                 v["hours"] = hours
                 print("[val] " + json.dumps({k: round(val_, 4) for k, val_ in v.items()}), flush=True)
                 with open(ckpt_path / "val.jsonl", "a") as f:
                     f.write(json.dumps(v) + "\n")
-            if time.time() - last_save > args.save_every * 60:
+            if time.time() - last_save > args.save_every * 60 and lead:
                 save()
                 last_save = time.time()
     except KeyboardInterrupt:
         print("[train] interrupted; saving", flush=True)
     save(final=True)
-    logf.close()
+    if logf is not None:
+        logf.close()
     if pbar is not None:
         pbar.close()
+    if dist is not None:
+        dist.barrier()
+        dist.destroy_process_group()
+    if not lead:
+        return 0
     print(f"[train] done: step={step} hours={hours:.3f} s/step={sps if sps else float('nan'):.3f} "
           f"checkpoint={'(not saved)' if args.no_save else ckpt_file}", flush=True)
     return 0
