@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import warnings
@@ -251,12 +252,20 @@ def test_default_max_pixels_follows_pillow(default_limits):
     with pytest.warns(Image.DecompressionBombWarning, match="decompression bomb"):
         lmcodec.decode(data)
     assert _api.DecompressionBombWarning is Image.DecompressionBombWarning
-    lmcodec.info(data)  # info reads the header only: no warning needed, within 2x
+    lmcodec.info(data)  # info reads the header only: no warning
     Image.MAX_IMAGE_PIXELS = 2000
     with pytest.raises(LmcError, match="LimitExceeded.*twice the decompression-bomb limit"):
         lmcodec.decode(data)
-    with pytest.raises(LmcError, match="twice the decompression-bomb limit"):
-        lmcodec.info(data)
+    # info reports the size (Pillow's open then raises DecompressionBombError
+    # itself); it refuses above max(2**28, twice the bomb limit)
+    assert lmcodec.info(data).size == (64, 64)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(data))
+    huge = forge.rewrite(data, width=20000, height=20000)  # 4e8 > 2**28
+    with pytest.raises(LmcError, match="max_pixels=268435456 for headers"):
+        lmcodec.info(huge)
+    Image.MAX_IMAGE_PIXELS = 300_000_000
+    assert lmcodec.info(huge).size == (20000, 20000)
     Image.MAX_IMAGE_PIXELS = None
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -29,7 +29,7 @@ MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 # set_limits(). max_pixels None (the default) follows Pillow's decompression-bomb
 # rule, read at call time: PIL.Image.MAX_IMAGE_PIXELS (89,478,485 when Pillow
 # is not installed); above it decode() warns (DecompressionBombWarning), above
-# twice it decode() and info() refuse; Image.MAX_IMAGE_PIXELS = None turns the
+# twice it decode() refuses (info() above max(2**28, that)); Image.MAX_IMAGE_PIXELS = None turns the
 # pixel limit off, as in Pillow. A number set with set_limits(max_pixels=N) is
 # a plain limit: refused above N, no warning.
 PILLOW_MAX_IMAGE_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)  # Pillow's default, used without Pillow
@@ -115,10 +115,25 @@ def _read_limits(pixels: bool = True) -> Dict[str, int]:
             "max_chunks": int(_limits["max_chunks"])}
 
 
+# info() reads headers only: with Pillow's rule it refuses above this or the
+# decode limit, whichever is larger (Pillow's Image.open makes its own bomb
+# check on the size info() reports, and raises DecompressionBombError).
+INFO_MIN_MAX_PIXELS = 1 << 28
+
+
 def _check_pixels(header: Dict[str, Any], warn: bool) -> None:
-    """Pillow's decompression-bomb rule (or the explicit max_pixels) on a header."""
+    """Pillow's decompression-bomb rule (or the explicit max_pixels) on a
+    header; warn=False (info): only the refusal, at max(2**28, twice the bomb
+    limit) under Pillow's rule."""
     w, h = int(header["width"]), int(header["height"])
     hard, soft = _pixel_limits()
+    if not warn and soft is not None:
+        hard = max(hard, INFO_MIN_MAX_PIXELS)
+        if w * h > hard:
+            raise LmcError(f"LimitExceeded: image size {w}x{h} = {w * h} pixels is over the limit max_pixels={hard} "
+                           "for headers (the larger of 2**28 and twice PIL.Image.MAX_IMAGE_PIXELS; "
+                           "lmcodec.set_limits)")
+        return
     if w * h > hard:
         if soft is None:
             raise LmcError(f"LimitExceeded: image size {w}x{h} = {w * h} pixels is over the limit max_pixels={hard} "
