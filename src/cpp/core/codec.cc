@@ -251,6 +251,9 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
       LMC_CHECK(side != nullptr, Status::CorruptStream, "stream has no side-information chunk");
     }
     LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
+    // the payloads' evidence before the output is allocated
+    if (model->hyper) model->hyper->check_payload(side->size, lat->size, h.width, h.height);
+    else model->pca->check_payload(lat->size, h.width, h.height, h.quality_x100);
     auto pool = make_pool(options ? options->threads : 0);
     const size_t n = size_t(h.width) * h.height;
     const size_t ch = h.channels;

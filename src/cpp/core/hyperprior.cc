@@ -766,6 +766,26 @@ void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t s
   rans_encode(L.r.data(), L.idx.data(), L.r.size(), y_tables_.view(), latents);
 }
 
+void HyperpriorModel::check_payload(size_t side_size, size_t lat_size, uint32_t w, uint32_t h) const {
+  const uint32_t wp = pad64(w), hp = pad64(h);
+  const size_t per_z = size_t(hp / 64) * (wp / 64), per_y = size_t(hp / 16) * (wp / 16);
+  const size_t nz = size_t(N_) * per_z, ny = size_t(M_) * per_y;
+  // Work and memory in proportion to the evidence: refuse payloads that
+  // cannot hold the symbols the header implies before allocating for them
+  // (a 16384 x 16384 header with a few kilobytes of payload must not cost
+  // gigabytes and seconds of h_s). rans.h derives the bound.
+  double zbits = 0.0;
+  for (size_t c = 0; c < z_min_bits_.size() && c < size_t(N_); ++c) zbits += double(per_z) * z_min_bits_[c];
+  if (zbits > rans_capacity_bits(side_size))
+    fail(Status::CorruptStream, "side information of " + std::to_string(side_size) + " bytes cannot hold the " +
+                                    std::to_string(nz) + " hyper-latents of a " + std::to_string(w) + "x" +
+                                    std::to_string(h) + " image");
+  if (double(ny) * y_min_bits_all_ > rans_capacity_bits(lat_size))
+    fail(Status::CorruptStream, "latents chunk of " + std::to_string(lat_size) + " bytes cannot hold the " +
+                                    std::to_string(ny) + " latents of a " + std::to_string(w) + "x" +
+                                    std::to_string(h) + " image");
+}
+
 void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t w,
                              uint32_t h, uint16_t qx, dsp::ThreadPool* pool, uint8_t* rgb, int strip_rows) const {
   const int S = strip_latent_rows(strip_rows, pad64(w), kDecodeStripMultiple);
@@ -773,22 +793,7 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   int zh = int(hp / 64), zw = int(wp / 64), yh = int(hp / 16), yw = int(wp / 16);
   const size_t per_z = size_t(zh) * zw, per_y = size_t(yh) * yw;
   const size_t nz = size_t(N_) * per_z, ny = size_t(M_) * per_y;
-  // Work and memory in proportion to the evidence: refuse payloads that
-  // cannot hold the symbols the header implies before allocating for them
-  // (a 16384 x 16384 header with a few kilobytes of payload must not cost
-  // gigabytes and seconds of h_s). rans.h derives the bound.
-  {
-    double zbits = 0.0;
-    for (size_t c = 0; c < z_min_bits_.size() && c < size_t(N_); ++c) zbits += double(per_z) * z_min_bits_[c];
-    if (zbits > rans_capacity_bits(side_size))
-      fail(Status::CorruptStream, "side information of " + std::to_string(side_size) + " bytes cannot hold the " +
-                                      std::to_string(nz) + " hyper-latents of a " + std::to_string(w) + "x" +
-                                      std::to_string(h) + " image");
-    if (double(ny) * y_min_bits_all_ > rans_capacity_bits(lat_size))
-      fail(Status::CorruptStream, "latents chunk of " + std::to_string(lat_size) + " bytes cannot hold the " +
-                                      std::to_string(ny) + " latents of a " + std::to_string(w) + "x" +
-                                      std::to_string(h) + " image");
-  }
+  check_payload(side_size, lat_size, w, h);
   constexpr size_t kPiece = size_t(1) << 14;  // symbols per incremental rANS call
   // z, decoded channel by channel straight into h_s's int16 input (values
   // clamped as h_s takes them)

@@ -90,6 +90,11 @@ class HyperpriorModel {
   void encode(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
               uint16_t quality_x100, dsp::ThreadPool* pool, std::vector<uint8_t>& side,
               std::vector<uint8_t>& latents, int strip_rows = 0, bool rdo = true) const;
+  // CorruptStream when a SIDE / LATN payload of these sizes cannot possibly
+  // hold the symbols a width x height image needs (rans.h's minimum bits per
+  // symbol). Cheap; decode() calls it first, callers may call it before they
+  // allocate the output.
+  void check_payload(size_t side_size, size_t lat_size, uint32_t width, uint32_t height) const;
   // Decodes into rgb_out (width*height*3, packed).
   void decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t width,
               uint32_t height, uint16_t quality_x100, dsp::ThreadPool* pool, uint8_t* rgb_out,

@@ -249,12 +249,10 @@ std::vector<uint8_t> PcaCodec::encode(const uint8_t* rgb, uint32_t width, uint32
   return out;
 }
 
-void PcaCodec::decode(const uint8_t* payload, size_t size, uint32_t width, uint32_t height, uint16_t quality_x100,
-                      uint8_t* rgb_out) const {
+void PcaCodec::check_payload(size_t size, uint32_t width, uint32_t height, uint16_t quality_x100) const {
   const Setup s = setup(quality_x100);
   size_t bx = 0, by = 0;
-  const size_t n = symbol_count(width, height, &bx, &by);
-  if (rgb_out == nullptr || (payload == nullptr && size != 0)) fail(Status::InvalidArgument, "pca: null buffer");
+  symbol_count(width, height, &bx, &by);
   // Refuse a payload too short for n symbols before allocating n-sized
   // buffers (a 2 KB file with a 16384x16384 header must not cost 7 GB).
   // rANS (rans.h): decoding a symbol of frequency f changes log2(state) by
@@ -278,6 +276,16 @@ void PcaCodec::decode(const uint8_t* payload, size_t size, uint32_t width, uint3
       fail(Status::CorruptStream, "pca: a " + std::to_string(size) + "-byte payload cannot hold " +
                                       std::to_string(width) + "x" + std::to_string(height) + " pixels");
   }
+
+}
+
+void PcaCodec::decode(const uint8_t* payload, size_t size, uint32_t width, uint32_t height, uint16_t quality_x100,
+                      uint8_t* rgb_out) const {
+  const Setup s = setup(quality_x100);
+  size_t bx = 0, by = 0;
+  const size_t n = symbol_count(width, height, &bx, &by);
+  if (rgb_out == nullptr || (payload == nullptr && size != 0)) fail(Status::InvalidArgument, "pca: null buffer");
+  check_payload(size, width, height, quality_x100);
 
   // Decoded one block row at a time (the MED predictor needs the row above):
   // memory is two rows of symbols, whatever the image size.

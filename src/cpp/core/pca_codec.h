@@ -38,6 +38,10 @@ class PcaCodec {
   std::vector<uint8_t> encode(const uint8_t* rgb, uint32_t width, uint32_t height, size_t row_stride_bytes,
                               uint16_t quality_x100) const;
 
+  // CorruptStream when a payload of `size` bytes cannot possibly hold the
+  // coefficients of a width x height image at this quality (rans.h's minimum
+  // bits per symbol). Cheap; decode() calls it first.
+  void check_payload(size_t size, uint32_t width, uint32_t height, uint16_t quality_x100) const;
   // rgb_out: width*height*3 bytes, packed. CorruptStream on a bad payload.
   void decode(const uint8_t* payload, size_t size, uint32_t width, uint32_t height, uint16_t quality_x100,
               uint8_t* rgb_out) const;
