@@ -29,7 +29,7 @@ Pillow's ``thumbnail()`` decodes the full image and then resizes it.
 
 from __future__ import annotations
 
-import io
+import warnings
 
 from PIL import Image, ImageFile
 
@@ -88,23 +88,23 @@ class LmcImageFile(ImageFile.ImageFile):
             if self._lmc_error is not None:
                 raise LmcFileError(f"damaged LMC file: {self._lmc_error}")
             try:
-                arr = _api.decode(data)
+                with warnings.catch_warnings():
+                    # Pillow has already applied (and warned about) its decompression-bomb rule at open
+                    warnings.simplefilter("ignore", _api.DecompressionBombWarning)
+                    arr = _api.decode(data)
             except LmcError as e:
                 raise LmcFileError(f"damaged LMC file: {e}") from e
-            raw = arr.tobytes()
             self._lmc_data = None
+            # straight from the decoded array into Pillow's image (L / RGBA share its memory; RGB is laid
+            # out once into Pillow's 4-byte pixels): no intermediate byte string
+            decoded = Image.frombuffer(self.mode, self.size, arr, "raw", self.mode, 0, 1)
+            self.im = decoded.im
+            self.readonly = decoded.readonly
+            self.tile = []
             if self._exclusive_fp and self.fp:
                 self.fp.close()
-            self.fp = io.BytesIO(raw)
-            self._exclusive_fp = True
-            self.tile = [ImageFile._Tile("raw", (0, 0) + self.size, 0, self.mode)]
-        return super().load()
-
-    def load_seek(self, pos: int) -> None:
-        self.fp.seek(pos)
-
-    def load_read(self, read_bytes: int) -> bytes:
-        return self.fp.read(read_bytes)
+            self.fp = None
+        return Image.Image.load(self)
 
 
 def _save(im: Image.Image, fp, filename) -> None:
