@@ -360,3 +360,72 @@ def test_progress_bar_on_a_terminal_only(tmp_path, photo):
     assert "/2 [" in tty and "img" in tty and "encoded 2 of 2 files" in tty  # tqdm's bar, then the summary
     r = run("encode", "photo.png", "b.png", "-o", "out2/", "--jobs", "1", cwd=tmp_path)  # not a terminal: no bar
     assert "/2 [" not in r.stderr.decode() and "encoded 2 of 2 files" in r.stderr.decode()
+
+
+@pytest.fixture(scope="module")
+def big_png(tmp_path_factory):
+    p = tmp_path_factory.mktemp("big") / "big.png"
+    Image.fromarray(natural(2400, 2400, 11)).save(p, compress_level=1)
+    return p
+
+
+def test_single_big_image_shows_strip_progress_on_a_terminal(tmp_path, big_png):
+    import fcntl
+    import pty
+    import termios
+
+    cmd = ([LMC] if LMC else [sys.executable, "-m", "lmcodec"]) + ["encode", str(big_png), "-o", "big.lmc", "-j", "1"]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    p = subprocess.Popen(cmd, stderr=slave, stdout=subprocess.PIPE, cwd=tmp_path)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    p.wait(timeout=300)
+    os.close(master)
+    tty = b"".join(chunks).decode(errors="replace")
+    assert p.returncode == 0, tty
+    assert "strip" in tty and "encode big.png" in tty  # the per-strip bar (the encode takes well over a second)
+    assert lmcodec.info((tmp_path / "big.lmc").read_bytes()).width == 2400
+
+
+def test_ctrl_c_cancels_a_long_encode_cleanly(tmp_path, big_png):
+    target = tmp_path / "big.lmc"
+    target.write_bytes(b"precious")
+    cmd = ([LMC] if LMC else [sys.executable, "-m", "lmcodec"]) + ["encode", str(big_png), "-o", str(target), "-j", "1"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2.0)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    if p.returncode == 130:  # cancelled at the next strip, not at the end of the encode
+        assert err.decode().strip() == "lmcodec: error: interrupted"
+        assert time.time() - t0 < 3.0
+        assert target.read_bytes() == b"precious"
+    else:  # it had finished: the whole stream is there
+        assert p.returncode == 0 and lmcodec.info(target.read_bytes()).width == 2400
+    assert no_temp_files(tmp_path)
+
+
+def test_api_progress_and_cancel():
+    img = natural(600, 200, 2)
+    seen = []
+    data = lmcodec.encode(img, 50, progress=lambda d, t: seen.append((d, t)))
+    assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1] >= 1
+    assert data == lmcodec.encode(img, 50)  # reporting changes nothing
+    seen = []
+    assert np.array_equal(lmcodec.decode(data, progress=lambda d, t: seen.append((d, t))), lmcodec.decode(data))
+    assert seen[-1][0] == seen[-1][1]
+    with pytest.raises(lmcodec.LmcError, match="cancelled"):
+        lmcodec.decode(data, progress=lambda d, t: True)
+    with pytest.raises(ZeroDivisionError):
+        lmcodec.encode(img, 50, progress=lambda d, t: 1 / 0)
+    with pytest.raises(lmcodec.LmcError):
+        lmcodec.encode(img, 50, progress="no")

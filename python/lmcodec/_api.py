@@ -6,7 +6,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -261,10 +261,13 @@ def _as_bytes(data: Any, what: str = "data") -> bytes:
     raise LmcError(f"{what} must be bytes-like, not {type(data).__name__}")
 
 
+_SEARCH_ENCODES = 12  # encodes a max_bytes search makes at most (1 + 1 + 10 halvings)
+
+
 def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, method: str = "hyperprior",
            icc_profile: Optional[bytes] = None, exif: Optional[bytes] = None, xmp: Optional[bytes] = None,
            rdo: bool = True, max_bytes: Optional[int] = None, lossless: bool = False,
-           max_error: Optional[int] = None) -> bytes:
+           max_error: Optional[int] = None, progress: Optional[Callable[[int, int], Any]] = None) -> bytes:
     """Encode an image to .lmc bytes.
 
     image: numpy array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, or a PIL
@@ -288,8 +291,13 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
     LmcError if even quality 1 does not fit.
     lossless / max_error: exact and error-bounded coding are not supported
     yet; asking for them raises LmcError instead of writing a lossy file.
+    progress: called as progress(done, total) after each strip of the image
+    (with max_bytes, over the whole search); a truthy return value cancels
+    the encode (LmcError). Ctrl-C cancels a long encode in any case.
     """
     _refuse_unsupported_modes(lossless, max_error)
+    if progress is not None and not callable(progress):
+        raise LmcError("progress must be a callable (done, total) or None")
     arr = _to_array(image)
     q = _check_quality(quality)
     if not isinstance(rdo, (bool, np.bool_)):
@@ -304,8 +312,16 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
         if blob:
             extra.append((tag, _as_bytes(blob, tag.decode())))
 
+    calls = [0]  # encodes so far: with max_bytes, progress spans the ~12 encodes of the search
+
+    def report(done: int, total: int) -> Any:
+        if max_bytes is None:
+            return progress(done, total)
+        return progress(min(calls[0], _SEARCH_ENCODES - 1) * total + done, _SEARCH_ENCODES * total)
+
     def at(qq: float) -> bytes:
-        data = model.encode(arr, qq, nthreads, 0, bool(rdo))
+        data = model.encode(arr, qq, nthreads, 0, bool(rdo), report if progress is not None else None)
+        calls[0] += 1
         if extra:
             header, chunks = _core.container_read(data)
             chunks = [(t if isinstance(t, bytes) else t.encode("ascii"), c) for t, c in chunks]
@@ -331,15 +347,17 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
     return best
 
 
-def decode(data: Union[bytes, bytearray, memoryview], *, threads: Optional[int] = None) -> np.ndarray:
-    """Decode .lmc bytes to a numpy uint8 array (H, W), (H, W, 3) or (H, W, 4)."""
+def decode(data: Union[bytes, bytearray, memoryview], *, threads: Optional[int] = None,
+           progress: Optional[Callable[[int, int], Any]] = None) -> np.ndarray:
+    """Decode .lmc bytes to a numpy uint8 array (H, W), (H, W, 3) or (H, W, 4).
+    progress(done, total) is called after each strip; a truthy return cancels (LmcError)."""
     buf = _as_bytes(data)
     header = _core.container_header(buf, **_read_limits(pixels=False))
     _check_pixels(header, warn=True)
     model = _model_for_stream(int(header["codec"]), bytes(header["model_id"]).hex())
     lim = _read_limits()
     return model.decode(buf, _threads(threads), lim["max_pixels"], lim["max_chunk_bytes"], 0, lim["max_dimension"],
-                        lim["max_chunks"])
+                        lim["max_chunks"], progress)
 
 
 @dataclass(frozen=True)

@@ -102,32 +102,37 @@ def _tqdm():
     return tqdm
 
 
-class _Ticker:
-    """An elapsed-time indicator for one long job, shown on a terminal once the job has run ~1 s."""
+class _StripProgress:
+    """Progress of one long job, per strip of the image, from the codec's own reports: a bar on a terminal once
+    the job has run about a second (short jobs never flash one). Also a callable for encode/decode(progress=)."""
 
     def __init__(self, console: _Console, label: str, delay: float = 1.0):
         self.console, self.label, self.delay = console, label, delay
-        self._stop = threading.Event()
-        self._thread = None
+        self.t0 = time.perf_counter()
+        self.bar = None
+        self.on = console.progress_on() and _tqdm() is not None
+
+    def __call__(self, done: int, total: int) -> bool:
+        if not self.on:
+            return False
+        if self.bar is None:
+            if time.perf_counter() - self.t0 < self.delay or done >= total:
+                return False
+            self.bar = _tqdm()(total=total, desc=self.label, unit="strip", file=sys.stderr, leave=False)
+            self.console.bar = self.bar
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+        return False
 
     def __enter__(self):
-        if self.console.progress_on() and _tqdm() is not None:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
         return self
 
-    def _run(self) -> None:
-        if self._stop.wait(self.delay):
-            return
-        bar = _tqdm()(desc=self.label, bar_format="{desc}: {elapsed}", file=sys.stderr, leave=False)
-        while not self._stop.wait(0.2):
-            bar.refresh()
-        bar.close()
-
     def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self.bar is not None:
+            self.bar.close()
+            self.console.bar = None
         return False
 
 
@@ -282,7 +287,7 @@ def encode_job(job: Dict[str, Any]) -> Dict[str, Any]:
     h, w = arr.shape[:2]
     data = _api.encode(arr, job["quality"], threads=job["threads"], method=job["method"],
                        icc_profile=meta.get("icc_profile"), exif=meta.get("exif"), xmp=meta.get("xmp"),
-                       rdo=job["rdo"], max_bytes=job["max_bytes"])
+                       rdo=job["rdo"], max_bytes=job["max_bytes"], progress=job.get("progress"))
     dt = time.perf_counter() - t0
     _emit(job["output"], job["overwrite"], lambda f: f.write(data))
     res = dict(input=job["input"], output=job["output"], width=w, height=h, bytes_in=len(data_in),
@@ -298,7 +303,7 @@ def decode_job(job: Dict[str, Any]) -> Dict[str, Any]:
     data = job["data"] if job.get("data") is not None else _read_input(job["input"])
     hdr = _api.info(data)
     t0 = time.perf_counter()
-    arr = _api.decode(data, threads=job["threads"])
+    arr = _api.decode(data, threads=job["threads"], progress=job.get("progress"))
     dt = time.perf_counter() - t0
     fmt = _decode_format(job["output"])
     _emit(job["output"], job["overwrite"], lambda f: save_image(arr, hdr.metadata, fmt, f))
@@ -390,7 +395,8 @@ def _run_jobs(kind: str, args, console: _Console) -> int:
     tqdm = _tqdm()
     if n == 1:
         label = f"{kind} {'(stdin)' if jobs[0]['input'] == STDIO else Path(jobs[0]['input']).name}"
-        with _Ticker(console, label):
+        with _StripProgress(console, label) as bar:
+            jobs[0]["progress"] = bar
             results.append(fn(jobs[0]))  # a single job reports its error as the command's error
     else:
         bar = None

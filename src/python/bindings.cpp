@@ -337,6 +337,36 @@ void raise_status(lmc_status st) {
   throw lmc::Error(static_cast<lmc::Status>(static_cast<int>(st)), lmc_last_error());
 }
 
+// Progress reports from the codec's strip loops (on the calling thread,
+// which released the GIL): takes the GIL, lets Python handle a pending
+// signal (Ctrl-C cancels a long call instead of waiting for it), calls the
+// user's callable (done, total); a truthy return value cancels. A Python
+// exception raised there is re-raised once the call has unwound.
+struct PyProgress {
+  py::object fn;
+  std::unique_ptr<py::error_already_set> error;
+
+  static int call(void* user, uint32_t done, uint32_t total) {
+    auto* self = static_cast<PyProgress*>(user);
+    py::gil_scoped_acquire gil;
+    try {
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      if (!self->fn.is_none() && py::bool_(self->fn(done, total))) return 1;
+    } catch (py::error_already_set& e) {
+      self->error = std::make_unique<py::error_already_set>(std::move(e));
+      return 1;
+    }
+    return 0;
+  }
+
+  void rethrow() {
+    if (error) {
+      std::unique_ptr<py::error_already_set> e = std::move(error);
+      throw py::error_already_set(std::move(*e));
+    }
+  }
+};
+
 class PyModel {
  public:
   explicit PyModel(const std::string& path) {
@@ -353,7 +383,8 @@ class PyModel {
   PyModel(const PyModel&) = delete;
   PyModel& operator=(const PyModel&) = delete;
 
-  py::bytes encode(const py::array& image, double quality, int threads, int strip_rows, bool rdo) const {
+  py::bytes encode(const py::array& image, double quality, int threads, int strip_rows, bool rdo,
+                   py::object progress) const {
     if (!py::isinstance<py::array_t<uint8_t>>(image) || image.dtype().kind() != 'u' || image.itemsize() != 1)
       throw lmc::Error(lmc::Status::InvalidArgument, "image must be a uint8 array");
     auto arr = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
@@ -365,12 +396,14 @@ class PyModel {
     uint8_t* out = nullptr;
     size_t size = 0;
     lmc_status st;
-    lmc_encode_options opt{threads, strip_rows, rdo ? 0 : 1};
+    PyProgress prog{std::move(progress), nullptr};
+    lmc_encode_options opt{threads, strip_rows, rdo ? 0 : 1, &PyProgress::call, &prog};
     {
       py::gil_scoped_release nogil;
       st = lmc_encode(m_, arr.data(), uint32_t(w), uint32_t(h), size_t(w) * size_t(c), uint32_t(c), float(quality), &opt,
                       &out, &size);
     }
+    prog.rethrow();
     raise_status(st);
     py::bytes result(reinterpret_cast<const char*>(out), size);
     lmc_free(out);
@@ -382,18 +415,21 @@ class PyModel {
   // library's pixel buffer (freed with lmc_free), so the peak is the output
   // plus the decoder's bounded working set.
   py::array decode(py::bytes data, int threads, uint64_t max_pixels, uint64_t max_chunk_bytes, int strip_rows,
-                   uint64_t max_dimension, uint64_t max_chunks) const {
+                   uint64_t max_dimension, uint64_t max_chunks, py::object progress) const {
     char* raw = nullptr;
     Py_ssize_t raw_size = 0;
     if (PyBytes_AsStringAndSize(data.ptr(), &raw, &raw_size) != 0) throw py::error_already_set();
     uint8_t* px = nullptr;
     lmc_image_info info;
-    lmc_decode_options opt{threads, {max_pixels, max_chunk_bytes, max_dimension, max_chunks}, strip_rows};
+    PyProgress prog{std::move(progress), nullptr};
+    lmc_decode_options opt{threads, {max_pixels, max_chunk_bytes, max_dimension, max_chunks}, strip_rows,
+                           &PyProgress::call, &prog};
     lmc_status st;
     {
       py::gil_scoped_release nogil;
       st = lmc_decode(m_, reinterpret_cast<const uint8_t*>(raw), size_t(raw_size), &opt, &px, &info);
     }
+    prog.rethrow();
     raise_status(st);
     py::capsule owner(px, [](void* p) { lmc_free(p); });
     std::vector<py::ssize_t> shape = {py::ssize_t(info.height), py::ssize_t(info.width)};
@@ -434,10 +470,10 @@ void bind_codec(py::module_& m) {
   py::class_<PyModel>(m, "Model")
       .def(py::init<const std::string&>(), py::arg("path"))
       .def("encode", &PyModel::encode, py::arg("image"), py::arg("quality"), py::arg("threads") = 0,
-           py::arg("strip_rows") = 0, py::arg("rdo") = true)
+           py::arg("strip_rows") = 0, py::arg("rdo") = true, py::arg("progress") = py::none())
       .def("decode", &PyModel::decode, py::arg("data"), py::arg("threads") = 0, py::arg("max_pixels") = 0,
            py::arg("max_chunk_bytes") = 0, py::arg("strip_rows") = 0, py::arg("max_dimension") = 0,
-           py::arg("max_chunks") = 0)
+           py::arg("max_chunks") = 0, py::arg("progress") = py::none())
       .def("info", &PyModel::info);
   m.def("set_force_scalar", [](bool force) { return std::string(lmc_set_force_scalar(force ? 1 : 0)); });
   m.def("kernel_path", [] { return std::string(lmc::dsp::active_isa_name()); });

@@ -12,6 +12,7 @@
 #include "core/alpha.h"
 #include "core/container.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/hyperprior.h"
 #include "core/pca_codec.h"
 #include "core/weights.h"
@@ -187,6 +188,7 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
     hdr.model_id = model->weights.model_id();
     lmc::validate_header(hdr, lmc::Limits(), true);
     auto pool = make_pool(options ? options->threads : 0);
+    lmc::ProgressScope progress(options ? options->progress : nullptr, options ? options->progress_user : nullptr);
     std::vector<lmc::Chunk> chunks;
     if (model->hyper) {
       lmc::Chunk side{lmc::kSideInfo, {}}, lat{lmc::kLatents, {}};
@@ -210,8 +212,10 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
         rgb = tmp.data();
         stride = size_t(width) * 3;
       }
+      lmc::progress(0, 1);
       lmc::Chunk lat{lmc::kLatents, model->pca->encode(rgb, width, height, stride, hdr.quality_x100)};
       chunks.push_back(std::move(lat));
+      lmc::progress(1, 1);
     }
     if (channels == 4) {
       hdr.flags |= lmc::kFlagHasAlpha;
@@ -255,6 +259,7 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
     if (model->hyper) model->hyper->check_payload(side->size, lat->size, h.width, h.height);
     else model->pca->check_payload(lat->size, h.width, h.height, h.quality_x100);
     auto pool = make_pool(options ? options->threads : 0);
+    lmc::ProgressScope progress(options ? options->progress : nullptr, options ? options->progress_user : nullptr);
     const size_t n = size_t(h.width) * h.height;
     const size_t ch = h.channels;
     // The codecs write packed RGB into the output buffer itself (not
@@ -269,7 +274,9 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
       model->hyper->decode(side->data, side->size, lat->data, lat->size, h.width, h.height, h.quality_x100, pool->get(),
                            out, options ? options->strip_rows : 0);
     } else {
+      lmc::progress(0, 1);
       model->pca->decode(lat->data, lat->size, h.width, h.height, h.quality_x100, out);
+      lmc::progress(1, 1);
     }
     if (ch == 1) {
       for (size_t i = 0; i < n; ++i) out[i] = uint8_t((unsigned(out[3 * i]) + out[3 * i + 1] + out[3 * i + 2] + 1) / 3);

@@ -12,6 +12,7 @@ const char* status_name(Status s) noexcept {
     case Status::ModelMismatch: return "model mismatch";
     case Status::OutOfMemory: return "out of memory";
     case Status::Internal: return "internal error";
+    case Status::Cancelled: return "cancelled";
   }
   return "unknown";
 }

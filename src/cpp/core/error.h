@@ -21,6 +21,7 @@ enum class Status : int {
   ModelMismatch = 5,     // stream made with other weights
   OutOfMemory = 6,
   Internal = 7,
+  Cancelled = 8,         // a progress callback asked to stop
 };
 
 const char* status_name(Status s) noexcept;

@@ -9,6 +9,7 @@
 #include "core/buffers.h"
 #include "core/error.h"
 #include "core/profile.h"
+#include "core/progress.h"
 #include "dsp/block.h"
 
 namespace lmc {
@@ -708,6 +709,8 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
     // would, with peak memory bounded by the strip size.
     y.resize(size_t(M_) * yh * yw);  // every row is written by its strip
     Buf<float> xs, ys;
+    const uint32_t strips = uint32_t((yh + S - 1) / S);
+    progress(0, strips);
     for (int r0 = 0; r0 < yh; r0 += S) {
       int r1 = std::min(yh, r0 + S);
       int a = std::max(0, r0 - kEncodeHaloRows), b = std::min(yh, r1 + kEncodeHaloRows);
@@ -725,6 +728,7 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
       if (g_a_lin_)
         g_a_lin_->run(&xs[size_t(16 * (r0 - a)) * wp], int64_t(16) * (b - a) * wp, 16 * (r1 - r0), int(wp),
                       &y[size_t(r0) * yw], int64_t(yh) * yw, true, pool);
+      progress(uint32_t(r0 / S + 1), strips);
     }
     xs.release();  // not needed again in this call: free rather than keep idle
     ys.release();
@@ -912,6 +916,8 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   // every kept row equal the whole image's (test_dsp's synthesis chain test
   // checks it in float, and that one row less would not).
   Buf<float> ys, x;
+  const uint32_t strips = uint32_t((std::min(yh, int((h + 15) / 16)) + S - 1) / S);
+  progress(0, strips);
   for (int r0 = 0; r0 < yh && uint32_t(16 * r0) < h; r0 += S) {
     int r1 = std::min(yh, r0 + S);
     int a = std::max(0, r0 - kDecodeHaloRows), b = std::min(yh, r1 + kDecodeHaloRows);
@@ -937,6 +943,7 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
                           rgb + size_t(yy) * w * 3);
       }
     });
+    progress(uint32_t(r0 / S + 1), strips);
   }
 }
 

@@ -64,8 +64,15 @@ typedef enum lmc_status {
   LMC_ERR_LIMIT_EXCEEDED = 4,
   LMC_ERR_MODEL_MISMATCH = 5,
   LMC_ERR_OUT_OF_MEMORY = 6,
-  LMC_ERR_INTERNAL = 7
+  LMC_ERR_INTERNAL = 7,
+  LMC_ERR_CANCELLED = 8     /* the progress callback returned nonzero */
 } lmc_status;
+
+/* Progress of a long call: called on the calling thread after each strip of
+ * the image (encode: analysis strips; decode: synthesis strips) with done
+ * and total strips, done == total last. Return 0 to go on, nonzero to cancel:
+ * the call then returns LMC_ERR_CANCELLED and no output. */
+typedef int (*lmc_progress_fn)(void* user, uint32_t done, uint32_t total);
 
 typedef struct lmc_model lmc_model;
 
@@ -98,12 +105,16 @@ typedef struct lmc_encode_options {
   int threads;              /* 0 = one per core */
   int strip_rows;
   int plain_rounding;       /* 0 = rate-distortion optimised (default), 1 = nearest */
+  lmc_progress_fn progress; /* NULL = no reports */
+  void* progress_user;      /* passed to progress */
 } lmc_encode_options;
 
 typedef struct lmc_decode_options {
   int threads;              /* 0 = one per core */
   lmc_limits limits;
   int strip_rows;
+  lmc_progress_fn progress; /* NULL = no reports */
+  void* progress_user;
 } lmc_decode_options;
 
 typedef struct lmc_image_info {
