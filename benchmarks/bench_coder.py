@@ -18,33 +18,28 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from lmcodec import _core
 
-SCALE_MIN, SCALE_MAX, NUM_SCALES = 0.11, 256.0, 64
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # training.tables (torch-free)
+from training.tables import NUM_SCALES, SCALE_MAX, SCALE_MIN, gaussian_pmfs, scale_table  # noqa: E402
 
 
 def gaussian_tables(support_sigmas: float = 8.0, max_half: int = 2047):
-    scales = np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), NUM_SCALES))
-    pmfs, offsets = [], []
-    for s in scales:
-        h = int(min(max_half, math.ceil(support_sigmas * s)))
-        xs = np.arange(-h, h + 1, dtype=np.float64)
-        erfc = np.vectorize(math.erfc)
-        up = 0.5 * erfc(-(xs + 0.5) / (s * math.sqrt(2)))
-        lo = 0.5 * erfc(-(xs - 0.5) / (s * math.sqrt(2)))
-        pmfs.append(up - lo)
-        offsets.append(-h)
+    scales = scale_table()
+    pmfs, offsets = gaussian_pmfs(support_sigmas, max_half)
     cdfs = [np.asarray(_core.pmf_to_quantized_cdf(p)) for p in pmfs]
     width = max(len(c) for c in cdfs)
     mat = np.zeros((len(cdfs), width), dtype=np.uint32)
     for t, c in enumerate(cdfs):
         mat[t, : len(c)] = c
     lengths = np.array([len(c) for c in cdfs], dtype=np.int32)
-    return scales, pmfs, (mat, lengths, np.array(offsets, dtype=np.int32))
+    return scales, pmfs, (mat, lengths, offsets)
 
 
 def timed(fn, repeats: int):

@@ -18,19 +18,9 @@ import torch.nn.functional as F
 
 LIKELIHOOD_BOUND = 1e-9
 
-# Fixed table of quantized scales for the Gaussian conditional: 64 values,
-# log-spaced between SCALE_MIN and SCALE_MAX. The hyper-synthesis predicts
-# log(scale); the scale index is round((log s - log SCALE_MIN) / SCALE_STEP).
-SCALE_MIN = 0.11
-SCALE_MAX = 256.0
-NUM_SCALES = 64
-LOG_SCALE_MIN = math.log(SCALE_MIN)
-LOG_SCALE_MAX = math.log(SCALE_MAX)
-SCALE_STEP = (LOG_SCALE_MAX - LOG_SCALE_MIN) / (NUM_SCALES - 1)
-
-
-def scale_table() -> np.ndarray:
-    return np.exp(LOG_SCALE_MIN + SCALE_STEP * np.arange(NUM_SCALES))
+# The fixed Gaussian scale table lives with the coder's other tables (torch-free).
+from .tables import (LOG_SCALE_MAX, LOG_SCALE_MIN, NUM_SCALES, SCALE_MAX, SCALE_MIN, SCALE_STEP,  # noqa: E402,F401
+                     scale_table)
 
 
 class _LowerBound(torch.autograd.Function):

@@ -38,19 +38,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import lmw
-from .entropy_models import NUM_SCALES, SCALE_MAX, SCALE_MIN, SCALE_STEP, LOG_SCALE_MIN, scale_table
-from .layers import GDN
+from .int_hs import (ACT_MAX, HS_FRAC_OUT, IntHyperSynthesis, calibrate_hs, load_int_hs_as_float,  # noqa: F401
+                     scale_index_params, scale_indexes, wrap_i32)
 from .models import HyperpriorConfig, MeanScaleHyperprior, arch
+from .tables import (NUM_SCALES, SCALE_MAX, SCALE_MIN, Y_MAX_HALF, Y_SUPPORT_SIGMAS, Z_SUPPORT,  # noqa: F401
+                     cdfs_from_freqs, freq_tables, gaussian_pmfs)
+from .weights_io import (OPCODES, WEIGHT_OPS, config_from_meta, dequant_int8, flatten_ops,  # noqa: F401
+                         float_net_tensors, load_float_net, load_hyperprior_weights, quantize_int8_per_channel)
+
+# Writing weights lives here; reading them back (weights_io), the integer h_s
+# (int_hs) and the coder's tables (tables) have their own modules. The names
+# above stay importable from training.export for existing callers.
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "python" / "lmcodec" / "models" / "hyperprior.lmw"
-OPCODES = {"conv": 1, "deconv": 2, "gdn": 3, "igdn": 4, "relu": 5, "block": 6, "unblock": 7}
-WEIGHT_OPS = {"conv": 0, "deconv": 1, "block": 0, "unblock": 1}  # op -> output-channel axis of its weight
-HS_FRAC_OUT = 12
-ACT_MAX = 32767
-Y_SUPPORT_SIGMAS = 7.0
-Y_MAX_HALF = 1536
-Z_SUPPORT = 1024
 # RDO quantiser: the cost table is RDO_ALPHA x the measured cost of a unit
 # squared latent error, and each element's cost is further weighted by
 # (scale / the image's median scale)^RDO_SCALE_POWER: errors where the model
@@ -78,244 +79,7 @@ RDO_SCALE_POWER = 1.4
 RDO_CROPS = 6  # calibration crops the RDO table is measured on
 
 
-def flatten_ops(ops: list[list]) -> list[int]:
-    out: list[int] = []
-    for op in ops:
-        out.append(OPCODES[op[0]])
-        out.extend(int(v) for v in op[1:])
-    return out
-
-
-def _core():
-    try:
-        from lmcodec import _core  # type: ignore
-    except ImportError as e:  # pragma: no cover
-        raise SystemExit("the lmcodec extension must be built (pip install .) to export: it owns the CDF function") from e
-    return _core
-
-
-def freq_tables(pmfs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """PMFs -> (concatenated u16 frequencies, lengths) via the coder's CDF builder."""
-    core = _core()
-    freqs, lengths = [], []
-    for p in pmfs:
-        cdf = np.asarray(core.pmf_to_quantized_cdf(np.asarray(p, dtype=np.float64)), dtype=np.int64)
-        f = np.diff(cdf)
-        assert f.min() >= 1 and f.max() <= 65535 and cdf[-1] == 1 << 16
-        freqs.append(f.astype(np.uint16))
-        lengths.append(len(f))
-    return np.concatenate(freqs), np.array(lengths, dtype=np.int32)
-
-
-def cdfs_from_freqs(freqs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(u16 freqs, lengths) -> (T, Lmax+1) u32 CDF matrix + cdf lengths (integer prefix sums)."""
-    T = len(lengths)
-    L = int(lengths.max()) + 1
-    out = np.zeros((T, L), dtype=np.uint32)
-    pos = 0
-    for t, n in enumerate(lengths):
-        out[t, 1:n + 1] = np.cumsum(freqs[pos:pos + n].astype(np.uint32))
-        out[t, n + 1:] = out[t, n]
-        pos += n
-    return out, (lengths + 1).astype(np.int32)
-
-
-# ----------------------------------------------------------------- weights --
-
-def quantize_int8_per_channel(w: torch.Tensor, out_dim: int) -> tuple[np.ndarray, np.ndarray]:
-    wd = w.detach().double()
-    moved = wd.movedim(out_dim, 0).reshape(wd.shape[out_dim], -1)
-    scale = moved.abs().amax(dim=1).clamp_min(1e-12) / 127.0
-    q = torch.round(moved / scale[:, None]).clamp(-127, 127)
-    q = q.reshape(wd.movedim(out_dim, 0).shape).movedim(0, out_dim)
-    return q.to(torch.int8).numpy(), scale.float().numpy()
-
-
-def dequant_int8(q: np.ndarray, scale: np.ndarray, out_dim: int) -> np.ndarray:
-    shape = [1] * q.ndim
-    shape[out_dim] = -1
-    return q.astype(np.float32) * scale.reshape(shape)
-
-
-def float_net_tensors(prefix: str, net: nn.Sequential, ops: list[list], f16_layers: set[int]) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for i, (op, layer) in enumerate(zip(ops, net)):
-        name = f"{prefix}.{i}"
-        if op[0] in WEIGHT_OPS:
-            out_dim = WEIGHT_OPS[op[0]]
-            if i in f16_layers:
-                out[f"{name}.weight"] = layer.weight.detach().numpy().astype(np.float16)
-            else:
-                q, s = quantize_int8_per_channel(layer.weight, out_dim)
-                out[f"{name}.weight"] = q
-                out[f"{name}.wscale"] = s
-            out[f"{name}.bias"] = layer.bias.detach().numpy().astype(np.float32)
-        elif op[0] in ("gdn", "igdn"):
-            beta, gamma = layer.effective_params()
-            out[f"{name}.beta"] = beta.detach().numpy().astype(np.float32)
-            out[f"{name}.gamma"] = gamma.detach().numpy().astype(np.float32)
-    return out
-
-
-def load_float_net(prefix: str, net: nn.Sequential, ops: list[list], t: dict[str, np.ndarray]) -> None:
-    with torch.no_grad():
-        for i, (op, layer) in enumerate(zip(ops, net)):
-            name = f"{prefix}.{i}"
-            if op[0] in WEIGHT_OPS:
-                w = np.array(t[f"{name}.weight"])
-                if w.dtype == np.int8:
-                    w = dequant_int8(w, t[f"{name}.wscale"], WEIGHT_OPS[op[0]])
-                layer.weight.copy_(torch.from_numpy(np.asarray(w, dtype=np.float32)))
-                layer.bias.copy_(torch.from_numpy(np.array(t[f"{name}.bias"], dtype=np.float32)))
-            elif op[0] in ("gdn", "igdn"):
-                beta = torch.from_numpy(np.array(t[f"{name}.beta"], dtype=np.float32))
-                gamma = torch.from_numpy(np.array(t[f"{name}.gamma"], dtype=np.float32))
-                layer.beta_raw.copy_(torch.sqrt(torch.clamp(beta - GDN.BETA_MIN, min=0)))
-                layer.gamma_raw.copy_(torch.sqrt(torch.clamp(gamma, min=0)))
-
-
-# ------------------------------------------------------ integer h_s path --
-
-def wrap_i32(x: torch.Tensor) -> torch.Tensor:
-    """Reduce exact integers (held in int64) modulo 2^32 into int32 range."""
-    return ((x + 2**31) % 2**32) - 2**31
-
-
-class IntHyperSynthesis:
-    """The integer h_s exactly as docs/weights.md defines it (reference
-    implementation; the C++ kernels must match it bit for bit).
-
-    Convolutions run in float64, which is exact here: every product is below
-    2^30 in magnitude and every sum below 2^53."""
-
-    def __init__(self, ops: list[list], tensors: dict[str, np.ndarray], meta: dict):
-        self.ops = ops
-        self.layers = []
-        for i, op in enumerate(ops):
-            if op[0] in ("conv", "deconv"):
-                w = torch.from_numpy(np.asarray(tensors[f"h_s.{i}.weight"], dtype=np.float64))
-                b = torch.from_numpy(np.asarray(tensors[f"h_s.{i}.bias"], dtype=np.int64))
-                self.layers.append((op, w, b, int(meta[f"hs.shift.{i}"]), int(meta[f"hs.lo.{i}"]), int(meta[f"hs.hi.{i}"])))
-        self.frac_out = int(meta["hs.frac_out"])
-
-    def __call__(self, z_hat: torch.Tensor) -> torch.Tensor:
-        a = torch.clamp(z_hat.to(torch.int64), -ACT_MAX, ACT_MAX)
-        for op, w, b, shift, lo, hi in self.layers:
-            x = a.to(torch.float64)
-            if op[0] == "conv":
-                acc = F.conv2d(x, w, None, stride=op[4], padding=op[3] // 2)
-            else:
-                acc = F.conv_transpose2d(x, w, None, stride=op[4], padding=op[3] // 2, output_padding=op[4] - 1)
-            acc = acc.to(torch.int64) + b.view(1, -1, 1, 1)
-            acc = wrap_i32(acc)
-            if shift > 0:
-                acc = wrap_i32(acc + (1 << (shift - 1)))
-            v = torch.div(acc, 1 << shift, rounding_mode="floor")  # arithmetic shift
-            a = torch.clamp(v, lo, hi)
-        return a  # int64 holding int32 values
-
-    def split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        M = out.shape[1] // 2
-        return out[:, :M], out[:, M:]
-
-
-def scale_index_params(frac: int) -> tuple[int, int]:
-    step = int(round(SCALE_STEP * (1 << frac)))
-    base = int(round((LOG_SCALE_MIN - SCALE_STEP / 2) * (1 << frac)))
-    return base, step
-
-
-def scale_indexes(ls: torch.Tensor, base: int, step: int, count: int = NUM_SCALES) -> torch.Tensor:
-    d = ls - base
-    k = torch.div(torch.clamp(d, min=0), step, rounding_mode="floor")
-    return torch.clamp(k, 0, count - 1)
-
-
-@torch.no_grad()
-def calibrate_hs(model: MeanScaleHyperprior, crops: torch.Tensor, ops: list[list]) -> tuple[dict, dict[str, np.ndarray]]:
-    """Pick per-layer fixed-point formats from activation ranges on training crops."""
-    A = model.cfg.anchors
-    zs = []
-    for t in np.linspace(0, A - 1, 5):
-        gain, _ = model.gains(float(t))
-        for i in range(0, len(crops), 8):
-            y = model.analysis(crops[i:i + 8]) * gain.view(1, -1, 1, 1)
-            zs.append(torch.round(model.h_a(y)))
-    maxabs = []  # per conv layer: max |pre-activation output|
-    for z in zs:
-        a = z
-        k = 0
-        for op, layer in zip(ops, model.h_s):
-            a = layer(a)
-            if op[0] in ("conv", "deconv"):
-                m = float(a.abs().max())
-                if k >= len(maxabs):
-                    maxabs.append(m)
-                else:
-                    maxabs[k] = max(maxabs[k], m)
-                k += 1
-    meta: dict = {}
-    tensors: dict[str, np.ndarray] = {}
-    fa_in = 0
-    k = 0
-    conv_idx = [i for i, op in enumerate(ops) if op[0] in ("conv", "deconv")]
-    for j, i in enumerate(conv_idx):
-        layer = model.h_s[i]
-        last = j == len(conv_idx) - 1
-        w = layer.weight.detach().double()
-        headroom = 2.0
-        if last:
-            fa_out = HS_FRAC_OUT
-        else:
-            fa_out = int(math.floor(math.log2(ACT_MAX / (maxabs[j] * headroom))))
-            fa_out = max(0, min(14, fa_out))
-        fw = int(math.floor(math.log2(ACT_MAX / float(w.abs().max()))))
-        # the final accumulator must stay well inside int32
-        acc_bits = int(math.floor(math.log2(2**30 / (maxabs[j] * headroom))))
-        fw = min(fw, acc_bits - fa_in)
-        shift = fa_in + fw - fa_out
-        if shift < 0:
-            fa_out += shift
-            shift = 0
-        wq = torch.clamp(torch.round(w * 2.0**fw), -ACT_MAX, ACT_MAX)
-        bq = torch.round(layer.bias.detach().double() * 2.0 ** (fa_in + fw))
-        followed_by_relu = i + 1 < len(ops) and ops[i + 1][0] == "relu"
-        tensors[f"h_s.{i}.weight"] = wq.numpy().astype(np.int16)
-        tensors[f"h_s.{i}.bias"] = bq.numpy().astype(np.int32)
-        meta[f"hs.shift.{i}"] = shift
-        meta[f"hs.fw.{i}"] = fw
-        meta[f"hs.fa_in.{i}"] = fa_in
-        meta[f"hs.fa_out.{i}"] = fa_out
-        meta[f"hs.lo.{i}"] = 0 if followed_by_relu else (-(2**30) if last else -ACT_MAX)
-        meta[f"hs.hi.{i}"] = (2**30) if last else ACT_MAX
-        fa_in = fa_out
-        k += 1
-    meta["hs.frac_out"] = fa_in
-    return meta, tensors
-
-
-def load_int_hs_as_float(model: MeanScaleHyperprior, ops: list[list], t: dict[str, np.ndarray], meta: dict) -> None:
-    with torch.no_grad():
-        for i, op in enumerate(ops):
-            if op[0] in ("conv", "deconv"):
-                fw, fa_in = int(meta[f"hs.fw.{i}"]), int(meta[f"hs.fa_in.{i}"])
-                model.h_s[i].weight.copy_(torch.from_numpy(t[f"h_s.{i}.weight"].astype(np.float32) / 2.0**fw))
-                model.h_s[i].bias.copy_(torch.from_numpy(t[f"h_s.{i}.bias"].astype(np.float64) / 2.0 ** (fa_in + fw)).float())
-
-
 # ---------------------------------------------------------------- export --
-
-def gaussian_pmfs() -> tuple[list[np.ndarray], np.ndarray]:
-    pmfs, offsets = [], []
-    for s in scale_table():
-        h = int(min(Y_MAX_HALF, max(1, math.ceil(Y_SUPPORT_SIGMAS * s))))
-        xs = np.arange(-h, h + 1, dtype=np.float64)
-        erfc = np.vectorize(math.erfc)
-        up = 0.5 * erfc(-(xs + 0.5) / (s * math.sqrt(2)))
-        lo = 0.5 * erfc(-(xs - 0.5) / (s * math.sqrt(2)))
-        pmfs.append(up - lo)
-        offsets.append(-h)
-    return pmfs, np.array(offsets, dtype=np.int32)
 
 
 def z_pmfs(model: MeanScaleHyperprior) -> tuple[list[np.ndarray], np.ndarray]:
@@ -445,38 +209,6 @@ def add_rdo(path: Path, crops: torch.Tensor, log=print) -> bytes:
     return model_id
 
 
-def config_from_meta(meta: dict) -> HyperpriorConfig:
-    return HyperpriorConfig(N=int(meta["N"]), M=int(meta["M"]), N1=int(meta["N1"]), lambdas=list(meta["lambdas"]),
-                            shortcut="arch.g_a_lin" in meta)
-
-
-def load_hyperprior_weights(model: MeanScaleHyperprior | None, path, int_hs_as_float: bool = True) -> MeanScaleHyperprior:
-    """Load a .lmw into a torch model (dequantized). Returns the model."""
-    wf = lmw.read(path)
-    meta, t = wf.meta, wf.tensors
-    if meta.get("model") != "hyperprior":
-        raise ValueError("not a hyperprior weights file")
-    cfg = config_from_meta(meta)
-    if model is None:
-        model = MeanScaleHyperprior(cfg)
-    a = arch(cfg)
-    load_float_net("g_a", model.g_a, a["g_a"], t)
-    load_float_net("g_s", model.g_s, a["g_s"], t)
-    load_float_net("h_a", model.h_a, a["h_a"], t)
-    if cfg.shortcut:
-        load_float_net("g_a_lin", model.g_a_lin, a["g_a_lin"], t)
-        load_float_net("g_s_lin", model.g_s_lin, a["g_s_lin"], t)
-    load_int_hs_as_float(model, a["h_s"], t, meta)
-    with torch.no_grad():
-        model.log_gain.copy_(torch.log(torch.from_numpy(t["gain"].astype(np.float32))))
-        model.log_inv_gain.copy_(torch.log(torch.from_numpy(t["inv_gain"].astype(np.float32))))
-        sd = {k[len("z_prior."):]: torch.from_numpy(np.array(v)) for k, v in t.items() if k.startswith("z_prior.")}
-        model.z_prior.load_state_dict({**model.z_prior.state_dict(), **sd})
-    model._loaded_meta = {"train_steps": meta.get("train.steps", 0), "train_hours": meta.get("train.hours", 0.0),
-                          "model_id": wf.model_id}
-    return model
-
-
 @torch.no_grad()
 def psnr_of(model: MeanScaleHyperprior, x: torch.Tensor, t: float) -> tuple[float, float]:
     out = model(x, t, noise=False)
@@ -501,7 +233,7 @@ def heldout_loss(model: MeanScaleHyperprior, x: torch.Tensor) -> float:
 
 def main(argv=None) -> int:
     from .data import DEFAULT_ROOT, PatchBank
-    from .train import COMPACT_DIR, cache_dir, save_compact
+    from .state import COMPACT_DIR, cache_dir, save_compact
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default=str(cache_dir("hyperprior") / "state.pt"),

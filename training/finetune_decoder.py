@@ -34,7 +34,8 @@ import torch
 
 from . import lmw
 from .data import DEFAULT_ROOT, PatchBank
-from .export import DEFAULT_OUT, float_net_tensors
+from .export import DEFAULT_OUT
+from .weights_io import float_net_tensors
 from .models import arch
 from .reference_codec import ReferenceCodec
 

@@ -149,7 +149,7 @@ def from_blocks(b: np.ndarray, by: int, bx: int, H: int, W: int) -> np.ndarray:
 
 def _cdfs_from_freqs(freqs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
-        from .export import cdfs_from_freqs
+        from .tables import cdfs_from_freqs
     except Exception:  # pragma: no cover - export pulls in torch and the models
         T = len(lengths)
         L = int(lengths.max()) + 1
@@ -178,7 +178,7 @@ def laplace_pmf(theta: float, round_q8: int, hmax: int = TABLE_HMAX) -> tuple[np
 
 
 def build_table_bank(round_q8: int) -> tuple[dict, dict[str, np.ndarray]]:
-    from .export import freq_tables
+    from .tables import freq_tables
 
     count = (TABLE_THETA_MAX - TABLE_THETA_MIN) // TABLE_STEP + 1
     pmfs, offsets = [], []

@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from . import lmw
-from .export import IntHyperSynthesis, cdfs_from_freqs, config_from_meta, load_hyperprior_weights, scale_indexes
+from .int_hs import IntHyperSynthesis, scale_indexes
+from .tables import cdfs_from_freqs
+from .weights_io import config_from_meta, load_hyperprior_weights
 from .models import arch, quality_to_position
 
 CODEC_HYPERPRIOR = 1

@@ -48,35 +48,10 @@ import torch
 
 from .data import DEFAULT_ROOT, PatchBank
 from .models import TINY_CONFIG, HyperpriorConfig, MeanScaleHyperprior, rd_loss
+from .state import COMPACT_DIR, atomic_save, cache_dir, load_compact, save_compact  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EXPORT = REPO / "python" / "lmcodec" / "models"
-COMPACT_DIR = REPO / "training" / "checkpoints"
-
-
-def save_compact(state: dict, path: Path) -> None:
-    """A compact resume state for the repository: the raw weights in fp16
-    (the EMA restarts from them; the optimizer re-warms), step and hours."""
-    model = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
-    atomic_save({"model_fp16": model, "step": state["step"], "hours": state["hours"], "config": state["config"]}, path)
-
-
-def load_compact(model: MeanScaleHyperprior, path: Path) -> tuple[int, float]:
-    st = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in st["model_fp16"].items()})
-    return int(st["step"]), float(st["hours"])
-
-
-def cache_dir(name: str) -> Path:
-    base = Path(os.environ.get("LMCODEC_CACHE", Path.home() / ".cache" / "lmcodec" / "train"))
-    return base / name
-
-
-def atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 class EMA:
@@ -130,7 +105,7 @@ def load_start_weights(model: MeanScaleHyperprior, name: str) -> str:
     if not path.exists():
         return "scratch"
     from . import lmw
-    from .export import config_from_meta, load_hyperprior_weights
+    from .weights_io import config_from_meta, load_hyperprior_weights
 
     if config_from_meta(lmw.read(path).meta).to_dict() != model.cfg.to_dict():
         return "scratch"  # the shipped weights are another architecture
