@@ -40,6 +40,31 @@ def one_error_line(r) -> str:
     return err
 
 
+def run_on_terminal(*args, cwd, timeout: float = 300):
+    """Run the console script with stderr on a 100-column pseudo-terminal: (exit status, what the terminal showed)."""
+    import fcntl
+    import pty
+    import termios
+
+    cmd = ([LMC] if LMC else [sys.executable, "-m", "lmcodec"]) + [str(a) for a in args]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    p = subprocess.Popen(cmd, stderr=slave, stdout=subprocess.PIPE, cwd=cwd)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    p.wait(timeout=timeout)
+    os.close(master)
+    return p.returncode, b"".join(chunks).decode(errors="replace")
+
+
 def no_temp_files(folder) -> bool:
     return not [p for p in os.listdir(folder) if p.endswith(".tmp")]
 
@@ -335,28 +360,8 @@ def test_progress_bar_on_a_terminal_only(tmp_path, photo):
     import pty
 
     shutil.copy(photo, tmp_path / "b.png")
-    cmd = ([LMC] if LMC else [sys.executable, "-m", "lmcodec"]) + ["encode", "photo.png", "b.png", "-o", "out/",
-                                                                    "--jobs", "1"]
-    import fcntl
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # a 100-column terminal
-    p = subprocess.Popen(cmd, stderr=slave, stdout=subprocess.PIPE, cwd=tmp_path)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            b = os.read(master, 4096)
-        except OSError:
-            break
-        if not b:
-            break
-        chunks.append(b)
-    p.wait(timeout=120)
-    os.close(master)
-    tty = b"".join(chunks).decode(errors="replace")
-    assert p.returncode == 0, tty
+    rc, tty = run_on_terminal("encode", "photo.png", "b.png", "-o", "out/", "--jobs", "1", cwd=tmp_path)
+    assert rc == 0, tty
     assert "/2 [" in tty and "img" in tty and "encoded 2 of 2 files" in tty  # tqdm's bar, then the summary
     r = run("encode", "photo.png", "b.png", "-o", "out2/", "--jobs", "1", cwd=tmp_path)  # not a terminal: no bar
     assert "/2 [" not in r.stderr.decode() and "encoded 2 of 2 files" in r.stderr.decode()
@@ -370,28 +375,8 @@ def big_png(tmp_path_factory):
 
 
 def test_single_big_image_shows_strip_progress_on_a_terminal(tmp_path, big_png):
-    import fcntl
-    import pty
-    import termios
-
-    cmd = ([LMC] if LMC else [sys.executable, "-m", "lmcodec"]) + ["encode", str(big_png), "-o", "big.lmc", "-j", "1"]
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    p = subprocess.Popen(cmd, stderr=slave, stdout=subprocess.PIPE, cwd=tmp_path)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            b = os.read(master, 4096)
-        except OSError:
-            break
-        if not b:
-            break
-        chunks.append(b)
-    p.wait(timeout=300)
-    os.close(master)
-    tty = b"".join(chunks).decode(errors="replace")
-    assert p.returncode == 0, tty
+    rc, tty = run_on_terminal("encode", big_png, "-o", "big.lmc", "-j", "1", cwd=tmp_path)
+    assert rc == 0, tty
     assert "strip" in tty and "encode big.png" in tty  # the per-strip bar (the encode takes well over a second)
     assert lmcodec.info((tmp_path / "big.lmc").read_bytes()).width == 2400
 

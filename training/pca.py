@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import lmw
+from .tables import cdfs_from_freqs  # torch-free
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "python" / "lmcodec" / "models" / "pca.lmw"
@@ -147,22 +148,6 @@ def from_blocks(b: np.ndarray, by: int, bx: int, H: int, W: int) -> np.ndarray:
     return np.ascontiguousarray(img[:H, :W])
 
 
-def _cdfs_from_freqs(freqs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        from .tables import cdfs_from_freqs
-    except Exception:  # pragma: no cover - export pulls in torch and the models
-        T = len(lengths)
-        L = int(lengths.max()) + 1
-        out = np.zeros((T, L), dtype=np.uint32)
-        pos = 0
-        for t, n in enumerate(lengths):
-            out[t, 1:n + 1] = np.cumsum(freqs[pos:pos + n].astype(np.uint32))
-            out[t, n + 1:] = out[t, n]
-            pos += n
-        return out, (lengths + 1).astype(np.int32)
-    return cdfs_from_freqs(freqs, lengths)
-
-
 # ------------------------------------------------------- table bank ------
 
 def laplace_pmf(theta: float, round_q8: int, hmax: int = TABLE_HMAX) -> tuple[np.ndarray, int]:
@@ -234,7 +219,7 @@ class PcaModel:
         self.freqs = np.asarray(tensors["tables.freqs"], dtype=np.uint16)
         self.lengths = np.asarray(tensors["tables.lengths"], dtype=np.int32)
         self.offsets = np.asarray(tensors["tables.offsets"], dtype=np.int32)
-        self.cdfs, self.cdf_lengths = _cdfs_from_freqs(self.freqs, self.lengths)
+        self.cdfs, self.cdf_lengths = cdfs_from_freqs(self.freqs, self.lengths)
 
     def params(self, quality_x100: int) -> tuple[int, int, np.ndarray]:
         ls = quality_to_logstep(quality_x100, self.ls_max, self.ls_min)
