@@ -357,8 +357,6 @@ def _umask() -> int:
 
 
 def test_progress_bar_on_a_terminal_only(tmp_path, photo):
-    import pty
-
     shutil.copy(photo, tmp_path / "b.png")
     rc, tty = run_on_terminal("encode", "photo.png", "b.png", "-o", "out/", "--jobs", "1", cwd=tmp_path)
     assert rc == 0, tty
