@@ -6,6 +6,8 @@
 #   tools/build_wasm.sh            # build (installs emscripten/nodejs with apt if missing)
 #   JOBS=4 tools/build_wasm.sh     # parallel compiles (default 2)
 #   LMC_SRC=/path/src/cpp tools/build_wasm.sh   # another source tree (default src/cpp)
+#   LMC_WASM_SIMD=0 tools/build_wasm.sh  # no SIMD128 (browsers without WASM SIMD; slower)
+#   LMC_WASM_OUT=dir tools/build_wasm.sh # output folder (default web/dist)
 #
 # The C++ core is compiled with em++ straight from the sources (every
 # src/cpp/**/*.cc; the *_avx2.cc / *_avx512.cc files compile to their
@@ -16,8 +18,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 SRC="${LMC_SRC:-src/cpp}"
-OUT="web/dist"
-OBJ="build/wasm/obj/$(printf %s "$SRC" | md5sum | cut -c1-8)"
+OUT="${LMC_WASM_OUT:-web/dist}"
+SIMD="${LMC_WASM_SIMD:-1}"
+SIMD_FLAG=""; [ "$SIMD" = 0 ] || SIMD_FLAG="-msimd128"
+OBJ="build/wasm/obj/$(printf %s "$SRC:$SIMD" | md5sum | cut -c1-8)"
 JOBS="${JOBS:-2}"
 
 need_apt=()
@@ -41,7 +45,7 @@ EMXX="em++"
 # auto-vectorisation (IEEE lanes: same results), C++ exceptions caught (the C
 # API turns them into lmc_status codes; Debian's emscripten ships prebuilt,
 # frozen system libraries with JS-based exception support, not wasm EH).
-CFLAGS=(-O3 -msimd128 -ffp-contract=off -fno-math-errno -sDISABLE_EXCEPTION_CATCHING=0
+CFLAGS=(-O3 $SIMD_FLAG -ffp-contract=off -fno-math-errno -sDISABLE_EXCEPTION_CATCHING=0
         -I"$SRC" -I"$SRC/include" -DNDEBUG -DLMC_VERSION_STRING="\"$(sed -n 's/^__version__ = "\(.*\)"/\1/p' python/lmcodec/_version.py)\"")
 
 mapfile -t SOURCES < <(find "$SRC" -name '*.cc' | sort)
@@ -70,7 +74,7 @@ nice -n 10 emcc "${CFLAGS[@]}" -c web/lmc_wasm.c -o "$OBJ/lmc_wasm.o"
 # and hands it over (wasmBinary), so the core needs no require/__dirname and
 # installs no process-wide handlers in Node.
 EXPORTS='["_malloc","_free","_lmcw_info","_lmcw_model_open","_lmcw_model_describe","_lmcw_model_close","_lmcw_decode","_lmcw_last_error","_lmcw_version","_lmcw_kernels","_lmcw_free"]'
-nice -n 10 $EMXX -O3 -msimd128 -sDISABLE_EXCEPTION_CATCHING=0 "${objs[@]}" "$OBJ/lmc_wasm.o" -o "$OUT/lmcodec_core.mjs" \
+nice -n 10 $EMXX -O3 $SIMD_FLAG -sDISABLE_EXCEPTION_CATCHING=0 "${objs[@]}" "$OBJ/lmc_wasm.o" -o "$OUT/lmcodec_core.mjs" \
   -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createLmcCore \
   -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=64MB -sMAXIMUM_MEMORY=4GB \
   -sFILESYSTEM=0 -sEXPORTED_FUNCTIONS="$EXPORTS" \
