@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "core/crc32.h"
+#include "util/crc32.h"
 #include "lmcodec.h"
 
 #ifndef LMC_FUZZ_MODEL_DIR

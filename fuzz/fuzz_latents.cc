@@ -46,12 +46,12 @@
 
 #include "core/alpha.h"
 #include "core/container.h"
-#include "core/error.h"
+#include "util/error.h"
 #include "core/hyperprior.h"
 #include "core/pca_codec.h"
 #include "core/rans.h"
 #include "core/weights.h"
-#include "dsp/threadpool.h"
+#include "util/threadpool.h"
 #include "lmcodec.h"
 
 #ifndef LMC_FUZZ_MODEL_DIR
@@ -76,22 +76,7 @@ lmc::OwnedTables pca_tables(const lmc::Weights& w) {
   const int32_t* off = w.as<int32_t>("tables.offsets", lmc::DType::I32, T);
   const lmc::TensorRef& fr = w.tensor("tables.freqs");
   const uint16_t* f = w.as<uint16_t>("tables.freqs", lmc::DType::U16, fr.count());
-  lmc::OwnedTables o;
-  size_t maxlen = 0;
-  for (size_t t = 0; t < T; ++t) maxlen = std::max(maxlen, size_t(len[t]));
-  o.stride = maxlen + 1;
-  o.cdfs.assign(T * o.stride, 0);
-  size_t pos = 0;
-  for (size_t t = 0; t < T; ++t) {
-    uint32_t* c = &o.cdfs[t * o.stride];
-    for (int32_t i = 0; i < len[t]; ++i) c[i + 1] = c[i] + f[pos + size_t(i)];
-    for (size_t i = size_t(len[t]) + 1; i < o.stride; ++i) c[i] = c[len[t]];
-    pos += size_t(len[t]);
-    o.lengths.push_back(len[t] + 1);
-    o.offsets.push_back(off[t]);
-  }
-  lmc::validate_tables(o.view());
-  return o;
+  return lmc::cdf_tables_from_freqs(f, len, off, T);  // validated
 }
 
 struct Source {
@@ -126,8 +111,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g->pw = lmc::Weights::from_file(dir + "/pca.lmw");
   g->hyper = std::make_unique<lmc::HyperpriorModel>(g->hw);
   g->pca = std::make_unique<lmc::PcaCodec>(g->pw);
-  g->z = lmc::OwnedTables::from_freqs(g->hw, "z");
-  g->y = lmc::OwnedTables::from_freqs(g->hw, "y");
+  g->z = lmc::load_tables(g->hw, "z");
+  g->y = lmc::load_tables(g->hw, "y");
   g->pt = pca_tables(g->pw);
   g->pool = std::make_unique<lmc::dsp::ThreadPool>(1);
   if (lmc_model_open((dir + "/hyperprior.lmw").c_str(), &g->api[0]) != LMC_OK ||
@@ -204,8 +189,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       std::vector<uint32_t> cdf = lmc::pmf_to_quantized_cdf(pmf.data(), 256);
       a.data.push_back(1);
-      for (size_t i = 0; i < 257; ++i) {
-        const uint32_t f = cdf[i + 1] - cdf[i];
+      for (uint16_t f : lmc::cdf_to_freqs(cdf)) {
         a.data.push_back(uint8_t(f));
         a.data.push_back(uint8_t(f >> 8));
       }
@@ -216,14 +200,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         v = b < 0xF8 ? int32_t(b) : src.value();  // now and then an escape
         if (v < 0 || v > 255) alpha_may_fail = true;
       }
-      int32_t len = 258, off = 0;
-      lmc::CdfTables t;
-      t.cdfs = cdf.data();
-      t.stride = cdf.size();
-      t.cdf_lengths = &len;
-      t.offsets = &off;
-      t.count = 1;
-      lmc::rans_encode(res.data(), idx.data(), n, t, a.data);
+      const lmc::OwnedTables t = lmc::cdf_tables_from_cdfs({cdf}, {0});
+      lmc::rans_encode(res.data(), idx.data(), n, t.view(), a.data);
     }
     chunks.push_back(std::move(a));
   }

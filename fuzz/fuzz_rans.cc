@@ -21,25 +21,12 @@
 #include <cstring>
 #include <vector>
 
-#include "core/error.h"
+#include "util/error.h"
 #include "core/rans.h"
 
 namespace {
 
-struct TableSet {
-  std::vector<uint32_t> cdfs;
-  std::vector<int32_t> lengths, offsets;
-  size_t stride = 0;
-  lmc::CdfTables view() const {
-    lmc::CdfTables t;
-    t.cdfs = cdfs.data();
-    t.stride = stride;
-    t.cdf_lengths = lengths.data();
-    t.offsets = offsets.data();
-    t.count = lengths.size();
-    return t;
-  }
-};
+using TableSet = lmc::OwnedTables;
 
 TableSet make_tables() {
   std::vector<std::vector<uint32_t>> cdfs;
@@ -65,15 +52,7 @@ TableSet make_tables() {
   add(skew, -500);                                              // 5: extreme skew, many freq-1 symbols
   add(std::vector<double>(2, 0.0), 7);                          // 6: all mass on escape
   add(laplace(4000, 400.0, 0.99), -2000);                       // 7: large table (lut_bits = 12)
-  TableSet t;
-  for (const auto& c : cdfs) t.stride = std::max(t.stride, c.size());
-  t.cdfs.assign(cdfs.size() * t.stride, 0);
-  for (size_t i = 0; i < cdfs.size(); ++i) {
-    std::copy(cdfs[i].begin(), cdfs[i].end(), t.cdfs.begin() + i * t.stride);
-    for (size_t k = cdfs[i].size(); k < t.stride; ++k) t.cdfs[i * t.stride + k] = lmc::kCdfTotal;
-    t.lengths.push_back(int32_t(cdfs[i].size()));
-  }
-  t.offsets = offsets;
+  TableSet t = lmc::cdf_tables_from_cdfs(cdfs, offsets);
   lmc::validate_tables(t.view());
   return t;
 }

@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "core/container.h"
-#include "core/error.h"
+#include "util/error.h"
 #include "core/pca_codec.h"  // pca section
-#include "core/profile.h"    // profile section
+#include "util/profile.h"    // profile section
 #include "core/rans.h"
 #include "dsp/cpu.h"
 #include "lmcodec.h"

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "core/error.h"
+#include "util/error.h"
 
 inline int& check_failures() {
   static int n = 0;

@@ -1,13 +1,13 @@
-// Unit tests for the reusable activation buffers (core/buffers.h) and the
-// opt-in stage profiler (core/profile.h).
+// Unit tests for the reusable activation buffers (util/buffers.h) and the
+// opt-in stage profiler (util/profile.h).
 #include <cstdint>
 #include <cstring>
 #include <thread>
 #include <vector>
 
 #include "check.h"
-#include "core/buffers.h"
-#include "core/profile.h"
+#include "util/buffers.h"
+#include "util/profile.h"
 
 using lmc::Buf;
 namespace buffers = lmc::buffers;

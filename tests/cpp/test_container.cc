@@ -7,7 +7,7 @@
 
 #include "check.h"
 #include "core/container.h"
-#include "core/crc32.h"
+#include "util/crc32.h"
 
 using namespace lmc;
 using Bytes = std::vector<uint8_t>;

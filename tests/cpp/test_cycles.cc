@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "check.h"
-#include "include/lmcodec.h"
+#include "lmcodec.h"
 
 namespace {
 

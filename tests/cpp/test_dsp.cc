@@ -22,11 +22,11 @@
 
 #include "check.h"
 #include "core/hyperprior.h"
-#include "dsp/block.h"
+#include "dsp/block_transform.h"
 #include "dsp/kernels.h"
 #include "dsp/conv.h"
 #include "dsp/cpu.h"
-#include "dsp/threadpool.h"
+#include "util/threadpool.h"
 
 using namespace lmc;
 using namespace lmc::dsp;

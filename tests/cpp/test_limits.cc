@@ -17,7 +17,7 @@
 
 #include "check.h"
 #include "core/rans.h"
-#include "dsp/threadpool.h"
+#include "util/threadpool.h"
 
 using lmc::Status;
 
@@ -58,37 +58,19 @@ int run_pool_under_limit(int kind, rlim_t limit) {
   return WEXITSTATUS(status);
 }
 
-struct Tables {
-  std::vector<uint32_t> cdfs;
-  std::vector<int32_t> lengths, offsets;
-  size_t stride = 0;
-  lmc::CdfTables view() const {
-    lmc::CdfTables t;
-    t.cdfs = cdfs.data();
-    t.stride = stride;
-    t.cdf_lengths = lengths.data();
-    t.offsets = offsets.data();
-    t.count = lengths.size();
-    return t;
-  }
-};
+using Tables = lmc::OwnedTables;
 
 Tables make_tables() {
-  Tables tb;
-  tb.stride = 40;
+  std::vector<std::vector<uint32_t>> cdfs;
   for (int t = 0; t < 3; ++t) {
     std::vector<double> pmf(33);
     for (int i = 0; i < 33; ++i) pmf[size_t(i)] = std::exp(-std::abs(i - 16) / (0.3 + 2.0 * t));
     double s = 0;
     for (double v : pmf) s += v;
     for (double& v : pmf) v = v / s * 0.999;
-    std::vector<uint32_t> cdf = lmc::pmf_to_quantized_cdf(pmf.data(), pmf.size());
-    cdf.resize(tb.stride, cdf.back());
-    tb.cdfs.insert(tb.cdfs.end(), cdf.begin(), cdf.end());
-    tb.lengths.push_back(35);
-    tb.offsets.push_back(-16);
+    cdfs.push_back(lmc::pmf_to_quantized_cdf(pmf.data(), pmf.size()));
   }
-  return tb;
+  return lmc::cdf_tables_from_cdfs(cdfs, {-16, -16, -16});
 }
 
 }  // namespace
@@ -185,13 +167,8 @@ int main() {
     std::vector<double> pmf(3, 1e-7);
     pmf[1] = 1.0 - 3e-7;
     std::vector<uint32_t> cdf = lmc::pmf_to_quantized_cdf(pmf.data(), pmf.size());
-    const int32_t len = int32_t(cdf.size()), off = 0;
-    lmc::CdfTables t;
-    t.cdfs = cdf.data();
-    t.stride = cdf.size();
-    t.cdf_lengths = &len;
-    t.offsets = &off;
-    t.count = 1;
+    const lmc::OwnedTables tables = lmc::cdf_tables_from_cdfs({cdf}, {0});
+    const lmc::CdfTables t = tables.view();
     const size_t n = 2000000;
     std::vector<int32_t> sym(n, 1), idx(n, 0);
     std::vector<uint8_t> s;

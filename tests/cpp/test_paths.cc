@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "check.h"
-#include "include/lmcodec.h"
+#include "lmcodec.h"
 
 namespace {
 

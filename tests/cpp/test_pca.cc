@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "check.h"
-#include "core/crc32.h"
+#include "util/crc32.h"
 #include "core/pca_codec.h"
 #include "core/rans.h"
 #include "core/weights.h"
@@ -130,7 +130,7 @@ Spec tiny_spec() {
     for (double p : pmf) sum += p;
     for (double& p : pmf) p /= sum * 1.001;
     std::vector<uint32_t> cdf = lmc::pmf_to_quantized_cdf(pmf.data(), pmf.size());
-    for (size_t i = 1; i < cdf.size(); ++i) freqs.push_back(uint16_t(cdf[i] - cdf[i - 1]));
+    for (uint16_t f : lmc::cdf_to_freqs(cdf)) freqs.push_back(f);
     lengths.push_back(int32_t(cdf.size() - 1));
     offsets.push_back(-H);
   }
@@ -265,7 +265,6 @@ void test_corrupt() {
   Spec s = tiny_spec();  // logscale 0: every coefficient uses table 0 at quality 1
   s.tensors["pca.logscale"] = tensor<int32_t>(4, {uint32_t(kDim)}, std::vector<int32_t>(kDim, 0));
   PcaCodec c0 = make(s);
-  std::vector<uint32_t> cdfs;
   std::vector<int32_t> lengths(1), offsets(1, -1);
   // table 0 of the tiny model is the narrowest; rebuild it for rans_encode
   const Tensor& f = s.tensors["tables.freqs"];
@@ -273,14 +272,10 @@ void test_corrupt() {
   const Tensor& o = s.tensors["tables.offsets"];
   std::memcpy(&lengths[0], l.data.data(), 4);
   std::memcpy(&offsets[0], o.data.data(), 4);
-  cdfs.push_back(0);
-  for (int32_t i = 0; i < lengths[0]; ++i) {
-    uint16_t fr;
-    std::memcpy(&fr, f.data.data() + 2 * i, 2);
-    cdfs.push_back(cdfs.back() + fr);
-  }
-  lengths[0] += 1;
-  lmc::CdfTables t{cdfs.data(), cdfs.size(), lengths.data(), offsets.data(), 1};
+  std::vector<uint16_t> freqs(static_cast<size_t>(lengths[0]));
+  std::memcpy(freqs.data(), f.data.data(), 2 * freqs.size());
+  const lmc::OwnedTables tables = lmc::cdf_tables_from_freqs(freqs.data(), lengths.data(), offsets.data(), 1);
+  const lmc::CdfTables t = tables.view();
   std::vector<uint8_t> big;
   lmc::rans_encode(sym.data(), idx.data(), n, t, big);
   for (int k = 0; k < kDim; ++k) CHECK_EQ(c0.table_index(k, c0.log_step(100)), 0);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/error.h"
+#include "util/error.h"
 #include "core/rans.h"
 
 namespace lmc {
@@ -46,48 +46,35 @@ std::vector<uint8_t> encode_alpha(const uint8_t* a, uint32_t w, uint32_t h, size
       hist[size_t(r)] += 1.0;
     }
   for (double& v : hist) v /= double(n);
-  std::vector<uint32_t> cdf = pmf_to_quantized_cdf(hist.data(), 256);  // 258 entries
+  const std::vector<uint32_t> cdf = pmf_to_quantized_cdf(hist.data(), 256);  // 258 entries
   std::vector<uint8_t> out;
   out.push_back(1);
-  for (size_t i = 0; i < 257; ++i) {
-    uint32_t f = cdf[i + 1] - cdf[i];
+  for (uint16_t f : cdf_to_freqs(cdf)) {  // 257
     out.push_back(uint8_t(f & 255));
     out.push_back(uint8_t(f >> 8));
   }
-  int32_t len = 258, off = 0;
-  CdfTables t;
-  t.cdfs = cdf.data();
-  t.stride = cdf.size();
-  t.cdf_lengths = &len;
-  t.offsets = &off;
-  t.count = 1;
+  const OwnedTables tables = cdf_tables_from_cdfs({cdf}, {0});
+  const CdfTables t = tables.view();
   std::vector<int32_t> idx(n, 0);
   rans_encode(res.data(), idx.data(), n, t, out);
   return out;
 }
 
 namespace {
-// Reads and validates a mode-1 table (258 CDF entries).
-std::vector<uint32_t> alpha_table(const uint8_t* data, size_t size) {
+// Reads and validates a mode-1 table (257 frequencies, 258 CDF entries).
+OwnedTables alpha_table(const uint8_t* data, size_t size) {
   LMC_CHECK(size >= 1 + 2 * 257, Status::CorruptStream, "alpha chunk truncated");
-  std::vector<uint32_t> cdf(258, 0);
+  uint16_t freqs[257];
+  uint32_t total = 0;
   for (size_t i = 0; i < 257; ++i) {
     uint32_t f = uint32_t(data[1 + 2 * i]) | uint32_t(data[2 + 2 * i]) << 8;
     LMC_CHECK(f >= 1, Status::CorruptStream, "alpha table has a zero frequency");
-    cdf[i + 1] = cdf[i] + f;
+    freqs[i] = uint16_t(f);
+    total += f;
   }
-  LMC_CHECK(cdf[257] == kCdfTotal, Status::CorruptStream, "alpha table does not sum to 2^16");
-  return cdf;
-}
-
-CdfTables alpha_tables(const std::vector<uint32_t>& cdf, const int32_t* len, const int32_t* off) {
-  CdfTables t;
-  t.cdfs = cdf.data();
-  t.stride = cdf.size();
-  t.cdf_lengths = len;
-  t.offsets = off;
-  t.count = 1;
-  return t;
+  LMC_CHECK(total == kCdfTotal, Status::CorruptStream, "alpha table does not sum to 2^16");
+  const int32_t count = 257, offset = 0;
+  return cdf_tables_from_freqs(freqs, &count, &offset, 1);
 }
 }  // namespace
 
@@ -98,9 +85,8 @@ void check_alpha(const uint8_t* data, size_t size, uint32_t w, uint32_t h) {
     return;
   }
   LMC_CHECK(data[0] == 1, Status::CorruptStream, "unknown alpha coding mode");
-  const std::vector<uint32_t> cdf = alpha_table(data, size);
-  const int32_t len = 258, off = 0;
-  const double bits = double(w) * double(h) * rans_min_symbol_bits(rans_max_frequency(alpha_tables(cdf, &len, &off), 0));
+  const OwnedTables tables = alpha_table(data, size);
+  const double bits = double(w) * double(h) * rans_min_symbol_bits(rans_max_frequency(tables.view(), 0));
   const size_t stream = size - 1 - 2 * 257;
   LMC_CHECK(bits <= rans_capacity_bits(stream), Status::CorruptStream,
             "alpha stream of " + std::to_string(stream) + " bytes cannot hold a " + std::to_string(w) + "x" +
@@ -114,9 +100,8 @@ void decode_alpha(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint
     for (size_t i = 0; i < n; ++i) out[i * step] = data[1];
     return;
   }
-  const std::vector<uint32_t> cdf = alpha_table(data, size);
-  const int32_t len = 258, off = 0;
-  const CdfTables t = alpha_tables(cdf, &len, &off);
+  const OwnedTables tables = alpha_table(data, size);
+  const CdfTables t = tables.view();
   RansDecoder dec(data + 1 + 2 * 257, size - 1 - 2 * 257, n, t);
   std::vector<int32_t> idx(w, 0), res(w);
   auto get = [&](uint32_t x, uint32_t y) { return int(out[(size_t(y) * w + x) * step]); };

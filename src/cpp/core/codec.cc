@@ -11,13 +11,13 @@
 
 #include "core/alpha.h"
 #include "core/container.h"
-#include "core/error.h"
-#include "core/progress.h"
+#include "util/error.h"
+#include "util/progress.h"
 #include "core/hyperprior.h"
 #include "core/pca_codec.h"
 #include "core/weights.h"
 #include "dsp/cpu.h"
-#include "dsp/threadpool.h"
+#include "util/threadpool.h"
 #include "lmcodec.h"
 
 struct lmc_model {

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
-#include "core/crc32.h"
-#include "core/error.h"
+#include "util/crc32.h"
+#include "util/error.h"
 
 namespace lmc {
 

@@ -6,11 +6,11 @@
 #include <cstring>
 #include <string>
 
-#include "core/buffers.h"
-#include "core/error.h"
-#include "core/profile.h"
-#include "core/progress.h"
-#include "dsp/block.h"
+#include "util/buffers.h"
+#include "util/error.h"
+#include "util/profile.h"
+#include "util/progress.h"
+#include "dsp/block_transform.h"
 
 namespace lmc {
 namespace {
@@ -102,17 +102,7 @@ std::string stage_label(const char* tag, size_t i, bool deconv, int cin, int cou
 
 // ------------------------------------------------------------- tables ---
 
-CdfTables OwnedTables::view() const {
-  CdfTables t;
-  t.cdfs = cdfs.data();
-  t.stride = stride;
-  t.cdf_lengths = lengths.data();
-  t.offsets = offsets.data();
-  t.count = lengths.size();
-  return t;
-}
-
-OwnedTables OwnedTables::from_freqs(const Weights& w, const std::string& prefix) {
+OwnedTables load_tables(const Weights& w, const std::string& prefix) {
   const TensorRef& lt = w.tensor(prefix + ".lengths");
   const TensorRef& ot = w.tensor(prefix + ".offsets");
   const TensorRef& ft = w.tensor(prefix + ".freqs");
@@ -123,33 +113,13 @@ OwnedTables OwnedTables::from_freqs(const Weights& w, const std::string& prefix)
   const int32_t* len = reinterpret_cast<const int32_t*>(lt.data);
   const int32_t* off = reinterpret_cast<const int32_t*>(ot.data);
   const uint16_t* fr = reinterpret_cast<const uint16_t*>(ft.data);
-  size_t total = 0, maxlen = 0;
+  size_t total = 0;
   for (size_t t = 0; t < T; ++t) {
     if (len[t] < 2 || len[t] > kMaxCdfLength - 1) bad_model("bad " + prefix + " table length");
     total += size_t(len[t]);
-    maxlen = std::max(maxlen, size_t(len[t]));
   }
   if (total != ft.count()) bad_model(prefix + " frequency count mismatch");
-  OwnedTables o;
-  o.stride = maxlen + 1;
-  o.cdfs.assign(T * o.stride, 0);
-  o.lengths.resize(T);
-  o.offsets.assign(off, off + T);
-  size_t pos = 0;
-  for (size_t t = 0; t < T; ++t) {
-    uint32_t* c = &o.cdfs[t * o.stride];
-    uint32_t acc = 0;
-    c[0] = 0;
-    for (int32_t i = 0; i < len[t]; ++i) {
-      acc += fr[pos + size_t(i)];
-      c[i + 1] = acc;
-    }
-    for (size_t i = size_t(len[t]) + 1; i < o.stride; ++i) c[i] = acc;
-    pos += size_t(len[t]);
-    o.lengths[t] = len[t] + 1;
-  }
-  validate_tables(o.view());  // every frequency >= 1 and total 2^16
-  return o;
+  return cdf_tables_from_freqs(fr, len, off, T);  // validated: every frequency >= 1 and total 2^16
 }
 
 // ---------------------------------------------------------- float net ---
@@ -425,8 +395,8 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
     log_inv_gain_.push_back(std::log(ig[i]));
   }
   params_ += int64_t(2 * g.size());
-  z_tables_ = OwnedTables::from_freqs(w, "z");
-  y_tables_ = OwnedTables::from_freqs(w, "y");
+  z_tables_ = load_tables(w, "z");
+  y_tables_ = load_tables(w, "y");
   if (z_tables_.lengths.size() != size_t(N_)) bad_model("need one z table per channel");
   if (y_tables_.lengths.size() != size_t(scale_count_)) bad_model("need one y table per scale");
   // least bits a symbol of each table can take (rans.h): a decoder refuses a
@@ -911,7 +881,7 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   // through the receptive field, and a few more through the F(4x2) Winograd
   // blocks of g_s.0-2, whose outputs depend (in their rounding) on input rows
   // of their block outside their own receptive field. With the blocks' phase
-  // (dsp/conv.cc, kDeconvWinoPhase) and strips of a multiple of 4 latent
+  // (dsp/conv_geometry.h, kDeconvWinoPhase) and strips of a multiple of 4 latent
   // rows, a halo of kDecodeHaloRows latent rows on both sides still makes
   // every kept row equal the whole image's (test_dsp's synthesis chain test
   // checks it in float, and that one row less would not).

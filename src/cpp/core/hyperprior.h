@@ -21,23 +21,17 @@
 #include <memory>
 #include <vector>
 
-#include "core/buffers.h"
+#include "util/buffers.h"
 #include "core/rans.h"
 #include "core/weights.h"
 #include "dsp/conv.h"
-#include "dsp/threadpool.h"
+#include "util/threadpool.h"
 
 namespace lmc {
 
-// A quantized CDF table set owned in memory (built from u16 frequencies).
-struct OwnedTables {
-  std::vector<uint32_t> cdfs;  // count x stride
-  std::vector<int32_t> lengths;
-  std::vector<int32_t> offsets;
-  size_t stride = 0;
-  CdfTables view() const;
-  static OwnedTables from_freqs(const Weights& w, const std::string& prefix);
-};
+// The z or y tables of a hyperprior weights file (<prefix>.lengths /
+// .offsets / .freqs), checked; throws lmc::Error(InvalidArgument) otherwise.
+OwnedTables load_tables(const Weights& w, const std::string& prefix);
 
 class FloatNet;
 class IntNet;

@@ -7,7 +7,7 @@
 #include <limits>
 #include <string>
 
-#include "core/error.h"
+#include "util/error.h"
 
 namespace lmc {
 namespace {
@@ -114,32 +114,11 @@ PcaCodec::PcaCodec(const Weights& w) {
     max_len = std::max(max_len, size_t(lengths[t]));
   }
   if (total != nfreq) bad("tables.freqs size does not match tables.lengths");
-  stride_ = max_len + 1;
-  if (T * stride_ > kMaxTableEntries) bad("tables too large");
-  cdfs_.assign(T * stride_, 0);
-  cdf_lengths_.resize(T);
-  offsets_.assign(offsets, offsets + T);
-  size_t pos = 0;
-  for (size_t t = 0; t < T; ++t) {
-    uint32_t* c = &cdfs_[t * stride_];
-    const size_t n = size_t(lengths[t]);
-    for (size_t i = 0; i < n; ++i) c[i + 1] = c[i] + freqs[pos + i];
-    for (size_t i = n + 1; i < stride_; ++i) c[i] = c[n];
-    pos += n;
-    cdf_lengths_[t] = int32_t(n + 1);
-  }
-  validate_tables(tables());
+  if (T * (max_len + 1) > kMaxTableEntries) bad("tables too large");
+  tables_ = cdf_tables_from_freqs(freqs, lengths, offsets, T);  // validated
 }
 
-CdfTables PcaCodec::tables() const {
-  CdfTables t;
-  t.cdfs = cdfs_.data();
-  t.stride = stride_;
-  t.cdf_lengths = cdf_lengths_.data();
-  t.offsets = offsets_.data();
-  t.count = cdf_lengths_.size();
-  return t;
-}
+CdfTables PcaCodec::tables() const { return tables_.view(); }
 
 int64_t PcaCodec::log_step(uint16_t quality_x100) const {
   if (quality_x100 < 100 || quality_x100 > 10000)
@@ -260,14 +239,14 @@ void PcaCodec::check_payload(size_t size, uint32_t width, uint32_t height, uint1
   // the states start below 2^63 and must end at 2^31; so a stream that
   // decodes has sum_i (log2(2^16 / max_freq_i) - 4.41e-5) < 8 * size + 1e-5 * size.
   {
-    std::vector<double> table_bits(cdf_lengths_.size(), 1e300);
+    std::vector<double> table_bits(tables_.lengths.size(), 1e300);
     double block_bits = 0.0;
     for (int k = 0; k < kDim; ++k) {
       const size_t t = size_t(s.idx[size_t(k)]);
       if (table_bits[t] == 1e300) {
-        const uint32_t* c = &cdfs_[t * stride_];
+        const uint32_t* c = &tables_.cdfs[t * tables_.stride];
         uint32_t fmax = 1;
-        for (int32_t i = 1; i < cdf_lengths_[t]; ++i) fmax = std::max(fmax, c[i] - c[i - 1]);
+        for (int32_t i = 1; i < tables_.lengths[t]; ++i) fmax = std::max(fmax, c[i] - c[i - 1]);
         table_bits[t] = std::log2(double(kCdfTotal) / double(fmax)) - 5e-5;
       }
       block_bits += table_bits[t];

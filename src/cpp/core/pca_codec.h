@@ -70,9 +70,7 @@ class PcaCodec {
   std::array<int64_t, 64> exp2_{};
   int64_t round_q8_ = 0, recon_q8_ = 0;
   int64_t t_base_ = 0, t_step_ = 1, t_count_ = 1;
-  std::vector<uint32_t> cdfs_;
-  size_t stride_ = 0;
-  std::vector<int32_t> cdf_lengths_, offsets_;
+  OwnedTables tables_;
 };
 
 }  // namespace lmc

@@ -17,7 +17,7 @@
 #include <string>
 #include <utility>
 
-#include "core/error.h"
+#include "util/error.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define LMC_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -381,6 +381,61 @@ std::vector<uint32_t> pmf_to_quantized_cdf(const double* pmf, size_t n) {
 void validate_tables(const CdfTables& tables) {
   check_tables_header(tables);
   for (size_t t = 0; t < tables.count; ++t) validate_table(tables, t);
+}
+
+CdfTables OwnedTables::view() const {
+  CdfTables t;
+  t.cdfs = cdfs.data();
+  t.stride = stride;
+  t.cdf_lengths = lengths.data();
+  t.offsets = offsets.data();
+  t.count = lengths.size();
+  return t;
+}
+
+OwnedTables cdf_tables_from_freqs(const uint16_t* freqs, const int32_t* freq_counts, const int32_t* offsets,
+                                  size_t count) {
+  size_t maxlen = 0;
+  for (size_t t = 0; t < count; ++t) maxlen = std::max(maxlen, size_t(freq_counts[t]));
+  OwnedTables o;
+  o.stride = maxlen + 1;
+  o.cdfs.assign(count * o.stride, 0);
+  o.lengths.resize(count);
+  o.offsets.assign(offsets, offsets + count);
+  size_t pos = 0;
+  for (size_t t = 0; t < count; ++t) {
+    uint32_t* c = &o.cdfs[t * o.stride];
+    const size_t n = size_t(freq_counts[t]);
+    for (size_t i = 0; i < n; ++i) c[i + 1] = c[i] + freqs[pos + i];
+    for (size_t i = n + 1; i < o.stride; ++i) c[i] = c[n];
+    pos += n;
+    o.lengths[t] = int32_t(n + 1);
+  }
+  validate_tables(o.view());  // every frequency >= 1 and total 2^16
+  return o;
+}
+
+OwnedTables cdf_tables_from_cdfs(const std::vector<std::vector<uint32_t>>& cdfs, const std::vector<int32_t>& offsets) {
+  LMC_CHECK(cdfs.size() == offsets.size(), Status::InvalidArgument, "one offset per table");
+  OwnedTables o;
+  for (const auto& c : cdfs) {
+    LMC_CHECK(!c.empty(), Status::InvalidArgument, "empty CDF");
+    o.stride = std::max(o.stride, c.size());
+  }
+  o.cdfs.assign(cdfs.size() * o.stride, 0);
+  for (size_t t = 0; t < cdfs.size(); ++t) {
+    std::copy(cdfs[t].begin(), cdfs[t].end(), o.cdfs.begin() + t * o.stride);
+    std::fill(o.cdfs.begin() + t * o.stride + cdfs[t].size(), o.cdfs.begin() + (t + 1) * o.stride, cdfs[t].back());
+    o.lengths.push_back(int32_t(cdfs[t].size()));
+  }
+  o.offsets = offsets;
+  return o;
+}
+
+std::vector<uint16_t> cdf_to_freqs(const std::vector<uint32_t>& cdf) {
+  std::vector<uint16_t> f;
+  for (size_t i = 1; i < cdf.size(); ++i) f.push_back(uint16_t(cdf[i] - cdf[i - 1]));
+  return f;
 }
 
 // ---------------------------------------------------------------- encode ---

@@ -72,6 +72,35 @@ struct CdfTables {
 // min(stride, kMaxCdfLength)).
 void validate_tables(const CdfTables& tables);
 
+// ---- Building tables: the one place frequencies and CDFs become CdfTables.
+// Weights files and alpha chunks store each table as its frequencies (the n
+// regular symbols', then the escape's: n + 1 values, each >= 1, summing to
+// kCdfTotal); pmf_to_quantized_cdf gives the CDF (n + 2 entries) directly.
+
+// CdfTables that own their data: count x stride entries, each table padded
+// with its last entry (kCdfTotal) to the longest one.
+struct OwnedTables {
+  std::vector<uint32_t> cdfs;  // count x stride
+  std::vector<int32_t> lengths;  // CDF entries of each table
+  std::vector<int32_t> offsets;
+  size_t stride = 0;
+  CdfTables view() const;
+};
+
+// Table t's CDF from its freq_counts[t] frequencies, which follow those of
+// tables 0 .. t-1 in freqs (so freqs holds their sum); offsets[t] its first
+// symbol. The caller has checked the counts (2 <= freq_counts[t] <
+// kMaxCdfLength) and their sum; the result is checked by validate_tables
+// (InvalidArgument on a zero frequency or a wrong total).
+OwnedTables cdf_tables_from_freqs(const uint16_t* freqs, const int32_t* freq_counts, const int32_t* offsets,
+                                  size_t count);
+
+// Tables from whole CDFs (e.g. pmf_to_quantized_cdf's), not validated.
+OwnedTables cdf_tables_from_cdfs(const std::vector<std::vector<uint32_t>>& cdfs, const std::vector<int32_t>& offsets);
+
+// The n + 1 frequencies of a CDF of n + 2 entries (what a file stores).
+std::vector<uint16_t> cdf_to_freqs(const std::vector<uint32_t>& cdf);
+
 // Encode n symbols; table of symbol i is indexes[i] (InvalidArgument when an
 // index is out of range). The stream is appended to out.
 void rans_encode(const int32_t* symbols, const int32_t* indexes, size_t n, const CdfTables& tables,

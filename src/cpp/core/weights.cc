@@ -1,12 +1,12 @@
-#include "weights.h"
+#include "core/weights.h"
 
 #include <cmath>
 #include <cstring>
 #include <fstream>
 
-#include "crc32.h"
-#include "error.h"
-#include "sha256.h"
+#include "util/crc32.h"
+#include "util/error.h"
+#include "util/sha256.h"
 
 namespace lmc {
 namespace {

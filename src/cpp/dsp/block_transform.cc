@@ -1,9 +1,9 @@
-#include "dsp/block.h"
+#include "dsp/block_transform.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "core/error.h"
+#include "util/error.h"
 #include "dsp/kernels.h"
 
 namespace lmc {

@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dsp/threadpool.h"
+#include "util/threadpool.h"
 
 namespace lmc {
 namespace dsp {

@@ -35,7 +35,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dsp/threadpool.h"
+#include "util/threadpool.h"
 
 namespace lmc {
 namespace dsp {
@@ -191,7 +191,7 @@ class ConvTranspose2d {
   // input rows 2 (mod 4); an output row of a strip equals the whole image's
   // when every input row its block reads (from one row above the block to
   // one row below it) is (a sufficient condition, wider than the receptive
-  // field; see kDeconvWinoPhase in conv.cc for the exact one).
+  // field; see kDeconvWinoPhase in conv_geometry.h for the exact one).
   void run(const float* in, int h, int w, float* out, ThreadPool* pool = nullptr, int64_t first_row = -1) const;
   // The same, writing output (co, y, x) where `out` (a layout over buf) says;
   // nothing else in buf is touched. Split-2 layouts (the polyphase planes of

@@ -8,13 +8,13 @@
 // channel pairs with vpmaddwd (two int16 products summed exactly in int32)
 // and vpaddd (wrap-around), which is exactly the mod-2^32 reference sum.
 //
-// The portable kernels in conv.cc mirror every float operation here, op for
+// The portable kernels in conv_scalar.cc mirror every float operation here, op for
 // op and in the same order (std::fma for each FMA), so the two paths give
 // bit-identical floats: change both together, and keep exact instructions
 // (vdivps, not rcp/rsqrt approximations).
 //
 // Do not include headers with inline functions that portable code also uses
-// (std::vector, std::string, core/error.h, ...): the linker could pick the
+// (std::vector, std::string, util/error.h, ...): the linker could pick the
 // AVX2-compiled copy for everyone. conv_tile.h is in an anonymous namespace.
 #include "dsp/kernels.h"
 

@@ -1,7 +1,8 @@
 // lmcodec dsp, internal: the per-tile drivers shared by every ISA.
 //
-// Included ONLY by the kernel-table files (conv.cc for the portable reference,
-// conv_avx2.cc for AVX2). Everything is in an anonymous namespace, so each of
+// Included ONLY by the kernel-table files (conv_scalar.cc for the portable
+// reference, conv_avx2.cc, conv_avx512.cc; also by simd_tile.h, which the
+// last two share). Everything is in an anonymous namespace, so each of
 // those files gets its own copy compiled with its own flags (no ODR sharing).
 //
 // A "micro-kernel policy" M supplies the ISA-specific pieces:
@@ -330,7 +331,7 @@ void wino_store(const WinoJob& j, int64_t b0, const float* y, int co0, int co1) 
 
 // The input transform of an F(4x2, a x b) sub-conv, separably: for each
 // column j of the window, the row transform of F(4, 3) or F(4, 2) (the rows
-// of kBT43 / kBT42 in conv.cc, with their common subexpressions), then for
+// of kBT43 / kBT42 in winograd.cc, with their common subexpressions), then for
 // each row xi of that, the column transform of F(2, 3) or F(2, 2). One op
 // sequence for every ISA (M::Vec ops are single IEEE operations per lane),
 // so the paths stay bit-identical.

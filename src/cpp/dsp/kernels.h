@@ -1,6 +1,6 @@
-// lmcodec dsp, internal: the interface between the drivers in conv.cc (plans,
+// lmcodec dsp, internal: the interface between the drivers in conv_run.cc (plans,
 // packing, padding, threads; compiled without SIMD flags) and the per-ISA
-// kernel tables (conv.cc: portable reference, conv_avx2.cc: AVX2+FMA,
+// kernel tables (conv_scalar.cc: portable reference, conv_avx2.cc: AVX2+FMA,
 // conv_avx512.cc: AVX-512 F/BW/DQ/VL).
 //
 // Every table computes bit-identical floats: the order of the sums is fixed
@@ -36,7 +36,7 @@ enum PostCode : int { kPostNone = 0, kPostRelu = 1, kPostGdn = 2, kPostIgdn = 3 
 
 // One convolution, described as a "flattened stride-1 multi-tap" product.
 //
-// The input has been copied into a zero-padded planar buffer (conv.cc). For
+// The input has been copied into a zero-padded planar buffer (conv_geometry.cc). For
 // output group g (the 4 sub-pixel phases of a transposed conv, else one
 // group) and grid pixel p:
 //     acc[g][co][p] = bias[co] + sum_ci sum_t  w[g][co][ci][t] * in[ci*in_cstride + p + taps[g][t]]
@@ -175,7 +175,7 @@ struct WinoJob {
   int64_t phase_row2;
 };
 
-// Dense product with bias, for the block transforms (dsp/block.h):
+// Dense product with bias, for the block transforms (dsp/block_transform.h):
 //   C[i][j] = (accumulate ? C[i][j] : 0) + (bias[i] + sum_k A[i][k] * B[k][j])
 // for i < m, j < n: acc = bias[i], then acc = fma(A[i][k], B[k][j], acc) in
 // increasing k, then C = C + acc when accumulating. A is row-major with
@@ -192,7 +192,7 @@ struct GemmJob {
   int accumulate;
 };
 
-// Per-thread scratch of one tile (conv.cc allocates it):
+// Per-thread scratch of one tile (conv_run.cc allocates it):
 //   conv f32: acc [ngroups][coutp][kTile], plus |x| and norm [coutp][kTile]
 //             each when the post-op is GDN/IGDN;
 //   conv i16: acc [ngroups][coutp][kTile] (uint32, wrap-around);
@@ -214,7 +214,7 @@ struct KernelTable {
   void (*gemm_f32)(const GemmJob& job);
 };
 
-// The portable path's exact fused multiply-add (conv.cc), for the tests.
+// The portable path's exact fused multiply-add (conv_scalar.cc), for the tests.
 float portable_fma(float a, float b, float c);
 
 const KernelTable& scalar_kernels();

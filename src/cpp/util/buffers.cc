@@ -1,4 +1,4 @@
-#include "core/buffers.h"
+#include "util/buffers.h"
 
 #include <mutex>
 #include <vector>

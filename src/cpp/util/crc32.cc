@@ -1,5 +1,5 @@
 // CRC-32, slicing-by-8. Tables are computed at compile time.
-#include "core/crc32.h"
+#include "util/crc32.h"
 
 #include <array>
 

@@ -1,4 +1,4 @@
-#include "core/profile.h"
+#include "util/profile.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,6 +1,6 @@
-#include "core/progress.h"
+#include "util/progress.h"
 
-#include "core/error.h"
+#include "util/error.h"
 
 namespace lmc {
 namespace {

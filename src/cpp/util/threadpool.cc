@@ -1,6 +1,6 @@
-#include "dsp/threadpool.h"
+#include "util/threadpool.h"
 
-#include "core/error.h"
+#include "util/error.h"
 
 #include <vector>
 #if defined(__unix__) || defined(__APPLE__)
