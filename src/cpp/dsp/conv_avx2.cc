@@ -15,8 +15,7 @@
 //
 // Do not include headers with inline functions that portable code also uses
 // (std::vector, std::string, util/error.h, ...): the linker could pick the
-// AVX2-compiled copy for everyone. conv_tile.h and simd_tile.h are in an
-// anonymous namespace.
+// AVX2-compiled copy for everyone. conv_tile.h is in an anonymous namespace.
 #include "dsp/kernels.h"
 
 #if defined(LMC_HAVE_X86) && defined(__AVX2__) && defined(__FMA__)
@@ -26,47 +25,105 @@
 #include <cstring>
 
 #include "dsp/conv_tile.h"
-#include "dsp/simd_tile.h"
 
 namespace lmc {
 namespace dsp {
 namespace detail {
 namespace {
 
-// The register width of simd_tile.h's shared kernels: 8 floats. The dense
-// GEMM: kR rows x 24 columns of accumulators, masked loads and stores
-// (vmaskmovps) for the last columns.
-struct Avx2V {
-  static constexpr int kLanes = 8;
-  using Vec = __m256;
-  using Mask = __m256i;
-  // (one table per block width kV, as when each block had its own: the
-  // generated code stays the same)
-  template <int kV>
-  static inline __attribute__((always_inline)) Mask mask(int n) {
-    alignas(32) static const int32_t kMaskSrc[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    n = n < 0 ? 0 : (n > 8 ? 8 : n);
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - n));
-  }
-  static inline __attribute__((always_inline)) Vec load(const float* p) { return _mm256_loadu_ps(p); }
-  static inline __attribute__((always_inline)) Vec load_masked(Mask m, const float* p) { return _mm256_maskload_ps(p, m); }
-  static inline __attribute__((always_inline)) void store(float* p, Vec x) { _mm256_storeu_ps(p, x); }
-  static inline __attribute__((always_inline)) void store_masked(float* p, Mask m, Vec x) { _mm256_maskstore_ps(p, m, x); }
-  static inline __attribute__((always_inline)) Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static inline __attribute__((always_inline)) Vec set1(float x) { return _mm256_set1_ps(x); }
-  static inline __attribute__((always_inline)) Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-  static inline __attribute__((always_inline)) Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
-  using IVec = __m256i;
-  template <class T>
-  static inline __attribute__((always_inline)) IVec loadi(const T* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-  static inline __attribute__((always_inline)) void storei(uint32_t* p, IVec x) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), x); }
-  static inline __attribute__((always_inline)) IVec set1i(int32_t x) { return _mm256_set1_epi32(x); }
-  static inline __attribute__((always_inline)) IVec madd_add(IVec c, IVec x, IVec b) { return _mm256_add_epi32(c, _mm256_madd_epi16(x, b)); }
-};
-
 template <int NV>
-struct Avx2Micro : SimdDirect<Avx2V, NV, 4> {
-  using SimdDirect<Avx2V, NV, 4>::NR;
+struct Avx2Micro {
+  static constexpr int NR = 8 * NV;
+
+  // The direct kernels run their (channel, tap) loops through for_taps
+  // (conv_tile.h: fully unrolled for the codec's tap counts).
+  static void f32(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                  int64_t as) {
+    __m256 c[kMR][NV];
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[m][v] = _mm256_loadu_ps(acc + m * as + 8 * v);
+    for_taps(nt, nc, [&](int ci, int t) __attribute__((always_inline)) {
+      const float* x = in + ci * cs + offs[t];
+      __m256 xv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) xv[v] = _mm256_loadu_ps(x + 8 * v);
+#pragma GCC unroll 4
+      for (int m = 0; m < kMR; ++m) {
+        const __m256 b = _mm256_broadcast_ss(w + m);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) c[m][v] = _mm256_fmadd_ps(b, xv[v], c[m][v]);
+      }
+      w += kMR;
+    });
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm256_storeu_ps(acc + m * as + 8 * v, c[m][v]);
+  }
+
+  // 3 output channels x 32 pixels (a 3-channel layer, e.g. the codec's last:
+  // no accumulator row wasted on padding). Weights [nc][nt][3]. The three
+  // broadcasts stay in registers while the 4 pixel vectors stream through
+  // (12 accumulators + 3 weights + 1 input = 16 registers).
+  static constexpr int NR3 = 32;
+  static void f32_mr3(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                      int64_t as) {
+    __m256 c[3][4];
+#pragma GCC unroll 3
+    for (int m = 0; m < 3; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) c[m][v] = _mm256_loadu_ps(acc + m * as + 8 * v);
+    for_taps(nt, nc, [&](int ci, int t) __attribute__((always_inline)) {
+      const float* x = in + ci * cs + offs[t];
+      const __m256 b0 = _mm256_broadcast_ss(w), b1 = _mm256_broadcast_ss(w + 1), b2 = _mm256_broadcast_ss(w + 2);
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) {
+        const __m256 xv = _mm256_loadu_ps(x + 8 * v);
+        c[0][v] = _mm256_fmadd_ps(b0, xv, c[0][v]);
+        c[1][v] = _mm256_fmadd_ps(b1, xv, c[1][v]);
+        c[2][v] = _mm256_fmadd_ps(b2, xv, c[2][v]);
+      }
+      w += 3;
+    });
+#pragma GCC unroll 3
+    for (int m = 0; m < 3; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) _mm256_storeu_ps(acc + m * as + 8 * v, c[m][v]);
+  }
+
+  static void i16(const int16_t* in, int64_t cs, const int* offs, int nt, int nc, const int16_t* w, uint32_t* acc,
+                  int64_t as) {
+    __m256i c[kMR][NV];
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        c[m][v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + m * as + 8 * v));
+    for (int ci = 0; ci < nc; ++ci) {
+      const int16_t* ip = in + 2 * ci * cs;
+      for (int t = 0; t < nt; ++t) {
+        const int16_t* x = ip + 2 * (int64_t)offs[t];
+        __m256i xv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) xv[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16 * v));
+#pragma GCC unroll 4
+        for (int m = 0; m < kMR; ++m) {
+          int32_t pair;
+          std::memcpy(&pair, w + 2 * m, sizeof(pair));
+          const __m256i b = _mm256_set1_epi32(pair);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) c[m][v] = _mm256_add_epi32(c[m][v], _mm256_madd_epi16(xv[v], b));
+        }
+        w += 2 * kMR;
+      }
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + m * as + 8 * v), c[m][v]);
+  }
 
   static void wino_input(float* v, const float* in, int64_t cs, int nc, const WinoComp* comps, int ncomp,
                          const int* rows, int nrows) {
@@ -425,10 +482,103 @@ void avx2_scale(float* x, int64_t n, float g) {
 static_assert(kTile % Micro::NR == 0 && kTile % Micro::NR3 == 0 && kWinoBlocks % Micro::NR == 0,
               "tiles must be multiples of the micro tile");
 
+// kR rows x 24 columns of accumulators (3 vectors per row: 12 independent
+// FMA chains for kR = 4, enough to hide the FMA latency); masked loads and
+// stores for the last columns. Same per-element sequence as the scalar kernel
+// (bias, then fused multiply-adds in ascending k, then + C), so same bits.
+// One kR x (8 kV) block of C at column j0 (nc <= 8 kV columns exist; the
+// lanes past them are masked). kV < 3 serves the last, narrow block of a
+// small product (a thumbnail's block transform has 2-4 columns): computing
+// 24 lanes for 2 cost ~10x. Each element gets the same operations whatever
+// the block width, so the bits do not depend on it.
+template <int kR, int kV>
+inline __attribute__((always_inline)) void avx2_gemm_block(const GemmJob& j, const float* const* arow, int i0, int j0,
+                                                           int nc) {
+  alignas(32) static const int32_t kMaskSrc[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  constexpr int kN = 8 * kV;
+  __m256i mask[kV];
+  #pragma GCC unroll 4
+  for (int v = 0; v < kV; ++v) {
+    int nv = nc - 8 * v;
+    nv = nv < 0 ? 0 : (nv > 8 ? 8 : nv);
+    mask[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskSrc + 8 - nv));
+  }
+  __m256 acc[kR][kV];
+  #pragma GCC unroll 4
+  for (int r = 0; r < kR; ++r)
+    #pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_set1_ps(j.bias[i0 + r]);
+  const float* b = j.b + j0;
+  if (nc == kN) {
+    for (int k = 0; k < j.k; ++k, b += j.ldb) {
+      __m256 bv[kV];
+      #pragma GCC unroll 4
+      for (int v = 0; v < kV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
+      #pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) {
+        const __m256 w = _mm256_broadcast_ss(arow[r] + k);
+        #pragma GCC unroll 4
+        for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_fmadd_ps(w, bv[v], acc[r][v]);
+      }
+    }
+  } else {
+    for (int k = 0; k < j.k; ++k, b += j.ldb) {
+      __m256 bv[kV];
+      #pragma GCC unroll 4
+      for (int v = 0; v < kV; ++v) bv[v] = _mm256_maskload_ps(b + 8 * v, mask[v]);
+      #pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) {
+        const __m256 w = _mm256_broadcast_ss(arow[r] + k);
+        #pragma GCC unroll 4
+        for (int v = 0; v < kV; ++v) acc[r][v] = _mm256_fmadd_ps(w, bv[v], acc[r][v]);
+      }
+    }
+  }
+  // full blocks: plain loads and stores (vmaskmovps stores are slow on
+  // AMD cores: microcoded, they cost more than the block's FMAs here)
+  #pragma GCC unroll 4
+  for (int r = 0; r < kR; ++r) {
+    float* c = j.c + int64_t(i0 + r) * j.ldc + j0;
+    #pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) {
+      __m256 x = acc[r][v];
+      if (nc == kN) {
+        if (j.accumulate) x = _mm256_add_ps(_mm256_loadu_ps(c + 8 * v), x);
+        _mm256_storeu_ps(c + 8 * v, x);
+      } else {
+        if (j.accumulate) x = _mm256_add_ps(_mm256_maskload_ps(c + 8 * v, mask[v]), x);
+        _mm256_maskstore_ps(c + 8 * v, mask[v], x);
+      }
+    }
+  }
+}
+
+template <int kR>
+void avx2_gemm_rows(const GemmJob& j, int i0) {
+  constexpr int kN = 24;
+  const float* arow[kR];
+  for (int r = 0; r < kR; ++r) arow[r] = j.a + int64_t(i0 + r) * j.lda;
+  for (int j0 = 0; j0 < j.n; j0 += kN) {
+    const int nc = j.n - j0 < kN ? j.n - j0 : kN;
+    if (nc > 16) {
+      avx2_gemm_block<kR, 3>(j, arow, i0, j0, nc);
+    } else if (nc > 8) {
+      avx2_gemm_block<kR, 2>(j, arow, i0, j0, nc);
+    } else {
+      avx2_gemm_block<kR, 1>(j, arow, i0, j0, nc);
+    }
+  }
+}
+
+void avx2_gemm(const GemmJob& j) {
+  int i = 0;
+  for (; i + 4 <= j.m; i += 4) avx2_gemm_rows<4>(j, i);
+  for (; i < j.m; ++i) avx2_gemm_rows<1>(j, i);
+}
 
 const KernelTable kAvx2Table = {"avx2",        Micro::NR,      avx2_conv_f32_tile, avx2_conv_i16_tile,
                                 avx2_gdn_tile, avx2_wino_tile, avx2_relu,          avx2_scale,
-                                gemm_impl<Avx2V>};
+                                avx2_gemm};
 }  // namespace
 
 const KernelTable* avx2_kernels() { return &kAvx2Table; }

@@ -11,7 +11,7 @@
 //   * Winograd: a tile's 24 blocks are one zmm + one ymm (the VL forms);
 //   * dense GEMM (block transforms): 4 rows x 48 columns, masked tails (AVX-512
 //     masked loads suppress faults on the lanes they skip).
-// Every float operation is the one the portable reference (conv_scalar.cc) performs
+// Every float operation is the one the portable reference (conv.cc) performs
 // for that element, in the same order (fused multiply-adds as FMA, true
 // divisions), so the bits equal the scalar and AVX2 paths'. Only unaligned
 // load/store forms are used: nothing here may fault on a 64-byte boundary
@@ -24,7 +24,7 @@
 // (indices, masks, tails, widths); it does not measure speed.
 //
 // As in conv_avx2.cc: no headers with inline functions shared with portable
-// code; conv_tile.h and simd_tile.h are in an anonymous namespace.
+// code; conv_tile.h is in an anonymous namespace.
 #include "dsp/kernels.h"
 
 #if defined(LMC_HAVE_X86) &&                                                                                     \
@@ -89,7 +89,6 @@ inline simde__m512i lmc_emu_sra_epi32(simde__m512i a, __m128i count) {
 #endif
 
 #include "dsp/conv_tile.h"
-#include "dsp/simd_tile.h"
 
 namespace lmc {
 namespace dsp {
@@ -100,35 +99,96 @@ inline __attribute__((always_inline)) __mmask16 lane_mask(int n) {
   return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n < 0 ? 0 : n)) - 1u);
 }
 
-// The register width of simd_tile.h's shared kernels: 16 floats. The dense
-// GEMM: kR rows x 48 columns, the lanes past the last column masked (at full
-// speed on AVX-512).
-struct Avx512V {
-  static constexpr int kLanes = 16;
-  using Vec = __m512;
-  using Mask = __mmask16;
-  template <int kV>
-  static inline __attribute__((always_inline)) Mask mask(int n) { return lane_mask(n); }
-  static inline __attribute__((always_inline)) Vec load(const float* p) { return _mm512_loadu_ps(p); }
-  static inline __attribute__((always_inline)) Vec load_masked(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
-  static inline __attribute__((always_inline)) void store(float* p, Vec x) { _mm512_storeu_ps(p, x); }
-  static inline __attribute__((always_inline)) void store_masked(float* p, Mask m, Vec x) { _mm512_mask_storeu_ps(p, m, x); }
-  static inline __attribute__((always_inline)) Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
-  static inline __attribute__((always_inline)) Vec set1(float x) { return _mm512_set1_ps(x); }
-  static inline __attribute__((always_inline)) Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-  static inline __attribute__((always_inline)) Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-  using IVec = __m512i;
-  template <class T>
-  static inline __attribute__((always_inline)) IVec loadi(const T* p) { return _mm512_loadu_si512(p); }
-  static inline __attribute__((always_inline)) void storei(uint32_t* p, IVec x) { _mm512_storeu_si512(p, x); }
-  static inline __attribute__((always_inline)) IVec set1i(int32_t x) { return _mm512_set1_epi32(x); }
-  static inline __attribute__((always_inline)) IVec madd_add(IVec c, IVec x, IVec b) { return _mm512_add_epi32(c, _mm512_madd_epi16(x, b)); }
-};
-
 template <int NV>
-struct Avx512Micro : SimdDirect<Avx512V, NV, 3> {
-  using SimdDirect<Avx512V, NV, 3>::NR;
+struct Avx512Micro {
+  static constexpr int NR = 16 * NV;
 
+  // (channel, tap) loops: for_taps (conv_tile.h), as in conv_avx2.cc
+  static void f32(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                  int64_t as) {
+    __m512 c[kMR][NV];
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[m][v] = _mm512_loadu_ps(acc + m * as + 16 * v);
+    for_taps(nt, nc, [&](int ci, int t) __attribute__((always_inline)) {
+      const float* x = in + ci * cs + offs[t];
+      __m512 xv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) xv[v] = _mm512_loadu_ps(x + 16 * v);
+#pragma GCC unroll 4
+      for (int m = 0; m < kMR; ++m) {
+        const __m512 b = _mm512_set1_ps(w[m]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) c[m][v] = _mm512_fmadd_ps(b, xv[v], c[m][v]);
+      }
+      w += kMR;
+    });
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(acc + m * as + 16 * v, c[m][v]);
+  }
+
+  // 3 output channels x 48 pixels (the codec's last layer): 9 accumulators.
+  static constexpr int NR3 = 48;
+  static void f32_mr3(const float* in, int64_t cs, const int* offs, int nt, int nc, const float* w, float* acc,
+                      int64_t as) {
+    __m512 c[3][3];
+#pragma GCC unroll 3
+    for (int m = 0; m < 3; ++m)
+#pragma GCC unroll 3
+      for (int v = 0; v < 3; ++v) c[m][v] = _mm512_loadu_ps(acc + m * as + 16 * v);
+    for_taps(nt, nc, [&](int ci, int t) __attribute__((always_inline)) {
+      const float* x = in + ci * cs + offs[t];
+      const __m512 b0 = _mm512_set1_ps(w[0]), b1 = _mm512_set1_ps(w[1]), b2 = _mm512_set1_ps(w[2]);
+#pragma GCC unroll 3
+      for (int v = 0; v < 3; ++v) {
+        const __m512 xv = _mm512_loadu_ps(x + 16 * v);
+        c[0][v] = _mm512_fmadd_ps(b0, xv, c[0][v]);
+        c[1][v] = _mm512_fmadd_ps(b1, xv, c[1][v]);
+        c[2][v] = _mm512_fmadd_ps(b2, xv, c[2][v]);
+      }
+      w += 3;
+    });
+#pragma GCC unroll 3
+    for (int m = 0; m < 3; ++m)
+#pragma GCC unroll 3
+      for (int v = 0; v < 3; ++v) _mm512_storeu_ps(acc + m * as + 16 * v, c[m][v]);
+  }
+
+  static void i16(const int16_t* in, int64_t cs, const int* offs, int nt, int nc, const int16_t* w, uint32_t* acc,
+                  int64_t as) {
+    __m512i c[kMR][NV];
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[m][v] = _mm512_loadu_si512(acc + m * as + 16 * v);
+    for (int ci = 0; ci < nc; ++ci) {
+      const int16_t* ip = in + 2 * ci * cs;
+      for (int t = 0; t < nt; ++t) {
+        const int16_t* x = ip + 2 * (int64_t)offs[t];
+        __m512i xv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) xv[v] = _mm512_loadu_si512(x + 32 * v);
+#pragma GCC unroll 4
+        for (int m = 0; m < kMR; ++m) {
+          int32_t pair;
+          std::memcpy(&pair, w + 2 * m, sizeof(pair));
+          const __m512i b = _mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) c[m][v] = _mm512_add_epi32(c[m][v], _mm512_madd_epi16(xv[v], b));
+        }
+        w += 2 * kMR;
+      }
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm512_storeu_si512(acc + m * as + 16 * v, c[m][v]);
+  }
+
+  // One channel's kWinoBlocks (24) floats: a zmm (0..15) and a ymm (16..23).
   static void wino_input(float* v, const float* in, int64_t cs, int nc, const WinoComp* comps, int ncomp,
                          const int* rows, int nrows) {
     static_assert(kWinoBlocks == 24, "one zmm + one ymm per channel");
@@ -481,6 +541,86 @@ void avx512_scale(float* x, int64_t n, float g) {
   }
 }
 
+// kR rows x (16 kV) columns of C at column j0 (nc of them exist; the lanes
+// past them are masked, which AVX-512 does at full speed). Per element: bias,
+// fused multiply-adds in ascending k, then + C: the scalar kernel's sequence.
+template <int kR, int kV>
+inline __attribute__((always_inline)) void avx512_gemm_block(const GemmJob& j, const float* const* arow, int i0,
+                                                             int j0, int nc) {
+  constexpr int kN = 16 * kV;
+  __mmask16 mask[kV];
+#pragma GCC unroll 4
+  for (int v = 0; v < kV; ++v) mask[v] = lane_mask(nc - 16 * v);
+  __m512 acc[kR][kV];
+#pragma GCC unroll 4
+  for (int r = 0; r < kR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_set1_ps(j.bias[i0 + r]);
+  const float* b = j.b + j0;
+  if (nc == kN) {
+    for (int k = 0; k < j.k; ++k, b += j.ldb) {
+      __m512 bv[kV];
+#pragma GCC unroll 4
+      for (int v = 0; v < kV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+#pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) {
+        const __m512 w = _mm512_set1_ps(arow[r][k]);
+#pragma GCC unroll 4
+        for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_fmadd_ps(w, bv[v], acc[r][v]);
+      }
+    }
+  } else {
+    for (int k = 0; k < j.k; ++k, b += j.ldb) {
+      __m512 bv[kV];
+#pragma GCC unroll 4
+      for (int v = 0; v < kV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + 16 * v);
+#pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) {
+        const __m512 w = _mm512_set1_ps(arow[r][k]);
+#pragma GCC unroll 4
+        for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_fmadd_ps(w, bv[v], acc[r][v]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < kR; ++r) {
+    float* c = j.c + int64_t(i0 + r) * j.ldc + j0;
+#pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) {
+      __m512 x = acc[r][v];
+      if (nc == kN) {
+        if (j.accumulate) x = _mm512_add_ps(_mm512_loadu_ps(c + 16 * v), x);
+        _mm512_storeu_ps(c + 16 * v, x);
+      } else {
+        if (j.accumulate) x = _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], c + 16 * v), x);
+        _mm512_mask_storeu_ps(c + 16 * v, mask[v], x);
+      }
+    }
+  }
+}
+
+template <int kR>
+void avx512_gemm_rows(const GemmJob& j, int i0) {
+  constexpr int kN = 48;
+  const float* arow[kR];
+  for (int r = 0; r < kR; ++r) arow[r] = j.a + int64_t(i0 + r) * j.lda;
+  for (int j0 = 0; j0 < j.n; j0 += kN) {
+    const int nc = j.n - j0 < kN ? j.n - j0 : kN;
+    if (nc > 32) {
+      avx512_gemm_block<kR, 3>(j, arow, i0, j0, nc);
+    } else if (nc > 16) {
+      avx512_gemm_block<kR, 2>(j, arow, i0, j0, nc);
+    } else {
+      avx512_gemm_block<kR, 1>(j, arow, i0, j0, nc);
+    }
+  }
+}
+
+void avx512_gemm(const GemmJob& j) {
+  int i = 0;
+  for (; i + 4 <= j.m; i += 4) avx512_gemm_rows<4>(j, i);
+  for (; i < j.m; ++i) avx512_gemm_rows<1>(j, i);
+}
 
 #if defined(LMC_AVX512_SIMDE)
 constexpr const char* kName = "avx512 (SIMDe emulation)";
@@ -490,7 +630,7 @@ constexpr const char* kName = "avx512";
 
 const KernelTable kAvx512Table = {kName,           Micro::NR,        avx512_conv_f32_tile, avx512_conv_i16_tile,
                                   avx512_gdn_tile, avx512_wino_tile, avx512_relu,          avx512_scale,
-                                  gemm_impl<Avx512V>};
+                                  avx512_gemm};
 }  // namespace
 
 const KernelTable* avx512_kernels() { return &kAvx512Table; }

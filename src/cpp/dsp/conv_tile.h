@@ -1,9 +1,9 @@
 // lmcodec dsp, internal: the per-tile drivers shared by every ISA.
 //
 // Included ONLY by the kernel-table files (conv_scalar.cc for the portable
-// reference, conv_avx2.cc, conv_avx512.cc; also by simd_tile.h, which the
-// last two share). Everything is in an anonymous namespace, so each of
-// those files gets its own copy compiled with its own flags (no ODR sharing).
+// reference, conv_avx2.cc, conv_avx512.cc). Everything is in an anonymous
+// namespace, so each of those files gets its own copy compiled with its own
+// flags (no ODR sharing).
 //
 // A "micro-kernel policy" M supplies the ISA-specific pieces:
 //   M::NR                               pixels per micro tile
