@@ -116,7 +116,12 @@ void open_model(lmc::Weights w, lmc_model** out) {
 
 extern "C" {
 
-const char* lmc_version(void) { return "0.1.0"; }
+#define LMC_STR_(x) #x
+#define LMC_STR(x) LMC_STR_(x)
+// from lmcodec.h's macros, which CMake checks against python/lmcodec/_version.py
+const char* lmc_version(void) {
+  return LMC_STR(LMC_VERSION_MAJOR) "." LMC_STR(LMC_VERSION_MINOR) "." LMC_STR(LMC_VERSION_PATCH);
+}
 
 const char* lmc_last_error(void) { return g_last_error.c_str(); }
 
