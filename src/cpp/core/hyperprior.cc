@@ -816,6 +816,9 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
                                         " bytes cannot hold the latents its side information implies (found after " +
                                         std::to_string(r1) + " of " + std::to_string(yh) + " latent rows)");
     }
+    // not needed again in this call: free rather than keep idle beside g_s's buffers
+    out.release();
+    zs.release();
   }
   // y = r + mu, in mu's storage, decoded in pieces (no full-size r or int32
   // index arrays)
@@ -832,8 +835,8 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
     }
     dec.finish();
   }
-  idx.reset();
-  zi.reset();
+  idx.release();  // freed, not kept idle: g_s's strips come next
+  zi.release();
   profile::Scope prof_y(true, [] { return std::string("decode y = (r + mu) * inv_gain"); });
   std::vector<float> gain, inv_gain;
   gains(qx, gain, inv_gain);
