@@ -224,6 +224,23 @@ void build_lut(const uint32_t* cdf, uint32_t n, int bits, uint16_t* lut) {
   lut[buckets] = uint16_t(n);
 }
 
+// Entries of table t's bucket LUT (2^bits + 1).
+size_t lut_entries(uint32_t n) { return (size_t(1) << lut_bits(n)) + 1; }
+
+// Fills the decoder's view of table t (validated by the caller), building its
+// bucket LUT into `lut` (lut_entries of it). Returns the entries used.
+size_t fill_dec_table(DecTable& d, const CdfTables& tables, size_t t, uint16_t* lut) {
+  d.cdf = tables.cdfs + t * tables.stride;
+  d.offset = tables.offsets[t];
+  d.n = uint32_t(tables.cdf_lengths[t] - 2);
+  d.limit = regular_limit(d.offset, d.n);
+  const int bits = lut_bits(d.n);
+  d.shift = uint32_t(kCdfPrecision - bits);
+  build_lut(d.cdf, d.n, bits, lut);
+  d.lut = lut;
+  return (size_t(1) << bits) + 1;
+}
+
 // Renormalisation for the raw-bit paths (checked, branchy).
 inline void dec_renorm(uint64_t& x, const uint8_t*& p, const uint8_t* end) {
   if (x < kRansL) {
@@ -515,21 +532,12 @@ void rans_decode(const uint8_t* data, size_t size, const int32_t* indexes, size_
   for (size_t t = 0; t < tables.count; ++t) {
     if (!used[t]) continue;
     validate_table(tables, t);
-    lut_total += (size_t(1) << lut_bits(uint32_t(tables.cdf_lengths[t] - 2))) + 1;
+    lut_total += lut_entries(uint32_t(tables.cdf_lengths[t] - 2));
   }
   std::vector<uint16_t> luts(lut_total);
   for (size_t t = 0, pos = 0; t < tables.count; ++t) {
     if (!used[t]) continue;
-    DecTable& d = dt[t];
-    d.cdf = tables.cdfs + t * tables.stride;
-    d.offset = tables.offsets[t];
-    d.n = uint32_t(tables.cdf_lengths[t] - 2);
-    d.limit = regular_limit(d.offset, d.n);
-    const int bits = lut_bits(d.n);
-    d.shift = uint32_t(kCdfPrecision - bits);
-    build_lut(d.cdf, d.n, bits, luts.data() + pos);
-    d.lut = luts.data() + pos;
-    pos += (size_t(1) << bits) + 1;
+    pos += fill_dec_table(dt[t], tables, t, luts.data() + pos);
   }
   const DecTable* dtab = dt.data();
 
@@ -573,16 +581,8 @@ struct RansDecoder::Impl {
 
   void prepare(size_t t) {
     validate_table(tables, t);
-    DecTable& d = dt[t];
-    d.cdf = tables.cdfs + t * tables.stride;
-    d.offset = tables.offsets[t];
-    d.n = uint32_t(tables.cdf_lengths[t] - 2);
-    d.limit = regular_limit(d.offset, d.n);
-    const int bits = lut_bits(d.n);
-    d.shift = uint32_t(kCdfPrecision - bits);
-    luts[t].reset(new uint16_t[(size_t(1) << bits) + 1]);
-    build_lut(d.cdf, d.n, bits, luts[t].get());
-    d.lut = luts[t].get();
+    luts[t].reset(new uint16_t[lut_entries(uint32_t(tables.cdf_lengths[t] - 2))]);
+    fill_dec_table(dt[t], tables, t, luts[t].get());
     ready[t] = 1;
   }
 };
