@@ -78,3 +78,24 @@ file(WRITE ${{CMAKE_BINARY_DIR}}/modeldir.txt "${{LMCODEC_MODEL_DIR}}")
     modeldir = Path((proj / "b" / "modeldir.txt").read_text())
     text = sh([str(proj / "b" / "roundtrip"), str(modeldir / "pca.lmw"), "50"])
     assert "codec 2" in text
+
+
+def test_installed_library_finds_its_weights(prefix, tmp_path):
+    """lmc_model_open_for_stream with no search path finds the stream's weights in the installed
+    share/lmcodec, found from the shared library's own place (the prefix may be moved)."""
+    libdir = next(d for d in (prefix / "lib", prefix / "lib64") if d.exists())
+    moved = tmp_path / "moved"
+    shutil.copytree(prefix, moved, symlinks=True)
+    mlib = moved / libdir.name
+    env = dict(os.environ, PKG_CONFIG_PATH=str(mlib / "pkgconfig"))
+    env.pop("LMCODEC_MODEL_PATH", None)
+    flags = sh(["pkg-config", "--cflags", "--libs", "lmcodec"], env=env).split()
+    exe = tmp_path / "decode"
+    sh(["cc", str(ROOT / "examples" / "c" / "decode.c"), *flags, f"-Wl,-rpath,{mlib}", "-o", str(exe)])
+    import numpy as np
+    img = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    data = lmcodec.encode(img, 50, exif=b"II*\x00" + bytes(8))
+    src = tmp_path / "x.lmc"
+    src.write_bytes(data)
+    text = sh([str(exe), str(src), str(tmp_path / "x.ppm")], env=env)
+    assert "64x48, 3 channels" in text and "exif 12," in text

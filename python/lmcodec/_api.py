@@ -307,10 +307,8 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
         raise LmcError(f"max_bytes must be a positive integer, not {max_bytes!r}")
     model = _model(method)
     nthreads = _threads(threads)
-    extra = []
-    for tag, blob in ((b"iccp", icc_profile), (b"exif", exif), (b"xmpd", xmp)):
-        if blob:
-            extra.append((tag, _as_bytes(blob, tag.decode())))
+    meta = {name: (_as_bytes(blob, name) if blob else None)
+            for name, blob in (("icc_profile", icc_profile), ("exif", exif), ("xmp", xmp))}
 
     calls = [0]  # encodes so far: with max_bytes, progress spans the ~12 encodes of the search
 
@@ -320,12 +318,8 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
         return progress(min(calls[0], _SEARCH_ENCODES - 1) * total + done, _SEARCH_ENCODES * total)
 
     def at(qq: float) -> bytes:
-        data = model.encode(arr, qq, nthreads, 0, bool(rdo), report if progress is not None else None)
+        data = model.encode(arr, qq, nthreads, 0, bool(rdo), report if progress is not None else None, **meta)
         calls[0] += 1
-        if extra:
-            header, chunks = _core.container_read(data)
-            chunks = [(t if isinstance(t, bytes) else t.encode("ascii"), c) for t, c in chunks]
-            data = _core.container_write(header, chunks + extra)
         return data
 
     data = at(q)

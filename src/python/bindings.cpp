@@ -384,7 +384,7 @@ class PyModel {
   PyModel& operator=(const PyModel&) = delete;
 
   py::bytes encode(const py::array& image, double quality, int threads, int strip_rows, bool rdo,
-                   py::object progress) const {
+                   py::object progress, py::object icc, py::object exif, py::object xmp) const {
     if (!py::isinstance<py::array_t<uint8_t>>(image) || image.dtype().kind() != 'u' || image.itemsize() != 1)
       throw lmc::Error(lmc::Status::InvalidArgument, "image must be a uint8 array");
     auto arr = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
@@ -397,7 +397,13 @@ class PyModel {
     size_t size = 0;
     lmc_status st;
     PyProgress prog{std::move(progress), nullptr};
-    lmc_encode_options opt{threads, strip_rows, rdo ? 0 : 1, &PyProgress::call, &prog};
+    // metadata: bytes objects (immutable, alive for the call), read without the GIL
+    std::string icc_s = icc.is_none() ? std::string() : std::string(py::bytes(icc));
+    std::string exif_s = exif.is_none() ? std::string() : std::string(py::bytes(exif));
+    std::string xmp_s = xmp.is_none() ? std::string() : std::string(py::bytes(xmp));
+    auto u8 = [](const std::string& b) { return reinterpret_cast<const uint8_t*>(b.data()); };
+    lmc_metadata md{u8(icc_s), icc_s.size(), u8(exif_s), exif_s.size(), u8(xmp_s), xmp_s.size()};
+    lmc_encode_options opt{threads, strip_rows, rdo ? 0 : 1, &PyProgress::call, &prog, &md};
     {
       py::gil_scoped_release nogil;
       st = lmc_encode(m_, arr.data(), uint32_t(w), uint32_t(h), size_t(w) * size_t(c), uint32_t(c), float(quality), &opt,
@@ -470,7 +476,8 @@ void bind_codec(py::module_& m) {
   py::class_<PyModel>(m, "Model")
       .def(py::init<const std::string&>(), py::arg("path"))
       .def("encode", &PyModel::encode, py::arg("image"), py::arg("quality"), py::arg("threads") = 0,
-           py::arg("strip_rows") = 0, py::arg("rdo") = true, py::arg("progress") = py::none())
+           py::arg("strip_rows") = 0, py::arg("rdo") = true, py::arg("progress") = py::none(),
+           py::arg("icc_profile") = py::none(), py::arg("exif") = py::none(), py::arg("xmp") = py::none())
       .def("decode", &PyModel::decode, py::arg("data"), py::arg("threads") = 0, py::arg("max_pixels") = 0,
            py::arg("max_chunk_bytes") = 0, py::arg("strip_rows") = 0, py::arg("max_dimension") = 0,
            py::arg("max_chunks") = 0, py::arg("progress") = py::none())

@@ -76,7 +76,7 @@ inline bool chunk_type_critical(const ChunkType& t) noexcept { return t[0] >= 'A
 bool chunk_type_known(const ChunkType& t) noexcept;
 std::string chunk_type_str(const ChunkType& t);  // printable, for messages
 
-enum Codec : uint8_t { kCodecHyperprior = 1, kCodecPca = 2 };
+enum CodecId : uint8_t { kCodecHyperprior = 1, kCodecPca = 2 };
 
 enum HeaderFlags : uint32_t {
   kFlagHasAlpha = 1u << 0,  // an ALPH chunk is present
@@ -87,7 +87,7 @@ struct Header {
   uint32_t width = 0, height = 0;
   uint8_t channels = 0;        // 1 gray, 3 RGB, 4 RGBA
   uint8_t bit_depth = 8;       // only 8
-  uint8_t codec = 0;           // Codec
+  uint8_t codec = 0;           // CodecId (core/codecs.h: the Codec behind each)
   uint16_t quality_x100 = 0;   // 100 ..= 10000
   std::array<uint8_t, 16> model_id{};  // first 16 bytes of SHA-256(weights file)
   uint32_t flags = 0;          // HeaderFlags

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdlib>
 
 namespace lmc {
 
@@ -46,6 +47,39 @@ void planar_row_to_rgb(const float* r, const float* g, const float* b, uint32_t 
     dst[3 * size_t(x)] = to_u8(r[x]);
     dst[3 * size_t(x) + 1] = to_u8(g[x]);
     dst[3 * size_t(x) + 2] = to_u8(b[x]);
+  }
+}
+
+const uint8_t* pack_rgb(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, uint32_t channels,
+                        std::vector<uint8_t>& tmp, size_t* out_stride) {
+  if (channels == 3) {
+    *out_stride = stride;
+    return px;
+  }
+  tmp.resize(size_t(w) * h * 3);
+  for (uint32_t y = 0; y < h; ++y) {
+    const uint8_t* row = px + size_t(y) * stride;
+    uint8_t* o = &tmp[size_t(y) * w * 3];
+    for (uint32_t x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) o[size_t(x) * 3 + c] = row[size_t(x) * channels + (channels == 1 ? 0 : c)];
+  }
+  *out_stride = size_t(w) * 3;
+  return tmp.data();
+}
+
+void rgb_to_layout_in_place(uint8_t** buf, size_t n, uint32_t channels) {
+  uint8_t* out = *buf;
+  if (channels == 1) {
+    for (size_t i = 0; i < n; ++i) out[i] = uint8_t((unsigned(out[3 * i]) + out[3 * i + 1] + out[3 * i + 2] + 1) / 3);
+    if (uint8_t* shrunk = static_cast<uint8_t*>(std::realloc(out, n ? n : 1))) *buf = shrunk;
+  } else if (channels == 4) {
+    // back to front: pixel i's RGB (bytes 3i..3i+2) is read before any
+    // write reaches it (writes of pixels >= i start at 4i)
+    for (size_t i = n; i-- > 0;) {
+      out[4 * i + 2] = out[3 * i + 2];
+      out[4 * i + 1] = out[3 * i + 1];
+      out[4 * i] = out[3 * i];
+    }
   }
 }
 

@@ -101,12 +101,26 @@ typedef struct lmc_limits {
  * at equal PSNR). 1 = round every latent to the nearest integer (the plain
  * quantiser; also what weights without an rdo.cost table get). Streams of
  * either kind decode the same way. Ignored by the PCA codec. */
+/* Metadata kept beside the image, byte for byte (the optional chunks iccp,
+ * exif, xmpd of docs/format.md). Each is a pointer and a size; NULL or 0 =
+ * absent. exif is the TIFF-header-onward EXIF block (as in PNG's eXIf and
+ * WebP's EXIF chunks, no "Exif\0\0" prefix); xmp is the XMP packet (UTF-8). */
+typedef struct lmc_metadata {
+  const uint8_t* icc;
+  size_t icc_size;
+  const uint8_t* exif;
+  size_t exif_size;
+  const uint8_t* xmp;
+  size_t xmp_size;
+} lmc_metadata;
+
 typedef struct lmc_encode_options {
   int threads;              /* 0 = one per core */
   int strip_rows;
   int plain_rounding;       /* 0 = rate-distortion optimised (default), 1 = nearest */
   lmc_progress_fn progress; /* NULL = no reports */
   void* progress_user;      /* passed to progress */
+  const lmc_metadata* metadata; /* NULL = none; stored in the file, read back with lmc_read_metadata */
 } lmc_encode_options;
 
 typedef struct lmc_decode_options {
@@ -138,6 +152,16 @@ const char* lmc_last_error(void);
 lmc_status lmc_model_open(const char* path, lmc_model** out);
 lmc_status lmc_model_open_memory(const uint8_t* data, size_t size, lmc_model** out);
 void lmc_model_close(lmc_model* model);
+/* Open the weights file a stream was made with: the .lmw file, among those
+ * in the directories of search_path, whose model id is the one the stream's
+ * header names (a file named <model>-<first 8 id bytes in hex>.lmw is tried
+ * first; any other .lmw is identified by its SHA-256). search_path lists
+ * directories separated by ':' (';' on Windows); NULL = the directories of
+ * the environment variable LMCODEC_MODEL_PATH, then the weights directory
+ * this library was installed with (share/lmcodec). Only the stream's header
+ * is read. LMC_ERR_MODEL_MISMATCH when no file there has that id. */
+lmc_status lmc_model_open_for_stream(const uint8_t* data, size_t size, const char* search_path, lmc_model** out);
+
 /* Codec id (1 hyperprior, 2 pca) and 16-byte id of a loaded model. */
 uint32_t lmc_model_codec(const lmc_model* model);
 void lmc_model_id(const lmc_model* model, uint8_t out[16]);
@@ -157,6 +181,12 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size,
 
 /* Read the header without decoding. limits may be NULL. */
 lmc_status lmc_info(const uint8_t* data, size_t size, const lmc_limits* limits, lmc_image_info* out_info);
+
+/* The metadata stored in a stream (see lmc_metadata). The whole stream is
+ * validated (structure, every CRC) first; the pointers point into data
+ * (no copy: valid while data is) and are NULL/0 for absent items. limits
+ * may be NULL. */
+lmc_status lmc_read_metadata(const uint8_t* data, size_t size, const lmc_limits* limits, lmc_metadata* out);
 
 /* 1 if data starts with the .lmc signature, else 0. */
 int lmc_check(const uint8_t* data, size_t size);

@@ -1,6 +1,12 @@
 // lmcodec core: the public C API (include/lmcodec.h) -- models, encode,
-// decode, info. Everything below the API throws lmc::Error; here it becomes
-// an lmc_status plus a thread-local message.
+// decode, info, metadata. Everything below the API throws lmc::Error; here
+// it becomes an lmc_status plus a thread-local message.
+//
+// What every codec shares is done here: arguments, header, limits, the
+// thread pool, progress, alpha (core/alpha.cc), metadata chunks and the
+// pixel layouts (core/pixels.cc). The colour channels go to the model's
+// Codec (core/codecs.h), whichever it is.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -10,21 +16,21 @@
 #include <vector>
 
 #include "core/alpha.h"
+#include "core/codecs.h"
 #include "core/container.h"
-#include "util/error.h"
-#include "util/progress.h"
-#include "core/hyperprior.h"
-#include "core/pca_codec.h"
+#include "core/model_search.h"
+#include "core/pixels.h"
 #include "core/weights.h"
 #include "dsp/cpu.h"
+#include "util/error.h"
+#include "util/progress.h"
 #include "util/threadpool.h"
 #include "lmcodec.h"
 
 struct lmc_model {
   lmc::Weights weights;
-  uint32_t codec = 0;
-  std::unique_ptr<lmc::HyperpriorModel> hyper;
-  std::unique_ptr<lmc::PcaCodec> pca;
+  std::unique_ptr<lmc::Codec> codec;
+  lmc::CodecDescription desc;
 };
 
 namespace {
@@ -99,17 +105,28 @@ uint8_t* copy_out(const std::vector<uint8_t>& v) {
 void open_model(lmc::Weights w, lmc_model** out) {
   auto m = std::make_unique<lmc_model>();
   m->weights = std::move(w);
-  const std::string& kind = m->weights.get_str("model");
-  if (kind == "hyperprior") {
-    m->codec = lmc::kCodecHyperprior;
-    m->hyper = std::make_unique<lmc::HyperpriorModel>(m->weights);
-  } else if (kind == "pca") {
-    m->codec = lmc::kCodecPca;
-    m->pca = std::make_unique<lmc::PcaCodec>(m->weights);
-  } else {
-    lmc::fail(lmc::Status::Unsupported, "unknown model type '" + kind + "'");
-  }
+  m->codec = lmc::make_codec(m->weights);
+  m->desc = m->codec->describe();
   *out = m.release();
+}
+
+// The metadata chunks of options->metadata, in file order (before the
+// payload, as docs/format.md asks of writers).
+void metadata_chunks(const lmc_metadata* md, std::vector<lmc::Chunk>& chunks) {
+  if (!md) return;
+  struct Item {
+    const lmc::ChunkType& type;
+    const uint8_t* data;
+    size_t size;
+    const char* name;
+  };
+  for (const Item& it : {Item{lmc::kIcc, md->icc, md->icc_size, "icc"}, Item{lmc::kExif, md->exif, md->exif_size, "exif"},
+                         Item{lmc::kXmp, md->xmp, md->xmp_size, "xmp"}}) {
+    if (it.size == 0) continue;
+    LMC_CHECK(it.data != nullptr, lmc::Status::InvalidArgument,
+              std::string("metadata ") + it.name + " has a size but no data");
+    chunks.push_back(lmc::Chunk{it.type, std::vector<uint8_t>(it.data, it.data + it.size)});
+  }
 }
 
 }  // namespace
@@ -143,16 +160,31 @@ lmc_status lmc_model_open_memory(const uint8_t* data, size_t size, lmc_model** o
 
 void lmc_model_close(lmc_model* model) { delete model; }
 
-uint32_t lmc_model_codec(const lmc_model* model) { return model ? model->codec : 0; }
+lmc_status lmc_model_open_for_stream(const uint8_t* data, size_t size, const char* search_path, lmc_model** out) {
+  if (out) *out = nullptr;
+  return guarded([&] {
+    LMC_CHECK(data && out, lmc::Status::InvalidArgument, "null argument");
+    lmc::Header h = lmc::read_header(data, size, lmc::Limits());
+    std::vector<std::string> dirs = lmc::model_search_dirs(search_path);
+    std::string path = lmc::find_weights_file(dirs, h.model_id);
+    if (path.empty()) {
+      std::string where;
+      for (const std::string& d : dirs) where += (where.empty() ? "" : ", ") + d;
+      lmc::fail(lmc::Status::ModelMismatch, "no weights file with model id " + lmc::model_id_hex(h.model_id) +
+                                                " (the stream's) in " + (where.empty() ? "no directory" : where));
+    }
+    open_model(lmc::Weights::from_file(path), out);
+  });
+}
+
+uint32_t lmc_model_codec(const lmc_model* model) { return model ? model->desc.id : 0; }
 
 void lmc_model_id(const lmc_model* model, uint8_t out[16]) {
   if (model && out) std::memcpy(out, model->weights.model_id().data(), 16);
 }
 
 int64_t lmc_model_param_count(const lmc_model* model) {
-  if (!model) return 0;
-  if (model->hyper) return model->hyper->parameter_count();
-  return 0;
+  return model ? model->desc.parameters : 0;
 }
 
 int lmc_model_meta_number(const lmc_model* model, const char* key, double* out) {
@@ -183,45 +215,33 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
     LMC_CHECK(std::isfinite(quality) && quality >= 1.0f && quality <= 100.0f, Status::InvalidArgument,
               "quality must be in [1, 100]");
     LMC_CHECK(row_stride >= size_t(width) * channels, Status::InvalidArgument, "row_stride is smaller than a row");
+    LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
+    LMC_CHECK(!options || options->plain_rounding == 0 || options->plain_rounding == 1, Status::InvalidArgument,
+              "plain_rounding must be 0 or 1");
     lmc::Header hdr;
     hdr.width = width;
     hdr.height = height;
     hdr.channels = uint8_t(channels);
     hdr.bit_depth = 8;
-    hdr.codec = uint8_t(model->codec);
+    hdr.codec = model->desc.id;
     hdr.quality_x100 = uint16_t(std::lround(double(quality) * 100.0));
     hdr.model_id = model->weights.model_id();
     lmc::validate_header(hdr, lmc::Limits(), true);
+    std::vector<lmc::Chunk> chunks;
+    metadata_chunks(options ? options->metadata : nullptr, chunks);
     auto pool = make_pool(options ? options->threads : 0);
     lmc::ProgressScope progress(options ? options->progress : nullptr, options ? options->progress_user : nullptr);
-    std::vector<lmc::Chunk> chunks;
-    if (model->hyper) {
-      lmc::Chunk side{lmc::kSideInfo, {}}, lat{lmc::kLatents, {}};
-      LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
-      LMC_CHECK(!options || options->plain_rounding == 0 || options->plain_rounding == 1, Status::InvalidArgument,
-                "plain_rounding must be 0 or 1");
-      model->hyper->encode(pixels, width, height, row_stride, channels, hdr.quality_x100, pool->get(), side.data, lat.data,
-                           options ? options->strip_rows : 0, !(options && options->plain_rounding));
-      chunks.push_back(std::move(side));
-      chunks.push_back(std::move(lat));
-    } else {
-      const uint8_t* rgb = pixels;
-      size_t stride = row_stride;
-      std::vector<uint8_t> tmp;
-      if (channels != 3) {
-        tmp.resize(size_t(width) * height * 3);
-        for (uint32_t y = 0; y < height; ++y)
-          for (uint32_t x = 0; x < width; ++x)
-            for (int c = 0; c < 3; ++c)
-              tmp[(size_t(y) * width + x) * 3 + c] = pixels[size_t(y) * row_stride + size_t(x) * channels + (channels == 1 ? 0 : c)];
-        rgb = tmp.data();
-        stride = size_t(width) * 3;
-      }
-      lmc::progress(0, 1);
-      lmc::Chunk lat{lmc::kLatents, model->pca->encode(rgb, width, height, stride, hdr.quality_x100)};
-      chunks.push_back(std::move(lat));
-      lmc::progress(1, 1);
-    }
+    lmc::EncodeRequest req;
+    req.pixels = pixels;
+    req.width = width;
+    req.height = height;
+    req.stride = row_stride;
+    req.channels = channels;
+    req.quality_x100 = hdr.quality_x100;
+    req.pool = pool->get();
+    req.strip_rows = options ? options->strip_rows : 0;
+    req.rdo = !(options && options->plain_rounding);
+    model->codec->encode(req, chunks);
     if (channels == 4) {
       hdr.flags |= lmc::kFlagHasAlpha;
       chunks.push_back(lmc::Chunk{lmc::kAlpha, lmc::encode_alpha(pixels + 3, width, height, row_stride, 4)});
@@ -240,66 +260,40 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
     LMC_CHECK(model && data && out_pixels && out_info, Status::InvalidArgument, "null argument");
     lmc::ContainerView v = lmc::read_container_view(data, size, make_limits(options ? &options->limits : nullptr));
     const lmc::Header& h = v.header;
-    LMC_CHECK(h.codec == model->codec, Status::ModelMismatch,
-              "stream uses codec " + std::to_string(h.codec) + " but the model is codec " + std::to_string(model->codec));
+    LMC_CHECK(h.codec == model->desc.id, Status::ModelMismatch,
+              "stream uses codec " + std::to_string(h.codec) + " but the model is codec " + std::to_string(model->desc.id));
     lmc::check_model_id(h, model->weights.model_id());
     LMC_CHECK(h.tile_height == 0, Status::Unsupported, "striped streams are not supported by this version");
-    const lmc::ChunkView* lat = v.find(lmc::kLatents);
-    LMC_CHECK(lat != nullptr, Status::CorruptStream, "stream has no latents chunk");
-    LMC_CHECK(v.find_all(lmc::kLatents).size() == 1, Status::CorruptStream, "stream has more than one latents chunk");
+    LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
+    // the payloads' evidence before the output is allocated: a broken alpha
+    // or payload chunk costs nothing
     const lmc::ChunkView* alpha = nullptr;
     if (h.channels == 4) {
       alpha = v.find(lmc::kAlpha);
       LMC_CHECK(alpha != nullptr, Status::CorruptStream, "RGBA stream has no alpha chunk");
-      // before any pixel is allocated: a broken alpha chunk costs nothing
       lmc::check_alpha(alpha->data, alpha->size, h.width, h.height);
     }
-    const lmc::ChunkView* side = nullptr;
-    if (model->hyper) {
-      side = v.find(lmc::kSideInfo);
-      LMC_CHECK(side != nullptr, Status::CorruptStream, "stream has no side-information chunk");
-    }
-    LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
-    // the payloads' evidence before the output is allocated
-    if (model->hyper) model->hyper->check_payload(side->size, lat->size, h.width, h.height);
-    else model->pca->check_payload(lat->size, h.width, h.height, h.quality_x100);
+    model->codec->check(v);
     auto pool = make_pool(options ? options->threads : 0);
     lmc::ProgressScope progress(options ? options->progress : nullptr, options ? options->progress_user : nullptr);
     const size_t n = size_t(h.width) * h.height;
     const size_t ch = h.channels;
-    // The codecs write packed RGB into the output buffer itself (not
-    // value-initialised: they write every byte, and a hostile header must not
+    // The codec writes packed RGB into the output buffer itself (not
+    // value-initialised: it writes every byte, and a hostile header must not
     // commit memory before its payload is found to be garbage); gray and RGBA
     // are then converted in place, so the peak is the output (3 bytes a pixel
     // for gray, shrunk afterwards) plus the codec's bounded working set.
     uint8_t* out = static_cast<uint8_t*>(std::malloc(n * std::max<size_t>(ch, 3)));
     if (!out) throw std::bad_alloc();
     std::unique_ptr<uint8_t, decltype(&std::free)> guard(out, &std::free);
-    if (model->hyper) {
-      model->hyper->decode(side->data, side->size, lat->data, lat->size, h.width, h.height, h.quality_x100, pool->get(),
-                           out, options ? options->strip_rows : 0);
-    } else {
-      lmc::progress(0, 1);
-      model->pca->decode(lat->data, lat->size, h.width, h.height, h.quality_x100, out);
-      lmc::progress(1, 1);
-    }
-    if (ch == 1) {
-      for (size_t i = 0; i < n; ++i) out[i] = uint8_t((unsigned(out[3 * i]) + out[3 * i + 1] + out[3 * i + 2] + 1) / 3);
-      if (uint8_t* shrunk = static_cast<uint8_t*>(std::realloc(out, n))) {
-        guard.release();
-        out = shrunk;
-        guard.reset(out);
-      }
-    } else if (ch == 4) {
-      // back to front: pixel i's RGB (bytes 3i..3i+2) is read before any
-      // write reaches it (writes of pixels >= i start at 4i)
-      for (size_t i = n; i-- > 0;) {
-        out[4 * i + 2] = out[3 * i + 2];
-        out[4 * i + 1] = out[3 * i + 1];
-        out[4 * i] = out[3 * i];
-      }
-      lmc::decode_alpha(alpha->data, alpha->size, h.width, h.height, out + 3, 4);
-    }
+    lmc::DecodeRequest req;
+    req.pool = pool->get();
+    req.strip_rows = options ? options->strip_rows : 0;
+    model->codec->decode(v, req, out);
+    guard.release();
+    lmc::rgb_to_layout_in_place(&out, n, h.channels);
+    guard.reset(out);
+    if (ch == 4) lmc::decode_alpha(alpha->data, alpha->size, h.width, h.height, out + 3, 4);
     fill_info(h, out_info);
     *out_pixels = guard.release();
   });
@@ -309,6 +303,17 @@ lmc_status lmc_info(const uint8_t* data, size_t size, const lmc_limits* limits, 
   return guarded([&] {
     LMC_CHECK(data && out_info, lmc::Status::InvalidArgument, "null argument");
     fill_info(lmc::read_header(data, size, make_limits(limits)), out_info);
+  });
+}
+
+lmc_status lmc_read_metadata(const uint8_t* data, size_t size, const lmc_limits* limits, lmc_metadata* out) {
+  if (out) std::memset(out, 0, sizeof(*out));
+  return guarded([&] {
+    LMC_CHECK(data && out, lmc::Status::InvalidArgument, "null argument");
+    lmc::ContainerView v = lmc::read_container_view(data, size, make_limits(limits));
+    if (const lmc::ChunkView* c = v.find(lmc::kIcc)) out->icc = c->data, out->icc_size = c->size;
+    if (const lmc::ChunkView* c = v.find(lmc::kExif)) out->exif = c->data, out->exif_size = c->size;
+    if (const lmc::ChunkView* c = v.find(lmc::kXmp)) out->xmp = c->data, out->xmp_size = c->size;
   });
 }
 
