@@ -23,14 +23,9 @@ have_fuzzer_clang() {
 
 if have_fuzzer_clang; then exit 0; fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "fuzz/install_deps.sh: no apt-get; install clang (>= 14) with libFuzzer and the sanitizer runtimes yourself" >&2
-  exit 1
-fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev >/dev/null \
-  || $SUDO apt-get install -y -qq --no-install-recommends clang-14 >/dev/null   # older releases ship the runtimes in clang-14
+here="$(cd "$(dirname "$0")" && pwd)"
+apt="$here/../tools/apt_install.sh"
+hint="install clang (>= 14) with libFuzzer and the sanitizer runtimes yourself"
+bash "$apt" fuzz/install_deps.sh "$hint" clang-14 libclang-rt-14-dev \
+  || bash "$apt" fuzz/install_deps.sh "$hint" clang-14   # older releases ship the runtimes in clang-14
 have_fuzzer_clang

@@ -16,17 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = Path(lmcodec.__file__).resolve().parent / "models"
 
 
-@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
-@pytest.mark.parametrize("model", ["hyperprior", "pca"])
-def test_c_example_roundtrip(model, tmp_path):
+def build_example(target: str) -> Path:
+    """Builds one of examples/c's programs against the core library; its path."""
     build = ROOT / "build" / "c-example"
     gen = ["-G", "Ninja"] if shutil.which("ninja") else []
     subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), *gen, "-DLMCODEC_BUILD_PYTHON=OFF",
                     "-DLMCODEC_BUILD_EXAMPLES=ON", "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
-    r = subprocess.run(["cmake", "--build", str(build), "--target", "lmc_roundtrip", "-j", str(os.cpu_count() or 2)],
+    r = subprocess.run(["cmake", "--build", str(build), "--target", target, "-j", str(os.cpu_count() or 2)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    exe = build / "lmc_roundtrip"
+    return build / target
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
+@pytest.mark.parametrize("model", ["hyperprior", "pca"])
+def test_c_example_roundtrip(model, tmp_path):
+    exe = build_example("lmc_roundtrip")
     out = tmp_path / "c.lmc"
     r = subprocess.run([str(exe), str(MODELS / f"{model}.lmw"), "60", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -54,14 +59,7 @@ def _read_pnm(path: Path):
 
 @pytest.fixture(scope="module")
 def c_decode():
-    build = ROOT / "build" / "c-example"
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-    subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), *gen, "-DLMCODEC_BUILD_PYTHON=OFF",
-                    "-DLMCODEC_BUILD_EXAMPLES=ON", "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
-    r = subprocess.run(["cmake", "--build", str(build), "--target", "lmc_decode", "-j", str(os.cpu_count() or 2)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return build / "lmc_decode"
+    return build_example("lmc_decode")
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")

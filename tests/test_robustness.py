@@ -64,40 +64,16 @@ def image(h: int, w: int, channels: int, seed: int) -> np.ndarray:
     return rgb
 
 
-def chunk_bytes(ctype: bytes, data: bytes) -> bytes:
-    head = ctype + struct.pack("<I", len(data))
-    return head + data + struct.pack("<I", zlib.crc32(head + data))
+# The chunk helpers are fuzz/forge.py's (one forger for the fuzzers and the tests).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
+import forge  # noqa: E402
 
-
-def split_chunks(data: bytes):
-    """[(type, data)] of a well-formed stream (HEAD and ENDC included)."""
-    out, pos = [], 8
-    while pos < len(data):
-        (n,) = struct.unpack_from("<I", data, pos + 4)
-        out.append((data[pos:pos + 4], data[pos + 8:pos + 8 + n]))
-        pos += 12 + n
-    return out
+split_chunks = forge.split
+patch_head = forge.rewrite  # raw HEAD fields (any values, valid or not), CRCs fixed
 
 
 def join_chunks(chunks) -> bytes:
-    return SIG + b"".join(chunk_bytes(t, d) for t, d in chunks)
-
-
-def patch_head(data: bytes, **fields) -> bytes:
-    """Rewrites raw HEAD fields (any values, valid or not) and fixes the CRC."""
-    layout = {"version_major": (0, "B"), "version_minor": (1, "B"), "channels": (2, "B"), "bit_depth": (3, "B"),
-              "width": (4, "<I"), "height": (8, "<I"), "codec": (12, "B"), "reserved": (13, "B"),
-              "quality_x100": (14, "<H"), "flags": (32, "<I"), "tile_height": (36, "<I")}
-    chunks = split_chunks(data)
-    head = bytearray(chunks[0][1])
-    for k, v in fields.items():
-        if k == "model_id":
-            head[16:32] = v
-        else:
-            off, fmt = layout[k]
-            struct.pack_into(fmt, head, off, v)
-    chunks[0] = (b"HEAD", bytes(head))
-    return join_chunks(chunks)
+    return forge.SIG + b"".join(forge.chunk(t, d) for t, d in chunks)
 
 
 def model_id(method: str) -> bytes:
@@ -333,9 +309,6 @@ def test_fuzz_structured_streams(payload_pool):
 
 @pytest.fixture(scope="module")
 def forger():
-    sys.path.insert(0, str(ROOT / "fuzz"))
-    import forge
-
     return forge.Forger()
 
 
@@ -345,8 +318,6 @@ def forged_valid_payloads(draw, f):
     coded with the models' own tables (fuzz/forge.py), then hostile header
     fields: sizes far from the payload's, re-laid blocks, cut or flipped
     chunks, a hopeless alpha stream."""
-    import forge
-
     method = draw(st.sampled_from(["hyperprior", "pca"]))
     ch = draw(st.sampled_from([1, 3, 4]))
     w, h = draw(st.integers(1, 96)), draw(st.integers(1, 96))

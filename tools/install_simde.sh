@@ -10,14 +10,7 @@ for d in /usr/include /usr/local/include ${SIMDE_INCLUDE:-}; do
     exit 0
   fi
 done
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "tools/install_simde.sh: no apt-get; install the SIMDe headers (https://github.com/simd-everywhere/simde) yourself" >&2
-  exit 1
-fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get install -y -qq --no-install-recommends libsimde-dev >/dev/null 2>&1 \
-  || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends libsimde-dev >/dev/null; }
+bash "$(dirname "$0")/apt_install.sh" tools/install_simde.sh \
+  "install the SIMDe headers (https://github.com/simd-everywhere/simde) yourself" libsimde-dev || exit 1
 test -f /usr/include/simde/x86/avx512.h
 echo "tools/install_simde.sh: installed libsimde-dev"

@@ -16,13 +16,9 @@ namespace {
 
 using Rng = std::mt19937_64;
 
-// A set of tables owned by the test, padded to a common stride.
-struct Tables {
-  std::vector<uint32_t> cdfs;
-  std::vector<int32_t> lengths;
-  std::vector<int32_t> offsets;
-  size_t stride = 0;
-
+// A set of tables owned by the test, padded to a common stride (the
+// padding is poisoned, so reading past a table's length shows).
+struct Tables : lmc::OwnedTables {
   void add(const std::vector<uint32_t>& cdf, int32_t offset) {
     std::vector<std::vector<uint32_t>> rows;
     for (size_t t = 0; t < lengths.size(); ++t)
@@ -33,15 +29,6 @@ struct Tables {
     stride = std::max(stride, cdf.size() + 1);  // +1: keep some padding
     cdfs.assign(rows.size() * stride, 0xDEADBEEFu);
     for (size_t t = 0; t < rows.size(); ++t) std::copy(rows[t].begin(), rows[t].end(), cdfs.begin() + t * stride);
-  }
-  lmc::CdfTables view() const {
-    lmc::CdfTables v;
-    v.cdfs = cdfs.data();
-    v.stride = stride;
-    v.cdf_lengths = lengths.data();
-    v.offsets = offsets.data();
-    v.count = lengths.size();
-    return v;
   }
   size_t count() const { return lengths.size(); }
   const uint32_t* cdf(size_t t) const { return cdfs.data() + t * stride; }

@@ -31,7 +31,7 @@ void check_run(const float* in, float* out, int h, int w) {
 }  // namespace
 
 BlockAnalysis::BlockAnalysis(int cin, int cout, int b, const float* weight, const float* bias)
-    : cin_(cin), cout_(cout), b_(b) {
+    : BlockLinear(cin, cout, b) {
   check_dims(cin, cout, b, weight);  // patches in
   w_.assign(weight, weight + size_t(cout) * cin * b * b);
   bias_.assign(size_t(cout), 0.f);
@@ -74,7 +74,7 @@ void BlockAnalysis::run(const float* in, int64_t in_cstride, int h, int w, float
 }
 
 BlockSynthesis::BlockSynthesis(int cin, int cout, int b, const float* weight, const float* bias)
-    : cin_(cin), cout_(cout), b_(b) {
+    : BlockLinear(cin, cout, b) {
   check_dims(cout, cin, b, weight);  // patches out
   const int R = cout * b * b;
   w_.resize(size_t(R) * cin);

@@ -24,39 +24,41 @@
 namespace lmc {
 namespace dsp {
 
-class BlockAnalysis {
+// What both directions hold: the shapes, the weights (packed for the
+// product) and the bias.
+class BlockLinear {
  public:
-  BlockAnalysis(int cin, int cout, int b, const float* weight, const float* bias);
   int cin() const { return cin_; }
   int cout() const { return cout_; }
   int block() const { return b_; }
+
+ protected:
+  BlockLinear(int cin, int cout, int b) : cin_(cin), cout_(cout), b_(b) {}
+  int cin_, cout_, b_;
+  std::vector<float> w_;
+  std::vector<float> bias_;
+};
+
+// The analysis transform: w_ is [cout][cin*b*b], bias_ [cout].
+class BlockAnalysis : public BlockLinear {
+ public:
+  BlockAnalysis(int cin, int cout, int b, const float* weight, const float* bias);
   // in [cin][h][w] (channel stride in_cstride, h and w multiples of b) ->
   // out [cout][h/b][w/b] (channel stride out_cstride); with accumulate the
   // result is added to what out holds.
   void run(const float* in, int64_t in_cstride, int h, int w, float* out, int64_t out_cstride, bool accumulate,
            ThreadPool* pool = nullptr) const;
-
- private:
-  int cin_, cout_, b_;
-  std::vector<float> w_;  // [cout][cin*b*b]
-  std::vector<float> bias_;
 };
 
-class BlockSynthesis {
+// The synthesis transform: w_ is [cout*b*b][cin] (transposed for the
+// product), bias_ [cout*b*b] (each output channel's bias, repeated).
+class BlockSynthesis : public BlockLinear {
  public:
   BlockSynthesis(int cin, int cout, int b, const float* weight, const float* bias);
-  int cin() const { return cin_; }
-  int cout() const { return cout_; }
-  int block() const { return b_; }
   // in [cin][h][w] (channel stride in_cstride) -> out [cout][h*b][w*b]
   // (channel stride out_cstride); with accumulate the result is added.
   void run(const float* in, int64_t in_cstride, int h, int w, float* out, int64_t out_cstride, bool accumulate,
            ThreadPool* pool = nullptr) const;
-
- private:
-  int cin_, cout_, b_;
-  std::vector<float> w_;     // [cout*b*b][cin] (transposed for the product)
-  std::vector<float> bias_;  // [cout*b*b]: bias per output channel, repeated
 };
 
 }  // namespace dsp

@@ -24,25 +24,16 @@ int channel_parts(ThreadPool* pool, int64_t ntiles, int nblk, int64_t tasks_per_
   return parts;
 }
 
-// Shared float driver for Conv2d / ConvTranspose2d.
-// prepadded: the input already laid out as pad_input_f32 would (then in is
-// unused), or nullptr.
-// phase_out: see ConvJob (nullptr: plain output).
-void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w,
-                  const float* wpk, int kc, int cout, int mr, int coutp, const float* bias, PostOp post, const float* gbeta,
-                  const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, const PhaseOut* phase_out,
-                  ScratchCache* cache, ThreadPool* pool) {
-  const KernelTable& kt = active_kernels();
-  std::optional<Lease> padded;
-  if (!prepadded) {
-    padded.emplace(cache, sizeof(float) * g.buffer_elems(cin));
-    pad_input_f32(in, cin, h, w, g, padded->as<float>(), pool);
-  }
+namespace {
 
+// A direct-convolution job's geometry, weights and output (float and int16
+// alike); the caller adds the post-op (float) or the requantisation (int16).
+ConvJob conv_job(const Geometry& g, const void* padded_in, int nci, int kc, const void* wpk, int cout, int mr, int coutp,
+                 const void* bias, void* out, int64_t out_w, int64_t out_plane) {
   ConvJob j{};
-  j.in = prepadded ? prepadded : padded->as<float>();
+  j.in = padded_in;
   j.in_cstride = g.cs;
-  j.nci = cin;
+  j.nci = nci;
   j.kc = kc;
   j.ngroups = g.ngroups;
   j.ntaps_total = 0;
@@ -58,10 +49,6 @@ void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, in
   j.mr = mr;
   j.coutp = coutp;
   j.bias = bias;
-  j.post = post_code(post);
-  j.gdn_beta = gbeta;
-  j.gdn_gamma = ggamma;
-  j.gdn_diag = gdiag;
   j.grid_w = g.grid_w;
   j.valid_h = g.valid_h;
   j.valid_w = g.valid_w;
@@ -69,6 +56,40 @@ void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, in
   j.out = out;
   j.out_w = out_w;
   j.out_cstride = out_plane;
+  return j;
+}
+
+// The float input laid out as the geometry wants it: prepadded if the caller
+// has it (then in is unused), else in padded into a buffer leased into
+// holder (kept for the call).
+const float* padded_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w,
+                        std::optional<Lease>& holder, ScratchCache* cache, ThreadPool* pool) {
+  if (prepadded) return prepadded;
+  holder.emplace(cache, sizeof(float) * g.buffer_elems(cin));
+  pad_input_f32(in, cin, h, w, g, holder->as<float>(), pool);
+  return holder->as<float>();
+}
+
+}  // namespace
+
+// Shared float driver for Conv2d / ConvTranspose2d.
+// prepadded: the input already laid out as pad_input_f32 would (then in is
+// unused), or nullptr.
+// phase_out: see ConvJob (nullptr: plain output).
+void run_conv_f32(const Geometry& g, const float* in, const float* prepadded, int cin, int h, int w,
+                  const float* wpk, int kc, int cout, int mr, int coutp, const float* bias, PostOp post, const float* gbeta,
+                  const float* ggamma, const float* gdiag, float* out, int64_t out_w, int64_t out_plane, const PhaseOut* phase_out,
+                  ScratchCache* cache, ThreadPool* pool) {
+  const KernelTable& kt = active_kernels();
+  std::optional<Lease> padded;
+  const float* x = padded_f32(g, in, prepadded, cin, h, w, padded, cache, pool);
+
+  ConvJob j = conv_job(g, x, cin, kc, wpk, cout, mr, coutp, bias, out, out_w,
+                       out_plane);
+  j.post = post_code(post);
+  j.gdn_beta = gbeta;
+  j.gdn_gamma = ggamma;
+  j.gdn_diag = gdiag;
   set_phase_out(j, phase_out);
   run_tiles<float>(cache, pool, g.ntiles, f32_scratch_elems(g.ngroups, coutp, j.post),
                    [&](int64_t p0, float* s) { kt.conv_f32_tile(j, p0, s); });
@@ -80,13 +101,10 @@ void run_wino_f32(const Geometry& g, bool transposed, const float* in, const flo
                   ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
   std::optional<Lease> padded;
-  if (!prepadded) {
-    padded.emplace(cache, sizeof(float) * g.buffer_elems(cin));
-    pad_input_f32(in, cin, h, w, g, padded->as<float>(), pool);
-  }
+  const float* x = padded_f32(g, in, prepadded, cin, h, w, padded, cache, pool);
 
   WinoJob j{};
-  j.in = prepadded ? prepadded : padded->as<float>();
+  j.in = x;
   j.in_cstride = g.cs;
   j.nci = cin;
   j.nsub = g.ngroups;
@@ -153,11 +171,7 @@ void run_tapgemm_f32(const Geometry& g, const float* in, const float* prepadded,
                      int64_t out_plane, const PhaseOut* phase_out, ScratchCache* cache, ThreadPool* pool) {
   const KernelTable& kt = active_kernels();
   std::optional<Lease> padded;
-  if (!prepadded) {
-    padded.emplace(cache, sizeof(float) * g.buffer_elems(cin));
-    pad_input_f32(in, cin, h, w, g, padded->as<float>(), pool);
-  }
-  const float* x = prepadded ? prepadded : padded->as<float>();
+  const float* x = padded_f32(g, in, prepadded, cin, h, w, padded, cache, pool);
   const int kk = k * k, p = k / 2;
   const int mp = round_up(kk * cout, kMR);
   const int64_t wq = g.wq;                     // padded row: w + 2
@@ -282,35 +296,10 @@ void run_conv_i16(const Geometry& g, const int16_t* in, int cin, int h, int w, c
   Lease padded(cache, 4 * g.buffer_elems(ncp));
   pad_input_i16(in, cin, h, w, g, padded.as<int16_t>(), pool);
 
-  ConvJob j{};
-  j.in = padded.as<int16_t>();
-  j.in_cstride = g.cs;
-  j.nci = ncp;
-  j.kc = kc;
-  j.ngroups = g.ngroups;
-  j.ntaps_total = 0;
-  for (int i = 0; i < g.ngroups; ++i) {
-    j.taps[i] = g.taps[i].data();
-    j.ntaps[i] = static_cast<int>(g.taps[i].size());
-    j.ntaps_total += j.ntaps[i];
-  }
-  j.w = wpk;
-  j.nrows = static_cast<int>(std::min<size_t>(g.rows[0].size(), 32));
-  for (int r = 0; r < j.nrows; ++r) j.rows[r] = g.rows[0][r];
-  j.cout = cout;
-  j.mr = kMR;
-  j.coutp = coutp;
-  j.bias = bias;
+  ConvJob j = conv_job(g, padded.as<int16_t>(), ncp, kc, wpk, cout, kMR, coutp, bias, out, out_w, out_plane);
   j.shift = rq.shift;
   j.lo = rq.lo;
   j.hi = rq.hi;
-  j.grid_w = g.grid_w;
-  j.valid_h = g.valid_h;
-  j.valid_w = g.valid_w;
-  j.deconv = g.ngroups == 4;
-  j.out = out;
-  j.out_w = out_w;
-  j.out_cstride = out_plane;
   const int nblk = coutp / kMR;
   run_tiles_split<uint32_t>(cache, pool, g.ntiles, (int64_t)g.ngroups * coutp * kTile, nblk,
                             channel_parts(pool, g.ntiles, nblk, 4),
