@@ -1,5 +1,6 @@
 // Unit tests for the reusable activation buffers (util/buffers.h) and the
 // opt-in stage profiler (util/profile.h).
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -83,9 +84,15 @@ void test_no_oversized_reuse_and_growth_frees() {
 void test_idle_bound() {
   buffers::release_all();
   {
-    std::vector<Buf<uint8_t>> v(6);
-    for (auto& b : v) b.resize(buffers::kKeepBytes / 4);  // 1.5x the bound in total
-    CHECK(buffers::kKeepBytes / 4 <= buffers::kMaxKeptBlock);
+    // blocks that may be kept, 1.5x the bound in total (large ones: mapped
+    // from the system, see kMapBytes)
+    const size_t blk = std::min(buffers::kKeepBytes / 4, buffers::kMaxKeptBlock);
+    CHECK(blk >= buffers::kMapBytes);
+    std::vector<Buf<uint8_t>> v((buffers::kKeepBytes * 3 / 2 + blk - 1) / blk);
+    for (auto& b : v) {
+      b.resize(blk);
+      std::memset(b.data(), 7, blk);
+    }
     Buf<uint8_t> huge;
     huge.resize(buffers::kMaxKeptBlock + 1);  // never kept
   }

@@ -3,6 +3,11 @@
 #include <mutex>
 #include <vector>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define LMC_HAVE_MMAP 1
+#endif
+
 namespace lmc {
 namespace buffers {
 namespace {
@@ -41,11 +46,34 @@ Block take(size_t bytes) {
   }
   Block b;
   const size_t rounded = (bytes + 4095) / 4096 * 4096;
+#ifdef LMC_HAVE_MMAP
+  if (rounded >= kMapBytes) {
+    void* m = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::bad_alloc();
+    b.p = std::unique_ptr<unsigned char[], BlockFree>(static_cast<unsigned char*>(m), BlockFree{rounded});
+    b.bytes = rounded;
+    return b;
+  }
+#endif
   // default-initialised: no zero fill
   b.p.reset(static_cast<unsigned char*>(::operator new[](rounded, std::align_val_t(kAlign))));
   b.bytes = rounded;
   return b;
 }
+
+}  // namespace buffers
+
+void buffers::BlockFree::operator()(unsigned char* p) const noexcept {
+#ifdef LMC_HAVE_MMAP
+  if (mapped) {
+    munmap(p, mapped);
+    return;
+  }
+#endif
+  ::operator delete[](p, std::align_val_t(kAlign));
+}
+
+namespace buffers {
 
 void give(Block b) noexcept {
   if (!b.p) return;
