@@ -9,24 +9,8 @@ import numpy as np
 import pytest
 
 import lmcodec
+from conftest import natural, psnr
 from lmcodec import LmcError
-
-
-def natural(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarray:
-    """A smooth synthetic picture with some texture (cheap stand-in for a photo)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    base = np.stack([128 + 80 * np.sin(xx / 23 + c) * np.cos(yy / 31 - c) for c in range(3)], -1)
-    img = base + rng.normal(0, 6, base.shape)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    if channels == 1:
-        return img[..., 0].copy()
-    return img
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 @pytest.mark.parametrize("method", ["hyperprior", "pca"])

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 import lmcodec
+from conftest import MODELS, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = Path(lmcodec.__file__).resolve().parent / "models"
 
 
 def build_example(target: str) -> Path:

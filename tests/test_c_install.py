@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import lmcodec
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("pkg-config") is None
                                 or shutil.which("cc") is None, reason="needs cmake, pkg-config and cc")

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _configure_and_build(build: Path, *extra: str, targets: tuple = ()) -> None:

@@ -19,7 +19,6 @@ import io
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,19 +26,12 @@ import pytest
 import lmcodec
 from lmcodec import LmcError, _api
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "fuzz"))
 import forge  # noqa: E402
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
 LINUX = sys.platform.startswith("linux")
-
-
-@pytest.fixture(scope="module")
-def forger():
-    return forge.Forger()
 
 
 @pytest.fixture

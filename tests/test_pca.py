@@ -1,24 +1,21 @@
 """The PCA (KLT) baseline codec: C++ (lmcodec._core.pca_*) against the Python
-reference (training/pca.py), with the committed model file.
+reference (training/pca_reference.py), with the committed model file.
 
 Needs no training data: the images are synthetic.
 """
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import lmcodec
+from conftest import ROOT, psnr
 from lmcodec import _core
 
 from training import lmw
-from training.pca import DIM, PcaError, PcaReference
+from training.pca_reference import DIM, PcaError, PcaReference
 
-ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "python" / "lmcodec" / "models" / "pca.lmw"
 W = str(WEIGHTS)
 
@@ -42,11 +39,6 @@ def natural(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b) ** 2)
-    return 99.0 if mse == 0 else 10 * math.log10(255 ** 2 / mse)
 
 
 IMAGES = [

@@ -36,12 +36,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lmcodec
+from conftest import ROOT
 from lmcodec import LmcError, _core
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image, UnidentifiedImageError  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 REGRESSIONS = ROOT / "tests" / "data" / "regressions"
 SIG = b"\x89LMC\r\n\x1a\n"
 MAX_SECONDS = 1.0  # per decode / info / open of a damaged stream
@@ -65,7 +65,6 @@ def image(h: int, w: int, channels: int, seed: int) -> np.ndarray:
 
 
 # The chunk helpers are fuzz/forge.py's (one forger for the fuzzers and the tests).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
 import forge  # noqa: E402
 
 split_chunks = forge.split
@@ -305,11 +304,6 @@ def test_fuzz_structured_streams(payload_pool):
         assert (perr is None) == (err is None), (perr, err)
 
     run()
-
-
-@pytest.fixture(scope="module")
-def forger():
-    return forge.Forger()
 
 
 @st.composite

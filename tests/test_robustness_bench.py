@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from test_api import natural
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("robustness", ROOT / "benchmarks" / "robustness.py")
 rb = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rb)

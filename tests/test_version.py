@@ -3,12 +3,11 @@ metadata, the package, the C library and the public C header all say it."""
 
 import importlib.metadata
 import re
-from pathlib import Path
 
 import lmcodec
+from conftest import ROOT
 from lmcodec import _core
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_package_version_is_the_installed_metadata_version():

@@ -25,13 +25,12 @@ import numpy as np
 import pytest
 
 import lmcodec
+from conftest import DATA, ROOT
 from lmcodec import _api
 
-ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "web"
 DIST = WEB / "dist"
 MJS = DIST / "lmcodec.mjs"
-DATA = ROOT / "tests" / "data"
 GOLDEN = ["golden_pca.lmc", "golden_hyperprior.lmc", "golden_hyperprior-a14cd2ac725fb59b.lmc"]
 
 

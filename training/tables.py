@@ -1,8 +1,9 @@
 """Entropy-coding tables, without torch: the quantized frequency tables the
 codec ships, built with the entropy coder's own CDF function (lmcodec._core),
 and the fixed Gaussian scale table. Used by the hyperprior export
-(training/export.py), the PCA fit (training/pca.py), the reference codec and
-the benchmarks, so every table in every weights file comes from one place.
+(training/export.py), the PCA fit (training/pca.py) and reference
+(training/pca_reference.py), the reference codec and the benchmarks, so
+every table in every weights file comes from one place.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def run(args, say: Callable[[str], None] = print) -> int:
     """The demo; its report is the command's output, so it goes to standard output."""
     from PIL import Image
 
-    from .cli import load_image
+    from ._imageio import load_image
 
     src = Path(args.image) if args.image else PHOTO
     arr, _ = load_image(src.read_bytes(), str(src))

@@ -35,11 +35,11 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from . import _api, _convert
+from . import _api
 from ._core import LmcError
 from ._files import same_file, write_atomic
+from ._imageio import STDIO, decode_format, load_image, save_image
 
-STDIO = "-"
 DEFAULT_QUALITY = 75.0
 FORCE_HINT = " (use -f/--force to overwrite it, or -o to name another output)"
 
@@ -145,68 +145,7 @@ def _read_input(name: str) -> bytes:
     return Path(name).read_bytes()
 
 
-def load_image(data: bytes, name: str):
-    """File bytes -> (uint8 array by lmcodec's conversion rules, metadata dict). LmcError on anything unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            meta = {k: im.info[k] for k in ("icc_profile", "exif", "xmp") if im.info.get(k)}
-            if isinstance(meta.get("xmp"), str):
-                meta["xmp"] = meta["xmp"].encode("utf-8")
-            im.load()
-            arr = _convert.to_array(im)
-    except Image.DecompressionBombError as e:
-        raise LmcError(f"{name}: {e}") from e
-    except LmcError as e:
-        raise LmcError(f"{name}: {e}") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise LmcError(f"cannot read image {name}: {e}") from e
-    return arr, meta
-
-
 # ---------------------------------------------------------------- writing
-
-
-def _decode_format(path: str) -> str:
-    """The Pillow format a decode writes for this output name (PNG for stdout)."""
-    from PIL import Image
-
-    if path == STDIO:
-        return "PNG"
-    ext = Path(path).suffix.lower()
-    if not ext:
-        raise LmcError(f"cannot tell the output format from {path!r}: give it an extension such as .png")
-    fmt = Image.registered_extensions().get(ext)
-    if fmt is None or fmt not in Image.SAVE:
-        raise LmcError(f"unknown output extension {ext!r} for {path}: use one Pillow writes (.png, .webp, .tif, ...)")
-    if fmt == "LMC":
-        raise LmcError(f"decode writes pictures, not .lmc ({path}); to re-encode, use lmcodec encode")
-    return fmt
-
-
-def save_image(arr: np.ndarray, meta: Dict[str, bytes], fmt: str, f) -> None:
-    """Write a decoded image with its ICC profile, EXIF and XMP where the format can carry them."""
-    from PIL import Image, PngImagePlugin
-
-    im = Image.fromarray(arr)
-    kw: Dict[str, Any] = {}
-    if meta.get("icc_profile"):
-        kw["icc_profile"] = meta["icc_profile"]
-    if meta.get("exif"):
-        kw["exif"] = meta["exif"]
-    xmp = meta.get("xmp")
-    if xmp:
-        if fmt == "PNG":
-            info = PngImagePlugin.PngInfo()
-            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"), zip=False)
-            kw["pnginfo"] = info
-        elif fmt in ("JPEG", "WEBP", "AVIF"):
-            kw["xmp"] = xmp
-    try:
-        im.save(f, format=fmt, **kw)
-    except (OSError, ValueError, KeyError) as e:
-        raise LmcError(f"cannot write {im.mode} {im.size[0]}x{im.size[1]} as {fmt}: {e}") from e
 
 
 def _emit(output: str, overwrite: bool, writer) -> None:
@@ -305,7 +244,7 @@ def decode_job(job: Dict[str, Any]) -> Dict[str, Any]:
     t0 = time.perf_counter()
     arr = _api.decode(data, threads=job["threads"], progress=job.get("progress"))
     dt = time.perf_counter() - t0
-    fmt = _decode_format(job["output"])
+    fmt = decode_format(job["output"])
     _emit(job["output"], job["overwrite"], lambda f: save_image(arr, hdr.metadata, fmt, f))
     return dict(input=job["input"], output=job["output"], width=hdr.width, height=hdr.height, mode=hdr.mode,
                 bytes_in=len(data), bytes_out=None, seconds=dt, quality=hdr.quality, codec=hdr.codec,
@@ -367,13 +306,13 @@ def _human(n: float) -> str:
 def _run_jobs(kind: str, args, console: _Console) -> int:
     ext = ".lmc" if kind == "encode" else "." + args.format.lower().lstrip(".")
     if kind == "decode":
-        _decode_format("x" + ext)  # an unknown --format fails before any work
+        decode_format("x" + ext)  # an unknown --format fails before any work
     if args.output == STDIO and sys.stdout.isatty():
         raise LmcError("not writing binary data to a terminal: redirect standard output (-o - > FILE)")
     plan = plan_outputs(args.inputs, args.output, ext, args.force)
     if kind == "decode":
         for _, out, _ in plan:
-            _decode_format(out)
+            decode_format(out)
     n = len(plan)
     jobs_n = max(1, min(args.jobs or _cores(), n))
     threads = args.threads

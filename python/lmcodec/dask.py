@@ -68,7 +68,7 @@ def _write(fsspec, url: str, data: bytes, overwrite: bool, storage_options: Dict
 def _encode_task(path: str, out_dir: str, quality: float, method: str, rdo: bool, threads: Optional[int],
                  overwrite: bool, storage_options: Dict[str, Any]) -> Dict[str, Any]:
     _, fsspec = _require_dask()
-    from .cli import load_image
+    from ._imageio import load_image
 
     t0 = time.perf_counter()
     try:
@@ -88,7 +88,7 @@ def _encode_task(path: str, out_dir: str, quality: float, method: str, rdo: bool
 def _decode_task(path: str, out_dir: str, fmt: str, threads: Optional[int], overwrite: bool,
                  storage_options: Dict[str, Any]) -> Dict[str, Any]:
     _, fsspec = _require_dask()
-    from .cli import _decode_format, save_image
+    from ._imageio import decode_format, save_image
 
     t0 = time.perf_counter()
     try:
@@ -97,7 +97,7 @@ def _decode_task(path: str, out_dir: str, fmt: str, threads: Optional[int], over
         hdr = _api.info(raw)
         arr = _api.decode(raw, threads=threads)
         buf = io.BytesIO()
-        save_image(arr, hdr.metadata, _decode_format("x." + fmt.lower()), buf)
+        save_image(arr, hdr.metadata, decode_format("x." + fmt.lower()), buf)
         out = _output_name(path, out_dir, "." + fmt.lower())
         _write(fsspec, out, buf.getvalue(), overwrite, storage_options)
     except (LmcError, OSError) as e:
@@ -146,9 +146,9 @@ def decode_paths(paths: Iterable[str], out_dir: str, *, format: str = "png", thr
     """Decode each .lmc of `paths` to `out_dir`/<stem>.<format> on Dask (ICC/EXIF/XMP kept where the format can)."""
     db, fsspec = _require_dask()
     paths = [str(p) for p in paths]
-    from .cli import _decode_format
+    from ._imageio import decode_format
 
-    _decode_format("x." + format.lower())  # an unknown format fails before any work
+    decode_format("x." + format.lower())  # an unknown format fails before any work
     _check_names(paths, out_dir, "." + format.lower())
     so = dict(storage_options or {})
     _make_dir(fsspec, out_dir, so)

@@ -1,5 +1,5 @@
 // lmcodec core: the linear baseline codec. See pca_codec.h and
-// docs/weights.md ("PCA model"); training/pca.py is the bit-exact reference.
+// docs/weights.md ("PCA model"); training/pca_reference.py is the bit-exact reference.
 #include "core/pca_codec.h"
 
 #include <algorithm>

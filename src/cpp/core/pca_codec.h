@@ -4,7 +4,7 @@
 // The whole coding path is integer arithmetic (int16 basis, int32/int64
 // accumulators, integer quality -> step and table-index mappings), so the
 // payload and the decoded pixels are identical on every CPU and identical to
-// the Python reference (training/pca.py, PcaReference). The model file keys
+// the Python reference (training/pca_reference.py, PcaReference). The model file keys
 // and the exact formulas are in docs/weights.md, section "PCA model".
 //
 // Payload: one rANS stream of ceil(H/8) * ceil(W/8) * 192 symbols, blocks in
