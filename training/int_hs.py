@@ -86,11 +86,18 @@ def calibrate_hs(model: MeanScaleHyperprior, crops: torch.Tensor, ops: list[list
         for i in range(0, len(crops), 8):
             y = model.analysis(crops[i:i + 8]) * gain.view(1, -1, 1, 1)
             zs.append(torch.round(model.h_a(y)))
+    return calibrate_hs_from_z(model.h_s, zs, ops)
+
+
+@torch.no_grad()
+def calibrate_hs_from_z(h_s: torch.nn.Sequential, zs: list[torch.Tensor], ops: list[list]) -> tuple[dict, dict[str, np.ndarray]]:
+    """The integer h_s's per-layer fixed-point formats and tensors, from the
+    activation ranges of the float ``h_s`` on the hyper-latents ``zs``."""
     maxabs = []  # per conv layer: max |pre-activation output|
     for z in zs:
         a = z
         k = 0
-        for op, layer in zip(ops, model.h_s):
+        for op, layer in zip(ops, h_s):
             a = layer(a)
             if op[0] in ("conv", "deconv"):
                 m = float(a.abs().max())
@@ -105,7 +112,7 @@ def calibrate_hs(model: MeanScaleHyperprior, crops: torch.Tensor, ops: list[list
     k = 0
     conv_idx = [i for i, op in enumerate(ops) if op[0] in ("conv", "deconv")]
     for j, i in enumerate(conv_idx):
-        layer = model.h_s[i]
+        layer = h_s[i]
         last = j == len(conv_idx) - 1
         w = layer.weight.detach().double()
         headroom = 2.0
