@@ -259,7 +259,8 @@ def run_variant(name: str, base, logK: torch.Tensor, train_bank: LatentBank | No
     def clock() -> float:
         return time.process_time() / max(1, torch.get_num_threads())
 
-    last_save = last_eval = time.time()
+    last_save = time.time()
+    last_eval = clock()  # evaluations every --eval-every minutes of training CPU time, like the budget
     run_t0 = clock()
     run_elapsed0 = elapsed
     ema_loss = None
@@ -304,11 +305,11 @@ def run_variant(name: str, base, logK: torch.Tensor, train_bank: LatentBank | No
             atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
                          "step": step, "elapsed": elapsed}, state_path)
             last_save = now
-        if now - last_eval > args.eval_every * 60 and elapsed < budget:
+        if clock() - last_eval > args.eval_every * 60 and elapsed < budget:
             c0 = clock()
             do_eval(step, elapsed / 60, False)
-            last_eval = time.time()
-            run_t0 += clock() - c0  # evaluation time does not count as training time
+            last_eval = clock()
+            run_t0 += last_eval - c0  # evaluation time does not count as training time
     atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
                  "step": step, "elapsed": elapsed}, state_path)
     entry["steps"] = step
@@ -377,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--decay-frac", type=float, default=0.4)
     ap.add_argument("--dist-weight", type=float, default=1.0)
     ap.add_argument("--clip", type=float, default=1.0)
-    ap.add_argument("--eval-every", type=float, default=6.0, help="minutes")
+    ap.add_argument("--eval-every", type=float, default=6.0, help="CPU minutes per thread of training between evaluations")
     ap.add_argument("--save-every", type=float, default=5.0, help="minutes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
