@@ -29,6 +29,7 @@ from ._api import (
     set_limits,
 )
 from ._core import LmcError  # the one public exception (a ValueError subclass)
+from .explain import Explanation, explain
 
 from ._version import __version__  # the one place the version is written
 
@@ -47,6 +48,8 @@ __all__ = [
     "set_kernels",
     "model_info",
     "archived_models",
+    "explain",
+    "Explanation",
     "register_pillow",
     "__version__",
 ]

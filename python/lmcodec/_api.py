@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
-from . import _convert, _core
+from . import _convert, _core, _quality_map
 from ._core import LmcError
 
 _KERNEL_NAMES = ("auto", "scalar", "avx2", "avx512")
@@ -267,7 +267,8 @@ _SEARCH_ENCODES = 12  # encodes a max_bytes search makes at most (1 + 1 + 10 hal
 def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, method: str = "hyperprior",
            icc_profile: Optional[bytes] = None, exif: Optional[bytes] = None, xmp: Optional[bytes] = None,
            rdo: bool = True, max_bytes: Optional[int] = None, lossless: bool = False,
-           max_error: Optional[int] = None, progress: Optional[Callable[[int, int], Any]] = None) -> bytes:
+           max_error: Optional[int] = None, progress: Optional[Callable[[int, int], Any]] = None,
+           quality_map: Any = None, roi: Any = None, roi_strength: Optional[float] = None) -> bytes:
     """Encode an image to .lmc bytes.
 
     image: numpy array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, or a PIL
@@ -291,6 +292,18 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
     LmcError if even quality 1 does not fit.
     lossless / max_error: exact and error-bounded coding are not supported
     yet; asking for them raises LmcError instead of writing a lossy file.
+    quality_map: spatial quality (hyperprior): a 2-D array of quality offsets
+    in quality points, one per 64x64 block (shape (ceil(H/64), ceil(W/64)))
+    or any other resolution (then taken to cover the image and averaged over
+    each block), rounded to whole points in -99..99; a block is coded at
+    clamp(quality + offset, 1, 100). The map is stored in the stream (QMAP
+    chunk, ~1 byte per 64x64 block) and the decoder applies it.
+    roi: a region-of-interest mask (2-D array or PIL image, any resolution;
+    white / nonzero = important) or "auto" (more quality where the local
+    structure is, see lmcodec/_quality_map.py): turned into offsets of
+    roi_strength * (fraction of the block inside - mean fraction), so the
+    ROI gains what the rest gives up at about the same size (default
+    strength 30; use max_bytes for an exact budget). Not with quality_map.
     progress: called as progress(done, total) after each strip of the image
     (with max_bytes, over the whole search); a truthy return value cancels
     the encode (LmcError). Ctrl-C cancels a long encode in any case.
@@ -309,6 +322,7 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
     nthreads = _threads(threads)
     meta = {name: (_as_bytes(blob, name) if blob else None)
             for name, blob in (("icc_profile", icc_profile), ("exif", exif), ("xmp", xmp))}
+    qmap = _block_offsets(arr, quality_map, roi, roi_strength, method)
 
     calls = [0]  # encodes so far: with max_bytes, progress spans the ~12 encodes of the search
 
@@ -318,7 +332,8 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
         return progress(min(calls[0], _SEARCH_ENCODES - 1) * total + done, _SEARCH_ENCODES * total)
 
     def at(qq: float) -> bytes:
-        data = model.encode(arr, qq, nthreads, 0, bool(rdo), report if progress is not None else None, **meta)
+        data = model.encode(arr, qq, nthreads, 0, bool(rdo), report if progress is not None else None,
+                            quality_map=qmap, **meta)
         calls[0] += 1
         return data
 
@@ -339,6 +354,34 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
         else:
             hi_q = mid
     return best
+
+
+def _block_offsets(arr: np.ndarray, quality_map: Any, roi: Any, roi_strength: Any, method: str):
+    """The int8 (rows, cols) block offsets of encode's quality_map / roi, or None."""
+    if quality_map is None and roi is None:
+        if roi_strength is not None:
+            raise LmcError("roi_strength needs roi")
+        return None
+    if method != "hyperprior":
+        raise LmcError("quality_map / roi need method='hyperprior'")
+    if quality_map is not None and roi is not None:
+        raise LmcError("give quality_map or roi, not both")
+    h, w = arr.shape[:2]
+    if quality_map is not None:
+        return _quality_map.offsets_from_map(quality_map, h, w)
+    if roi_strength is None:
+        strength = _quality_map.AUTO_STRENGTH if isinstance(roi, str) else _quality_map.ROI_STRENGTH
+    elif isinstance(roi_strength, bool) or not isinstance(roi_strength, (int, float)) or not 0 <= roi_strength <= 198:
+        raise LmcError(f"roi_strength must be a number in 0..198, not {roi_strength!r}")
+    else:
+        strength = float(roi_strength)
+    if isinstance(roi, str):
+        if roi != "auto":
+            raise LmcError(f"roi must be a mask array or 'auto', not {roi!r}")
+        return _quality_map.offsets_auto(arr, strength)
+    if hasattr(roi, "mode") and hasattr(roi, "convert"):  # a PIL image
+        roi = np.asarray(roi.convert("L"))
+    return _quality_map.offsets_from_roi(roi, h, w, strength)
 
 
 def decode(data: Union[bytes, bytearray, memoryview], *, threads: Optional[int] = None,

@@ -219,6 +219,14 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(psnr(a, b))
 
 
+def load_roi(roi: Optional[str]) -> Any:
+    """--roi: None, "auto", or a mask picture (white = important) as a 2-D array."""
+    if roi is None or roi == "auto":
+        return roi
+    arr, _ = load_image(_read_input(roi), roi)
+    return arr if arr.ndim == 2 else arr[..., : min(3, arr.shape[2])].mean(axis=2)
+
+
 def encode_job(job: Dict[str, Any]) -> Dict[str, Any]:
     t0 = time.perf_counter()
     data_in = job["data"] if job.get("data") is not None else _read_input(job["input"])
@@ -226,7 +234,8 @@ def encode_job(job: Dict[str, Any]) -> Dict[str, Any]:
     h, w = arr.shape[:2]
     data = _api.encode(arr, job["quality"], threads=job["threads"], method=job["method"],
                        icc_profile=meta.get("icc_profile"), exif=meta.get("exif"), xmp=meta.get("xmp"),
-                       rdo=job["rdo"], max_bytes=job["max_bytes"], progress=job.get("progress"))
+                       rdo=job["rdo"], max_bytes=job["max_bytes"], progress=job.get("progress"),
+                       roi=load_roi(job.get("roi")))
     dt = time.perf_counter() - t0
     _emit(job["output"], job["overwrite"], lambda f: f.write(data))
     res = dict(input=job["input"], output=job["output"], width=w, height=h, bytes_in=len(data_in),
@@ -320,7 +329,8 @@ def _run_jobs(kind: str, args, console: _Console) -> int:
         threads = max(1, _cores() // jobs_n)
     base = dict(threads=threads, verbose=args.verbose)
     if kind == "encode":
-        base.update(quality=args.quality, method=args.method, rdo=not args.no_rdo, max_bytes=args.max_bytes)
+        base.update(quality=args.quality, method=args.method, rdo=not args.no_rdo, max_bytes=args.max_bytes,
+                    roi=args.roi)
     fn = encode_job if kind == "encode" else decode_job
     jobs = []
     for inp, out, overwrite in plan:
@@ -436,6 +446,28 @@ def cmd_demo(args, console: _Console) -> int:
     return _demo.run(args)
 
 
+def cmd_explain(args, console: _Console) -> int:
+    from ._explain_report import write_report
+    from .explain import explain
+
+    out = Path(args.output)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
+        raise LmcError(f"{out} exists and is not an empty folder" + FORCE_HINT)
+    data = _read_input(args.input)
+    if _api.check(data):
+        source = load_image(_read_input(args.source), args.source)[0] if args.source else None
+        ex = explain(data, source=source, threads=args.threads)
+    else:
+        if args.source:
+            raise LmcError("--source is for an .lmc input")
+        arr, _ = load_image(data, args.input)
+        roi = load_roi(args.roi)
+        ex = explain(arr, args.quality, threads=args.threads, **({"roi": roi} if roi is not None else {}))
+    index = write_report(ex, out, Path(args.input).name)
+    console.say(f"{args.input}: {len(ex.stream)} bytes, {ex.bpp:.4f} bpp -> {index}")
+    return 0
+
+
 def _version_line() -> str:
     """Version, shipped model and kernel paths: what a bug report needs."""
     import lmcodec
@@ -504,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "optimised quantiser (larger files; default: RDO on)")
     e.add_argument("--max-bytes", type=_positive_int, default=None, metavar="N",
                    help="size budget in bytes: the highest quality (at most -q) whose file fits (default: none)")
+    e.add_argument("--roi", default=None, metavar="MASK|auto",
+                   help="region of interest: a mask picture (white = important, any size) or 'auto' (more quality "
+                        "where the structure is); the ROI gets quality the rest gives up (hyperprior)")
     e.add_argument("--lossless", action="store_true", help="exact coding (not supported yet: refused, never lossy)")
     e.add_argument("--max-error", type=_positive_int, default=None, metavar="K",
                    help="bound every sample's error by K (not supported yet: refused, never lossy)")
@@ -522,6 +557,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lmcodec quality; the others are matched to its file size (default 40)")
     m.add_argument("--image", default=None, metavar="FILE", help="use this picture instead of the packaged photo")
     m.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    x = sub.add_parser("explain", help="where the bits go: bit maps, channel report, error map (HTML + PNG)",
+                       description="Encode an image (or read an .lmc) and write a report of where its bits go.")
+    x.add_argument("input", metavar="INPUT", help="an image (encoded at -q first) or an .lmc stream")
+    x.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder (index.html, README.md, PNGs)")
+    x.add_argument("-q", "--quality", type=_quality, default=DEFAULT_QUALITY, metavar="Q",
+                   help=f"quality for an image input (default {DEFAULT_QUALITY:g})")
+    x.add_argument("--roi", default=None, metavar="MASK|auto", help="encode with a region of interest (see encode)")
+    x.add_argument("--source", default=None, metavar="IMAGE", help="for an .lmc input: the original, for the error map")
+    x.add_argument("-f", "--force", action="store_true", help="write into a folder that already has files")
+    x.add_argument("-j", "--threads", type=_threads_arg, default=None, metavar="N", help="threads (default: one per core)")
+    x.add_argument("--quiet", action="store_true", help="no status line")
     sub.add_parser("bench", help="rate-distortion benchmark against JPEG, WebP, AVIF, JPEG XL (see lmcodec bench -h)",
                    add_help=False)
     return p
@@ -545,7 +591,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         console = _Console(getattr(args, "quiet", False))
         return {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info,
-                "demo": cmd_demo}[args.command](args, console)
+                "demo": cmd_demo, "explain": cmd_explain}[args.command](args, console)
     except KeyboardInterrupt:
         if debug:
             raise

@@ -18,10 +18,13 @@
 
 #include "core/container.h"
 #include "util/error.h"
+#include "core/explain.h"    // explain section
 #include "core/pca_codec.h"  // pca section
+#include "core/quality_map.h"  // explain section
 #include "util/profile.h"    // profile section
 #include "core/rans.h"
 #include "dsp/cpu.h"
+#include "util/threadpool.h"
 #include "lmcodec.h"
 
 namespace py = pybind11;
@@ -384,7 +387,8 @@ class PyModel {
   PyModel& operator=(const PyModel&) = delete;
 
   py::bytes encode(const py::array& image, double quality, int threads, int strip_rows, bool rdo,
-                   py::object progress, py::object icc, py::object exif, py::object xmp) const {
+                   py::object progress, py::object icc, py::object exif, py::object xmp,
+                   py::object quality_map) const {
     if (!py::isinstance<py::array_t<uint8_t>>(image) || image.dtype().kind() != 'u' || image.itemsize() != 1)
       throw lmc::Error(lmc::Status::InvalidArgument, "image must be a uint8 array");
     auto arr = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
@@ -404,6 +408,15 @@ class PyModel {
     auto u8 = [](const std::string& b) { return reinterpret_cast<const uint8_t*>(b.data()); };
     lmc_metadata md{u8(icc_s), icc_s.size(), u8(exif_s), exif_s.size(), u8(xmp_s), xmp_s.size()};
     lmc_encode_options opt{threads, strip_rows, rdo ? 0 : 1, &PyProgress::call, &prog, &md};
+    carray<int8_t> qmap;  // (rows, cols) quality offsets, one per 64x64 block
+    if (!quality_map.is_none()) {
+      qmap = carray<int8_t>::ensure(quality_map);
+      if (!qmap || qmap.ndim() != 2)
+        throw lmc::Error(lmc::Status::InvalidArgument, "quality_map must be a 2-D int8 array (rows, cols)");
+      opt.quality_map = qmap.data();
+      opt.quality_map_rows = uint32_t(qmap.shape(0));
+      opt.quality_map_cols = uint32_t(qmap.shape(1));
+    }
     {
       py::gil_scoped_release nogil;
       st = lmc_encode(m_, arr.data(), uint32_t(w), uint32_t(h), size_t(w) * size_t(c), uint32_t(c), float(quality), &opt,
@@ -477,7 +490,8 @@ void bind_codec(py::module_& m) {
       .def(py::init<const std::string&>(), py::arg("path"))
       .def("encode", &PyModel::encode, py::arg("image"), py::arg("quality"), py::arg("threads") = 0,
            py::arg("strip_rows") = 0, py::arg("rdo") = true, py::arg("progress") = py::none(),
-           py::arg("icc_profile") = py::none(), py::arg("exif") = py::none(), py::arg("xmp") = py::none())
+           py::arg("icc_profile") = py::none(), py::arg("exif") = py::none(), py::arg("xmp") = py::none(),
+           py::arg("quality_map") = py::none())
       .def("decode", &PyModel::decode, py::arg("data"), py::arg("threads") = 0, py::arg("max_pixels") = 0,
            py::arg("max_chunk_bytes") = 0, py::arg("strip_rows") = 0, py::arg("max_dimension") = 0,
            py::arg("max_chunks") = 0, py::arg("progress") = py::none())
@@ -569,6 +583,120 @@ void bind_pca(py::module_& m) {
       "PCA baseline: decode a payload to an HxWx3 uint8 image.");
 }
 
+// -------------------------------------------------------------- explain ---
+// Internal views of a hyperprior stream for lmcodec.explain (python/lmcodec/
+// explain.py): the coded symbols with their code lengths, and g_s on given
+// latents. One model per weights path, kept for the life of the process.
+
+struct HyperEntry {
+  lmc::Weights weights;
+  std::unique_ptr<lmc::HyperpriorModel> model;
+};
+
+std::shared_ptr<const HyperEntry> hyper_model(const std::string& path) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const HyperEntry>> cache;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(path);
+    if (it != cache.end()) return it->second;
+  }
+  auto e = std::make_shared<HyperEntry>();
+  e->weights = lmc::Weights::from_file(path);
+  e->model = std::make_unique<lmc::HyperpriorModel>(e->weights);
+  std::lock_guard<std::mutex> lock(mu);
+  return cache.emplace(path, std::move(e)).first->second;
+}
+
+template <typename T>
+py::array_t<T> shaped(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
+  py::array_t<T> a(shape);
+  std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
+  return a;
+}
+
+py::dict explain_stream(const std::string& path, py::bytes data, int threads) {
+  std::string buf = data;
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(buf.data());
+  std::shared_ptr<const HyperEntry> e;
+  lmc::StreamSymbols s;
+  std::vector<int8_t> offsets;
+  size_t side_size = 0, lat_size = 0;
+  lmc::Header h;
+  {
+    py::gil_scoped_release nogil;
+    e = hyper_model(path);
+    lmc::ContainerView v = lmc::read_container_view(p, buf.size());
+    h = v.header;
+    LMC_CHECK(h.codec == lmc::kCodecHyperprior, lmc::Status::Unsupported, "explain needs a hyperprior stream");
+    lmc::check_model_id(h, e->weights.model_id());
+    const lmc::ChunkView* side = v.find(lmc::kSideInfo);
+    const lmc::ChunkView* lat = v.find(lmc::kLatents);
+    LMC_CHECK(side && lat && v.find_all(lmc::kLatents).size() == 1 && h.tile_height == 0,
+              lmc::Status::CorruptStream, "stream needs one SIDE and one LATN chunk");
+    const lmc::ChunkView* q = v.find(lmc::kQualityMap);
+    lmc::QualityMap qmap;
+    if (q) {
+      qmap = lmc::read_quality_map(q->data, q->size, h.width, h.height, h.quality_x100);
+      offsets = lmc::quality_map_offsets(q->data, q->size, h.width, h.height);
+    }
+    side_size = side->size;
+    lat_size = lat->size;
+    lmc::dsp::PoolLease pool(threads > 0 ? threads : lmc::dsp::ThreadPool::hardware_threads());
+    s = lmc::stream_symbols(*e->model, side->data, side->size, lat->data, lat->size, h.width, h.height,
+                            h.quality_x100, &qmap, pool.get());
+  }
+  const lmc::Latents& L = s.sym;
+  py::dict d;
+  d["width"] = h.width;
+  d["height"] = h.height;
+  d["quality"] = h.quality_x100 / 100.0;
+  d["side_bytes"] = side_size;
+  d["latent_bytes"] = lat_size;
+  d["z"] = shaped(L.z, {L.N, L.zh, L.zw});
+  d["r"] = shaped(L.r, {L.M, L.yh, L.yw});
+  d["idx"] = shaped(L.idx, {L.M, L.yh, L.yw});
+  d["mu"] = shaped(s.mu, {L.M, L.yh, L.yw});
+  d["y_hat"] = shaped(s.y_hat, {L.M, L.yh, L.yw});
+  d["bits_z"] = shaped(s.bits_z, {L.N, L.zh, L.zw});
+  d["bits_y"] = shaped(s.bits_y, {L.M, L.yh, L.yw});
+  if (offsets.empty()) d["quality_map"] = py::none();
+  else d["quality_map"] = shaped(offsets, {L.zh, L.zw});
+  return d;
+}
+
+py::array synthesize(const std::string& path, const carray<float>& y, long long width, long long height, int threads) {
+  if (y.ndim() != 3) throw lmc::Error(lmc::Status::InvalidArgument, "latents must be (M, yh, yw)");
+  if (width < 1 || height < 1 || width > 65535 || height > 65535)
+    throw lmc::Error(lmc::Status::InvalidArgument, "bad image size");
+  std::shared_ptr<const HyperEntry> e;
+  {
+    py::gil_scoped_release nogil;
+    e = hyper_model(path);
+  }
+  if (y.shape(0) != e->model->M() || y.shape(1) != (height + 63) / 64 * 4 || y.shape(2) != (width + 63) / 64 * 4)
+    throw lmc::Error(lmc::Status::InvalidArgument, "latents do not match the model and the image size");
+  py::array_t<uint8_t> out({py::ssize_t(height), py::ssize_t(width), py::ssize_t(3)});
+  uint8_t* dst = out.mutable_data();
+  const float* src = y.data();
+  const int yh = int(y.shape(1)), yw = int(y.shape(2));
+  {
+    py::gil_scoped_release nogil;
+    lmc::dsp::PoolLease pool(threads > 0 ? threads : lmc::dsp::ThreadPool::hardware_threads());
+    e->model->synthesize(src, yh, yw, uint32_t(width), uint32_t(height), pool.get(), dst);
+  }
+  return out;
+}
+
+void bind_explain(py::module_& m) {
+  m.def("hyperprior_explain", &explain_stream, py::arg("weights_path"), py::arg("data"), py::arg("threads") = 0,
+        "The coded symbols of a hyperprior stream (z, r, idx, mu, y_hat) and each one's code length in bits "
+        "(bits_z, bits_y), with the SIDE/LATN payload sizes and the quality map's offsets.");
+  m.def("hyperprior_synthesize", &synthesize, py::arg("weights_path"), py::arg("y_hat"), py::arg("width"),
+        py::arg("height"), py::arg("threads") = 0,
+        "g_s on dequantised latents (M, yh, yw) float32 -> (height, width, 3) uint8, as the decoder's last stage.");
+}
+
 // -------------------------------------------------------------- profile ---
 
 void bind_profile(py::module_& m) {
@@ -615,5 +743,6 @@ PYBIND11_MODULE(_core, m) {
   bind_container(m);
   bind_codec(m);
   bind_pca(m);
+  bind_explain(m);
   bind_profile(m);
 }

@@ -241,6 +241,11 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
     req.pool = pool->get();
     req.strip_rows = options ? options->strip_rows : 0;
     req.rdo = !(options && options->plain_rounding);
+    if (options && options->quality_map) {
+      req.quality_map = options->quality_map;
+      req.quality_map_cols = options->quality_map_cols;
+      req.quality_map_rows = options->quality_map_rows;
+    }
     model->codec->encode(req, chunks);
     if (channels == 4) {
       hdr.flags |= lmc::kFlagHasAlpha;
@@ -295,6 +300,7 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
     guard.reset(out);
     if (ch == 4) lmc::decode_alpha(alpha->data, alpha->size, h.width, h.height, out + 3, 4);
     fill_info(h, out_info);
+    if (v.find(lmc::kQualityMap)) out_info->flags |= LMC_INFO_QUALITY_MAP;
     *out_pixels = guard.release();
   });
 }
@@ -303,6 +309,7 @@ lmc_status lmc_info(const uint8_t* data, size_t size, const lmc_limits* limits, 
   return guarded([&] {
     LMC_CHECK(data && out_info, lmc::Status::InvalidArgument, "null argument");
     fill_info(lmc::read_header(data, size, make_limits(limits)), out_info);
+    if (lmc::has_chunk_type(data, size, lmc::kQualityMap)) out_info->flags |= LMC_INFO_QUALITY_MAP;
   });
 }
 

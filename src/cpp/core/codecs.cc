@@ -8,6 +8,7 @@
 #include "core/hyperprior.h"
 #include "core/pca_codec.h"
 #include "core/pixels.h"
+#include "core/quality_map.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -32,8 +33,15 @@ class HyperpriorCodec final : public Codec {
 
   void encode(const EncodeRequest& r, std::vector<Chunk>& chunks) const override {
     Chunk side{kSideInfo, {}}, lat{kLatents, {}};
+    QualityMap qmap;
+    if (r.quality_map) {  // QMAP precedes the payload (docs/format.md)
+      qmap = quality_map_from_offsets(r.quality_map, r.quality_map_cols, r.quality_map_rows, r.width, r.height,
+                                      r.quality_x100, Status::InvalidArgument);
+      chunks.push_back(
+          Chunk{kQualityMap, write_quality_map(r.quality_map, r.quality_map_cols, r.quality_map_rows, r.width, r.height)});
+    }
     model_.encode(r.pixels, r.width, r.height, r.stride, r.channels, r.quality_x100, r.pool, side.data, lat.data,
-                  r.strip_rows, r.rdo);
+                  r.strip_rows, r.rdo, &qmap);
     chunks.push_back(std::move(side));
     chunks.push_back(std::move(lat));
   }
@@ -42,17 +50,26 @@ class HyperpriorCodec final : public Codec {
     const ChunkView& lat = single_chunk(v, kLatents, "latents");
     const ChunkView& side = single_chunk(v, kSideInfo, "side-information");
     model_.check_payload(side.size, lat.size, v.header.width, v.header.height);
+    quality_map(v);
   }
 
   void decode(const ContainerView& v, const DecodeRequest& r, uint8_t* rgb) const override {
     const ChunkView& lat = single_chunk(v, kLatents, "latents");
     const ChunkView& side = single_chunk(v, kSideInfo, "side-information");
     const Header& h = v.header;
+    const QualityMap qmap = quality_map(v);
     model_.decode(side.data, side.size, lat.data, lat.size, h.width, h.height, h.quality_x100, r.pool, rgb,
-                  r.strip_rows);
+                  r.strip_rows, &qmap);
   }
 
  private:
+  // The stream's QMAP (checked; CorruptStream on damage), or an empty map.
+  static QualityMap quality_map(const ContainerView& v) {
+    const ChunkView* q = v.find(kQualityMap);  // at most one (the container's rule)
+    return q ? read_quality_map(q->data, q->size, v.header.width, v.header.height, v.header.quality_x100)
+             : QualityMap();
+  }
+
   HyperpriorModel model_;
 };
 
@@ -65,6 +82,7 @@ class PcaCodecImpl final : public Codec {
   CodecDescription describe() const override { return {kCodecPca, "pca", 0}; }
 
   void encode(const EncodeRequest& r, std::vector<Chunk>& chunks) const override {
+    LMC_CHECK(!r.quality_map, Status::InvalidArgument, "quality maps need the hyperprior codec");
     std::vector<uint8_t> tmp;
     size_t stride = r.stride;
     const uint8_t* rgb = pack_rgb(r.pixels, r.width, r.height, r.stride, r.channels, tmp, &stride);

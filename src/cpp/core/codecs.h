@@ -41,6 +41,10 @@ struct EncodeRequest {
   dsp::ThreadPool* pool = nullptr;  // may be null (caller's thread only)
   int strip_rows = 0;               // 0 = the codec's default
   bool rdo = true;                  // rate-distortion optimised quantisation where the codec has it
+  // spatial quality map (core/quality_map.h; hyperprior only): cols x rows
+  // quality offsets, one per 64x64 block; null = none
+  const int8_t* quality_map = nullptr;
+  uint32_t quality_map_cols = 0, quality_map_rows = 0;
 };
 
 struct DecodeRequest {

@@ -153,6 +153,10 @@ class LayoutChecker {
       once(exif_, t, where);
     } else if (t == kXmp) {
       once(xmp_, t, where);
+    } else if (t == kQualityMap) {
+      if (h_.codec != kCodecHyperprior) error(where + ": QMAP chunk in a stream of codec " + num(h_.codec));
+      if (side_ > 0 || latents_ > 0) error(where + ": QMAP after the first SIDE/LATN");
+      once(qmap_, t, where);
     } else if (chunk_type_critical(t)) {
       if (writing_)
         fail(Status::InvalidArgument, where + ": unknown critical chunk type " + quoted(t) +
@@ -185,7 +189,7 @@ class LayoutChecker {
   uint64_t index_ = 0;
   uint64_t side_ = 0, latents_ = 0;
   bool side_pending_ = false;
-  int alpha_ = 0, icc_ = 0, exif_ = 0, xmp_ = 0;
+  int alpha_ = 0, icc_ = 0, exif_ = 0, xmp_ = 0, qmap_ = 0;
 };
 
 template <typename C>
@@ -218,7 +222,7 @@ bool chunk_type_valid(const ChunkType& t) noexcept {
 }
 
 bool chunk_type_known(const ChunkType& t) noexcept {
-  for (const ChunkType& k : {kHead, kSideInfo, kLatents, kAlpha, kIcc, kExif, kXmp, kEnd})
+  for (const ChunkType& k : {kHead, kSideInfo, kLatents, kAlpha, kIcc, kExif, kXmp, kQualityMap, kEnd})
     if (t == k) return true;
   return false;
 }
@@ -384,6 +388,18 @@ Header read_header(const uint8_t* data, size_t size, const Limits& limits) {
 
 bool sniff(const uint8_t* data, size_t size) noexcept {
   return data != nullptr && size >= kSignatureSize && std::memcmp(data, kSignature, kSignatureSize) == 0;
+}
+
+bool has_chunk_type(const uint8_t* data, size_t size, const ChunkType& t) noexcept {
+  if (!sniff(data, size)) return false;
+  size_t pos = kSignatureSize;
+  while (size - pos >= 8) {
+    if (std::memcmp(data + pos, t.data(), 4) == 0) return true;
+    const uint64_t len = rd32(data + pos + 4);
+    if (len + kChunkOverhead > size - pos) return false;
+    pos += size_t(len) + kChunkOverhead;
+  }
+  return false;
 }
 
 std::string model_id_hex(const std::array<uint8_t, 16>& id) {

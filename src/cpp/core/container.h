@@ -67,6 +67,7 @@ constexpr ChunkType kIcc = chunk_type("iccp");
 constexpr ChunkType kExif = chunk_type("exif");
 constexpr ChunkType kXmp = chunk_type("xmpd");
 constexpr ChunkType kEnd = chunk_type("ENDC");
+constexpr ChunkType kQualityMap = chunk_type("QMAP");  // spatial quality map (core/quality_map.h)
 
 // Four ASCII letters?
 bool chunk_type_valid(const ChunkType& t) noexcept;
@@ -161,6 +162,10 @@ Header read_header(const uint8_t* data, size_t size, const Limits& limits = Limi
 
 // True if the input starts with the .lmc signature. Never throws.
 bool sniff(const uint8_t* data, size_t size) noexcept;
+
+// Whether a chunk of type t starts at one of the chunk boundaries of data
+// (a walk over the lengths only: no CRC or order checks; false on damage).
+bool has_chunk_type(const uint8_t* data, size_t size, const ChunkType& t) noexcept;
 
 // Validate header fields and limits. `writing` selects InvalidArgument
 // instead of CorruptStream/Unsupported for invalid fields.

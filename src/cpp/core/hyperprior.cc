@@ -434,146 +434,6 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
 
 HyperpriorModel::~HyperpriorModel() = default;
 
-HyperpriorModel::AnchorPos HyperpriorModel::anchor_position(uint16_t qx) const {
-  const double q = std::min(100.0, std::max(1.0, qx / 100.0));
-  const double t = (q - 1.0) / 99.0 * (anchors_ - 1);
-  AnchorPos p;
-  if (anchors_ > 1) {
-    p.i = std::min(int(std::floor(t)), anchors_ - 2);
-    p.f = t - p.i;
-  }
-  return p;
-}
-
-void HyperpriorModel::gains(uint16_t qx, std::vector<float>& gain, std::vector<float>& inv_gain) const {
-  const AnchorPos pos = anchor_position(qx);
-  const int i = pos.i;
-  const float f = float(pos.f);  // the gains interpolate in float (decoders depend on these bits)
-  gain.resize(M_);
-  inv_gain.resize(M_);
-  for (int c = 0; c < M_; ++c) {
-    const float* a = &log_gain_[size_t(i) * M_];
-    const float* ai = &log_inv_gain_[size_t(i) * M_];
-    if (anchors_ > 1) {
-      gain[c] = std::exp(a[c] * (1 - f) + a[c + M_] * f);
-      inv_gain[c] = std::exp(ai[c] * (1 - f) + ai[c + M_] * f);
-    } else {
-      gain[c] = std::exp(a[c]);
-      inv_gain[c] = std::exp(ai[c]);
-    }
-  }
-}
-
-std::vector<float> HyperpriorModel::rdo_costs(uint16_t qx) const {
-  // the same position and log-linear interpolation as gains(), in double
-  const AnchorPos pos = anchor_position(qx);
-  const int i = pos.i;
-  const double f = pos.f;
-  std::vector<float> k(M_);
-  for (int c = 0; c < M_; ++c) {
-    const double* a = &log_rdo_[size_t(i) * M_ + c];
-    k[c] = float(std::exp(anchors_ > 1 ? a[0] * (1 - f) + a[M_] * f : a[0]));
-  }
-  return k;
-}
-
-float HyperpriorModel::symbol_bits(int k, int32_t v) const {
-  const int n = y_tables_.lengths[size_t(k)] - 2;  // regular symbols
-  const int64_t s = int64_t(v) - y_tables_.offsets[size_t(k)];
-  const float* b = &y_bits_[size_t(k) * y_tables_.stride];
-  if (s >= 0 && s < n) return b[s];
-  // escape symbol, 6 length bits, then floor(log2 m) raw bits (rans.h)
-  const uint64_t m = s < 0 ? uint64_t(-s) : uint64_t(s - n + 1);
-  int nb = 0;
-  while ((m >> (nb + 1)) != 0) ++nb;
-  return b[n] + float(6 + nb);
-}
-
-// r = the integer coded for each latent. Plain: round(y - mu) to nearest.
-// RDO: of the two integers around y - mu (the nearest and the next one on
-// the other side; the one above when y - mu is an integer), take the one with
-// the lower cost
-//   J(r) = k_c * w_t * (y - mu - r)^2 + bits(r | scale index t),
-// where k_c (rdo.cost, interpolated at this quality) is what a unit squared
-// error in channel c costs in bits under the training objective
-// lambda*255^2*MSE + bpp, measured at export (training/export.py,
-// rdo_cost_table), and w_t the scale-relative weight below. Encoder-only:
-// the decoder is unchanged. The arithmetic is plain float in a fixed order
-// (this file is built without FP contraction), so the choice is the same on
-// every CPU and kernel path, and the Python reference encoder makes it the
-// same way.
-void HyperpriorModel::quantize_latents(const float* y, const float* mu, const int32_t* idx, int yh, int yw,
-                                       uint16_t qx, bool rdo, dsp::ThreadPool* pool, int32_t* r) const {
-  const size_t plane = size_t(yh) * yw;
-  auto clamp_i32 = [](float v) {
-    v = std::max(-2147483520.0f, std::min(2147483520.0f, v));
-    return int32_t(v);
-  };
-  if (!rdo || log_rdo_.empty()) {
-    for (size_t i = 0; i < plane * M_; ++i) r[i] = clamp_i32(std::nearbyint(y[i] - mu[i]));
-    return;
-  }
-  const std::vector<float> k = rdo_costs(qx);
-  // Scale-relative weight: an element whose predicted scale is above the
-  // image's median scale weighs its error more, (s_t / s_median)^p with
-  // p = rdo.scale_power; the scales are log-spaced, so this is
-  // exp(p * step * (t - t_median)). t_median: the smallest index with at
-  // least half of the elements at or below it (integer histogram, exact).
-  std::vector<float> scale_w(size_t(scale_count_), 1.0f);
-  if (rdo_scale_power_ > 0.0) {
-    std::vector<int64_t> hist(size_t(scale_count_), 0);
-    const size_t n = plane * M_;
-    for (size_t i = 0; i < n; ++i) ++hist[size_t(idx[i])];
-    int t_med = 0;
-    for (int64_t below = 0; t_med < scale_count_; ++t_med) {
-      below += hist[size_t(t_med)];
-      if (2 * below >= int64_t(n)) break;
-    }
-    for (int t = 0; t < scale_count_; ++t)
-      scale_w[size_t(t)] = float(std::exp(rdo_scale_power_ * log_scale_step_ * double(t - t_med)));
-  }
-  const float* sw = scale_w.data();
-  const float* bits = y_bits_.data();
-  const size_t stride = y_tables_.stride;
-  const int32_t* lengths = y_tables_.lengths.data();
-  const int32_t* offsets = y_tables_.offsets.data();
-  // one task per channel; each element's choice depends only on its own inputs
-  const float* kv = k.data();
-  // (captures by value: the loop reads them without reloading through references)
-  auto task = [this, kv, sw, bits, stride, lengths, offsets, y, mu, idx, r, plane, clamp_i32](int64_t c, int) {
-    const float kc = kv[c];
-    for (size_t j = size_t(c) * plane; j < size_t(c + 1) * plane; ++j) {
-      const float res = y[j] - mu[j];
-      // nearest, ties to even: the 1.5 * 2^23 trick is exact below 2^22 (and
-      // inline, unlike the nearbyint library call)
-      const float r0 = std::fabs(res) < 4194304.0f ? (res + 12582912.0f) - 12582912.0f : std::nearbyint(res);
-      if (!(std::fabs(r0) < 1e9f)) {  // absurd values (or NaN): no choice to make
-        r[j] = clamp_i32(r0);
-        continue;
-      }
-      // the neighbour on the other side; r0 + 1 when res == r0 (+ 0.0f turns -0 into +0)
-      const float r1 = r0 + std::copysign(1.0f, (res - r0) + 0.0f);
-      const int32_t q0 = int32_t(r0), q1 = int32_t(r1);
-      const int t = idx[j];
-      const int64_t n = lengths[t] - 2, s0 = int64_t(q0) - offsets[t], s1 = int64_t(q1) - offsets[t];
-      float b0, b1;
-      if (s0 >= 0 && s0 < n && s1 >= 0 && s1 < n) {  // the common case: both regular symbols
-        b0 = bits[size_t(t) * stride + size_t(s0)];
-        b1 = bits[size_t(t) * stride + size_t(s1)];
-      } else {
-        b0 = symbol_bits(t, q0);
-        b1 = symbol_bits(t, q1);
-      }
-      const float d0 = res - r0, d1 = res - r1;
-      const float wj = kc * sw[t];
-      const float j0 = wj * d0 * d0 + b0;
-      const float j1 = wj * d1 * d1 + b1;
-      r[j] = j1 < j0 ? q1 : q0;
-    }
-  };
-  dsp::parallel_for(pool, M_, task);
-}
-
 namespace {
 
 inline uint32_t pad64(uint32_t v) { return (v + 63) / 64 * 64; }
@@ -624,14 +484,12 @@ int strip_latent_rows(int strip_rows, uint32_t padded_width, int multiple = 1) {
 }  // namespace
 
 Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
-                                 dsp::ThreadPool* pool, int strip_rows, bool rdo) const {
+                                 dsp::ThreadPool* pool, int strip_rows, bool rdo, const QualityMap* qmap) const {
   const int S = strip_latent_rows(strip_rows, pad64(w));
   Latents L;
   L.M = M_;
   L.N = N_;
   uint32_t wp = pad64(w), hp = pad64(h);
-  std::vector<float> gain, inv_gain;
-  gains(qx, gain, inv_gain);
   Buf<float> y, z;
   int yh = int(hp / 16), yw = int(wp / 16), zh, zw;
   {
@@ -666,7 +524,7 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
     xs.release();  // not needed again in this call: free rather than keep idle
     ys.release();
   }
-  dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, gain.data(), pool);
+  apply_gains(y.data(), yh, yw, qx, qmap, false, pool);
   h_a_->run(y.data(), yh, yw, z, zh, zw, pool, 0, "encode h_a");
   L.yh = yh;
   L.yw = yw;
@@ -684,15 +542,15 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
   if (mu.size() != y.size() || L.idx.size() != y.size()) fail(Status::Internal, "latent shape mismatch");
   {
     profile::Scope prof(true, [] { return std::string("encode quantise y"); });
-    quantize_latents(y.data(), mu.data(), L.idx.data(), yh, yw, qx, rdo, pool, L.r.data());
+    quantize_latents(y.data(), mu.data(), L.idx.data(), yh, yw, qx, rdo, qmap, pool, L.r.data());
   }
   return L;
 }
 
 void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t stride, size_t ch, uint16_t qx,
                              dsp::ThreadPool* pool, std::vector<uint8_t>& side, std::vector<uint8_t>& latents,
-                             int strip_rows, bool rdo) const {
-  Latents L = analyse(px, w, h, stride, ch, qx, pool, strip_rows, rdo);
+                             int strip_rows, bool rdo, const QualityMap* qmap) const {
+  Latents L = analyse(px, w, h, stride, ch, qx, pool, strip_rows, rdo, qmap);
   profile::Scope prof(true, [] { return std::string("encode rans (z, y)"); });
   std::vector<int32_t> zidx(L.z.size());
   size_t per = size_t(L.zh) * L.zw;
@@ -724,7 +582,8 @@ void HyperpriorModel::check_payload(size_t side_size, size_t lat_size, uint32_t 
 }
 
 void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t w,
-                             uint32_t h, uint16_t qx, dsp::ThreadPool* pool, uint8_t* rgb, int strip_rows) const {
+                             uint32_t h, uint16_t qx, dsp::ThreadPool* pool, uint8_t* rgb, int strip_rows,
+                             const QualityMap* qmap) const {
   const int S = strip_latent_rows(strip_rows, pad64(w), kDecodeStripMultiple);
   uint32_t wp = pad64(w), hp = pad64(h);
   int zh = int(hp / 64), zw = int(wp / 64), yh = int(hp / 16), yw = int(wp / 16);
@@ -838,11 +697,17 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   idx.release();  // freed, not kept idle: g_s's strips come next
   zi.release();
   profile::Scope prof_y(true, [] { return std::string("decode y = (r + mu) * inv_gain"); });
-  std::vector<float> gain, inv_gain;
-  gains(qx, gain, inv_gain);
   Buf<float> y = std::move(mu);
-  dsp::scale_channels(y.data(), M_, int64_t(yh) * yw, inv_gain.data(), pool);
+  apply_inv_gains(y.data(), yh, yw, qx, qmap, pool);
   prof_y.stop();
+  synthesize(y.data(), yh, yw, w, h, pool, rgb, strip_rows);
+}
+
+void HyperpriorModel::synthesize(const float* y, int yh, int yw, uint32_t w, uint32_t h, dsp::ThreadPool* pool,
+                                 uint8_t* rgb, int strip_rows) const {
+  const int S = strip_latent_rows(strip_rows, pad64(w), kDecodeStripMultiple);
+  LMC_CHECK(yh == int(pad64(h) / 16) && yw == int(pad64(w) / 16), Status::InvalidArgument,
+            "latent grid does not match the image size");
   // g_s in strips (see analyse). A strip edge influences 30 output rows
   // through the receptive field, and a few more through the F(4x2) Winograd
   // blocks of g_s.0-2, whose outputs depend (in their rounding) on input rows

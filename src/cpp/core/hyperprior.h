@@ -48,6 +48,20 @@ struct Latents {
   std::vector<int32_t> idx;  // [M][yh][yw] scale-table index of each r
 };
 
+// A spatial quality map (docs/format.md, QMAP): one quality per block of
+// kQualityBlock x kQualityBlock pixels of the padded image (= one z
+// position), bw x bh blocks, row-major, each quality_x100 in 100..=10000.
+// The encoder multiplies the latents of a block by gain(quality of the block)
+// and weighs its RDO costs at that quality; the decoder multiplies them by
+// inv_gain(quality of the block). Empty qx = no map (every block at the
+// header's quality; the stream has no QMAP chunk).
+struct QualityMap {
+  static constexpr int kBlock = 64;  // pixels per block side (4 latent positions)
+  int bw = 0, bh = 0;
+  std::vector<uint16_t> qx;  // [bh][bw]
+  bool empty() const { return qx.empty(); }
+};
+
 class HyperpriorModel {
  public:
   // Strip processing (bounded memory, identical results to whole-image runs).
@@ -83,7 +97,8 @@ class HyperpriorModel {
   // decoder reads either kind of stream the same way.
   void encode(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
               uint16_t quality_x100, dsp::ThreadPool* pool, std::vector<uint8_t>& side,
-              std::vector<uint8_t>& latents, int strip_rows = 0, bool rdo = true) const;
+              std::vector<uint8_t>& latents, int strip_rows = 0, bool rdo = true,
+              const QualityMap* qmap = nullptr) const;
   // CorruptStream when a SIDE / LATN payload of these sizes cannot possibly
   // hold the symbols a width x height image needs (rans.h's minimum bits per
   // symbol). Cheap; decode() calls it first, callers may call it before they
@@ -92,16 +107,35 @@ class HyperpriorModel {
   // Decodes into rgb_out (width*height*3, packed).
   void decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t width,
               uint32_t height, uint16_t quality_x100, dsp::ThreadPool* pool, uint8_t* rgb_out,
-              int strip_rows = 0) const;
+              int strip_rows = 0, const QualityMap* qmap = nullptr) const;
 
   // For tests / parity: the symbols the encoder codes and the entropy
   // parameters the integer h_s gives for z.
   Latents analyse(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
-                  uint16_t quality_x100, dsp::ThreadPool* pool, int strip_rows = 0, bool rdo = true) const;
+                  uint16_t quality_x100, dsp::ThreadPool* pool, int strip_rows = 0, bool rdo = true,
+                  const QualityMap* qmap = nullptr) const;
   void entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, Buf<float>& mu,
                       std::vector<int32_t>& idx, bool decoding = true) const;
 
+  // The entropy tables (core/explain.cc reads the code length of each symbol).
+  const OwnedTables& z_tables() const { return z_tables_; }
+  const OwnedTables& y_tables() const { return y_tables_; }
+  // The decoder's dequantisation step, in place on y = r + mu ([M][yh][yw]):
+  // y *= inv_gain(quality) per channel, or per block of qmap when given
+  // (exactly what decode() does).
+  void apply_inv_gains(float* y, int yh, int yw, uint16_t quality_x100, const QualityMap* qmap,
+                       dsp::ThreadPool* pool) const;
+  // g_s (and the shortcut) on dequantised latents y ([M][yh][yw], yh = the
+  // padded height / 16, yw = the padded width / 16), cropped to width x height
+  // packed RGB: the last stage of decode(), also for explain's channel views.
+  void synthesize(const float* y, int yh, int yw, uint32_t width, uint32_t height, dsp::ThreadPool* pool,
+                  uint8_t* rgb_out, int strip_rows = 0) const;
+
  private:
+  // y *= gain (or inv_gain) of each position's quality: per channel without a
+  // map, per block (4 x 4 latent positions) with one.
+  void apply_gains(float* y, int yh, int yw, uint16_t quality_x100, const QualityMap* qmap, bool inverse,
+                   dsp::ThreadPool* pool) const;
   void gains(uint16_t quality_x100, std::vector<float>& gain, std::vector<float>& inv_gain) const;
   // Per-channel cost, in bits, of a unit squared latent error at this quality.
   std::vector<float> rdo_costs(uint16_t quality_x100) const;
@@ -116,7 +150,7 @@ class HyperpriorModel {
   // Code length in bits of value v under y table k (escape included).
   float symbol_bits(int k, int32_t v) const;
   void quantize_latents(const float* y, const float* mu, const int32_t* idx, int yh, int yw, uint16_t qx, bool rdo,
-                        dsp::ThreadPool* pool, int32_t* r) const;
+                        const QualityMap* qmap, dsp::ThreadPool* pool, int32_t* r) const;
 
   int N_ = 0, M_ = 0, anchors_ = 0;
   int64_t params_ = 0;

@@ -121,6 +121,14 @@ typedef struct lmc_encode_options {
   lmc_progress_fn progress; /* NULL = no reports */
   void* progress_user;      /* passed to progress */
   const lmc_metadata* metadata; /* NULL = none; stored in the file, read back with lmc_read_metadata */
+  /* Spatial quality map (hyperprior only; docs/format.md, QMAP): NULL = none
+   * (the stream is exactly what it was without these fields). Otherwise
+   * quality_map_cols x quality_map_rows signed offsets in whole quality points
+   * (-99..99), row-major, one per 64x64 block: cols = ceil(width / 64),
+   * rows = ceil(height / 64). Block quality = clamp(quality + offset, 1, 100);
+   * the map is stored in the stream and the decoder applies it. */
+  const int8_t* quality_map;
+  uint32_t quality_map_cols, quality_map_rows;
 } lmc_encode_options;
 
 typedef struct lmc_decode_options {
@@ -130,6 +138,9 @@ typedef struct lmc_decode_options {
   lmc_progress_fn progress; /* NULL = no reports */
   void* progress_user;
 } lmc_decode_options;
+
+/* lmc_image_info.flags: the HEAD flags (bit 0: alpha chunk), and: */
+#define LMC_INFO_QUALITY_MAP 0x10000u /* the stream carries a spatial quality map (QMAP) */
 
 typedef struct lmc_image_info {
   uint32_t width, height;
