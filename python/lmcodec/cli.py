@@ -53,6 +53,8 @@ examples:
   lmcodec decode photo.lmc                      writes photo.png (refuses if it exists; -f to allow)
   lmcodec decode photo.lmc -o photo.webp        any format Pillow writes, from the extension
   lmcodec info photo.lmc                        header, sections and metadata
+  lmcodec encode photo.png --roi face.png       a mask (white = important) gets the bits the rest gives up
+  lmcodec explain photo.png -o report/          where the bits go: bit maps, channels, error (index.html)
   lmcodec demo                                  lmcodec beside JPEG, WebP and AVIF on a photo
 """
 

@@ -47,11 +47,33 @@ Run decode(const lmc_model* m, const std::vector<uint8_t>& data, int threads, in
 
 Run encode(const lmc_model* m, const std::vector<uint8_t>& img, uint32_t w, uint32_t h, uint32_t ch, float q,
            int threads, int strip_rows, int plain) {
-  lmc_encode_options o = {threads, strip_rows, plain};
+  lmc_encode_options o;
+  std::memset(&o, 0, sizeof(o));
+  o.threads = threads;
+  o.strip_rows = strip_rows;
+  o.plain_rounding = plain;
   uint8_t* data = nullptr;
   size_t n = 0;
   Run r;
   r.status = lmc_encode(m, img.data(), w, h, size_t(w) * ch, ch, q, &o, &data, &n);
+  if (r.status == LMC_OK) r.bytes.assign(data, data + n);
+  lmc_free(data);
+  return r;
+}
+
+// An encode with a spatial quality map (one offset per 64x64 block).
+Run encode_map(const lmc_model* m, const std::vector<uint8_t>& img, uint32_t w, uint32_t h, float q, int threads,
+               const int8_t* map, uint32_t cols, uint32_t rows) {
+  lmc_encode_options o;
+  std::memset(&o, 0, sizeof(o));
+  o.threads = threads;
+  o.quality_map = map;
+  o.quality_map_cols = cols;
+  o.quality_map_rows = rows;
+  uint8_t* data = nullptr;
+  size_t n = 0;
+  Run r;
+  r.status = lmc_encode(m, img.data(), w, h, size_t(w) * 3, 3, q, &o, &data, &n);
   if (r.status == LMC_OK) r.bytes.assign(data, data + n);
   lmc_free(data);
   return r;
@@ -111,6 +133,21 @@ int main(int argc, char** argv) {
     const size_t nenc = r.size();
     for (size_t i = 4; i < nenc; ++i) r.push_back(decode(i + 1 == nenc ? pca : hyper, r[i].bytes, 2, 0));
     r.push_back(decode(hyper, r[10].bytes, 1, 16));  // the strip stream, other strip height
+    // a quality-map stream (QMAP): per-block gains in the encoder and the decoder
+    const int8_t qmap[2] = {25, -20};
+    const size_t qi = r.size();
+    r.push_back(encode_map(hyper, rgb, W, H, 45.f, 1, qmap, 2, 1));
+    r.push_back(encode_map(hyper, rgb, W, H, 45.f, 2, qmap, 2, 1));
+    r.push_back(decode(hyper, r[qi].bytes, 1, 0));
+    r.push_back(decode(hyper, r[qi].bytes, 2, 0));
+    CHECK(r[qi].bytes == r[qi + 1].bytes && r[qi + 2].bytes == r[qi + 3].bytes);
+    lmc_image_info qinfo, pinfo;
+    CHECK(lmc_info(r[qi].bytes.data(), r[qi].bytes.size(), nullptr, &qinfo) == LMC_OK &&
+          (qinfo.flags & LMC_INFO_QUALITY_MAP) != 0);
+    CHECK(lmc_info(r[4].bytes.data(), r[4].bytes.size(), nullptr, &pinfo) == LMC_OK &&
+          (pinfo.flags & LMC_INFO_QUALITY_MAP) == 0);
+    CHECK(encode_map(hyper, rgb, W, H, 45.f, 1, qmap, 1, 2).status == LMC_ERR_INVALID_ARGUMENT);  // wrong grid
+    CHECK(encode_map(pca, rgb, W, H, 45.f, 1, qmap, 2, 1).status == LMC_ERR_INVALID_ARGUMENT);    // not hyperprior
     for (const Run& x : r) CHECK(x.status == LMC_OK && !x.bytes.empty());
     results.push_back(r);
   }
