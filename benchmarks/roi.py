@@ -4,8 +4,10 @@ ROI masks on Kodak at equal file size.
     python benchmarks/roi.py auto  [--limit N] [--qualities 35 60] [--json F]
     python benchmarks/roi.py kodak [--images kodim23 ...] [--figure F.png] [--explain DIR] [--json F]
 
-auto: the strength of roi="auto" (quality points between the busiest and the
-smoothest 64x64 block; negative = more quality where the image is smooth) is
+auto: the direction and strength of roi="auto" (quality points between the
+busiest and the smoothest 64x64 block, _quality_map.offsets_by_structure:
+positive = more quality where the structure / edges are, negative = more
+where the image is smooth; roi="auto" ships the sign and size chosen here) is
 swept on held-out TRAINING images (../shared/data/train: sun_hays80_half and
 urban100, lossless WebP), split in two halves: one to choose, one to check.
 Every map stream is matched to the plain stream's size (bisection over the
@@ -60,7 +62,7 @@ def _training_images(limit: int) -> List[Path]:
 
 
 def run_auto(args) -> Dict:
-    strengths = [-30.0, -15.0, 15.0, 30.0]
+    strengths = args.strengths
     files = _training_images(args.limit)
     rows = []
     for k, f in enumerate(files):
@@ -70,7 +72,7 @@ def run_auto(args) -> Dict:
             dec = lmcodec.decode(plain)
             base = dict(psnr=psnr(dec, img), msssim=msssim_db(ms_ssim(dec, img)), bytes=len(plain))
             for s in strengths:
-                qm = _quality_map.offsets_auto(img, s)
+                qm = _quality_map.offsets_by_structure(img, s)
                 d = equal_size(img, len(plain), quality_map=qm)
                 x = lmcodec.decode(d)
                 rows.append(dict(image=f.name, half=k % 2, quality=q, strength=s,
@@ -118,19 +120,37 @@ def run_kodak(args) -> Dict:
                      psnr_out_plain=psnr(a[~inside], img[~inside]), psnr_out_roi=psnr(b[~inside], img[~inside]),
                      psnr_plain=psnr(a, img), psnr_roi=psnr(b, img), bits_in_plain=share[0], bits_in_roi=share[1],
                      roi_fraction=float(inside.mean()))
+            auto = lmcodec.decode(equal_size(img, len(plain), roi="auto"))
+            r.update(auto_d_psnr=psnr(auto, img) - r["psnr_plain"],
+                     auto_d_msssim_db=msssim_db(ms_ssim(auto, img)) - msssim_db(ms_ssim(a, img)))
             out.append(r)
             print(f"{name} q{q:g}: {len(plain)} / {len(roi)} bytes; inside {r['psnr_in_plain']:.2f} -> "
                   f"{r['psnr_in_roi']:.2f} dB, outside {r['psnr_out_plain']:.2f} -> {r['psnr_out_roi']:.2f} dB, "
-                  f"latent bits inside {share[0] * 100:.1f} -> {share[1] * 100:.1f} %", flush=True)
+                  f"latent bits inside {share[0] * 100:.1f} -> {share[1] * 100:.1f} %; auto: dPSNR "
+                  f"{r['auto_d_psnr']:+.3f} dB, dMS-SSIM {r['auto_d_msssim_db']:+.3f} dB", flush=True)
             if name == args.images[0] and q == args.qualities[0]:
                 figure_rows = (img, a, b, ea, eb, mask, r)
                 if args.explain:
                     from lmcodec._explain_report import write_report
 
                     write_report(lmcodec.explain(img, q), args.explain, f"{name}.png")
+                    if args.shrink:
+                        shrink_pngs(sorted(Path(args.explain).glob("*.png")), args.shrink // 2)
     if args.figure and figure_rows:
         _figure(figure_rows, args.figure)
+        if args.shrink:
+            shrink_pngs([args.figure], args.shrink)
     return dict(rows=out)
+
+
+def shrink_pngs(paths, max_width: int) -> None:
+    """Docs copies: downscaled to max_width and quantised to 256 colours (small enough to commit)."""
+    for f in paths:
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            if im.width > max_width:
+                im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
+            im.quantize(256, method=Image.Quantize.MEDIANCUT).save(f, optimize=True)
 
 
 def _figure(rows, path) -> None:
@@ -164,10 +184,15 @@ def main(argv=None) -> int:
     p.add_argument("mode", choices=["auto", "kodak"])
     p.add_argument("--limit", type=int, default=16, help="auto: training images (half sun_hays80_half, half urban100)")
     p.add_argument("--qualities", type=float, nargs="+", default=None)
+    p.add_argument("--strengths", type=float, nargs="+", default=[-30.0, -15.0, 15.0, 30.0],
+                   help="auto: strengths to sweep (negative = more quality where the image is smooth)")
     p.add_argument("--images", nargs="+", default=list(MASKS), help="kodak: images (with a mask in MASKS)")
     p.add_argument("--figure", default=None, help="kodak: write the comparison figure of the first image here")
     p.add_argument("--explain", default=None, help="kodak: write the explain report of the first image here")
     p.add_argument("--json", default=None)
+    p.add_argument("--shrink", type=int, default=0, metavar="W",
+                   help="kodak: downscale the figure to W pixels wide (the explain PNGs to W/2) and quantise them "
+                        "(docs copies)")
     args = p.parse_args(argv)
     if args.qualities is None:
         args.qualities = [35.0, 60.0] if args.mode == "auto" else [30.0, 50.0, 75.0]

@@ -540,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="size budget in bytes: the highest quality (at most -q) whose file fits (default: none)")
     e.add_argument("--roi", default=None, metavar="MASK|auto",
                    help="region of interest: a mask picture (white = important, any size) or 'auto' (more quality "
-                        "where the structure is); the ROI gets quality the rest gives up (hyperprior)")
+                        "where the image is smooth, measured to raise MS-SSIM); the ROI gets quality the rest "
+                        "gives up (hyperprior)")
     e.add_argument("--lossless", action="store_true", help="exact coding (not supported yet: refused, never lossy)")
     e.add_argument("--max-error", type=_positive_int, default=None, metavar="K",
                    help="bound every sample's error by K (not supported yet: refused, never lossy)")
