@@ -73,6 +73,7 @@ DECODE_SEEDS = [
     ("pca_rgba_16x16_q80", 16, 16, 4, "pca", 80, None),
     ("pca_rgba_24x24_q40", 24, 24, 4, "pca", 40, None),
     ("pca_rgb_meta_16x16_q60", 16, 16, 3, "pca", 60, "meta"),
+    ("hp_rgb_qmap_96x80_q50", 96, 80, 3, "hyperprior", 50, "qmap"),
 ]
 
 
@@ -85,6 +86,8 @@ def make_decode_seeds(lmcodec) -> dict:
             img[:, :, 3] = 200
         elif extra == "meta":
             kw = dict(icc_profile=b"\x00\x00\x00\x10fake-icc", exif=b"II*\x00\x08\x00\x00\x00", xmp=b"<x:xmpmeta/>")
+        elif extra == "qmap":  # a spatial quality map (QMAP chunk)
+            kw = dict(quality_map=np.array([[20, -20], [-5, 5]]))
         data = lmcodec.encode(img, q, method=method, threads=1, **kw)
         lmcodec.decode(data)  # must be valid
         out[f"decode/{name}.lmc"] = data
