@@ -245,3 +245,17 @@ def test_cli_roi(tmp_path):
         assert "QMAP" in lmcodec.info(data).sections
     ex = lmcodec.explain((tmp_path / "a.lmc").read_bytes())
     np.testing.assert_array_equal(ex.quality_map, _quality_map.offsets_from_roi(m, 128, 192))
+
+
+def test_pillow_save_takes_roi_and_quality_map(tmp_path):
+    from PIL import Image
+
+    img = _photo(128, 192)
+    mask = np.zeros((128, 192), np.uint8)
+    mask[:64, :64] = 255
+    Image.fromarray(img).save(tmp_path / "a.lmc", quality=50, roi=mask)
+    assert (tmp_path / "a.lmc").read_bytes() == lmcodec.encode(img, 50, roi=mask)
+    Image.fromarray(img).save(tmp_path / "b.lmc", quality=50, quality_map=[[10, 0, -10], [0, 0, 0]])
+    with Image.open(tmp_path / "b.lmc") as im:
+        assert im.size == (192, 128)
+    assert "QMAP" in lmcodec.info((tmp_path / "b.lmc").read_bytes()).sections

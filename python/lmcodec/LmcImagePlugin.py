@@ -40,8 +40,7 @@ SIGNATURE = b"\x89LMC\r\n\x1a\n"
 
 # Keywords other formats take that would change the picture; lmcodec cannot
 # honour them, so saving with them is an error rather than a surprise.
-_PICTURE_KEYWORDS = ("near_lossless", "alpha_quality", "subsampling", "qtables", "quality_layers", "bits",
-                     "quality_map", "roi")
+_PICTURE_KEYWORDS = ("near_lossless", "alpha_quality", "subsampling", "qtables", "quality_layers", "bits")
 
 
 class LmcFileError(LmcError, OSError):
@@ -124,7 +123,8 @@ def _save(im: Image.Image, fp, filename) -> None:
     data = _api.encode(im, quality, threads=info.get("threads"), method=info.get("method", "hyperprior"),
                        icc_profile=icc or None, exif=exif or None, xmp=xmp or None, rdo=info.get("rdo", True),
                        max_bytes=info.get("max_bytes"), lossless=info.get("lossless", False),
-                       max_error=info.get("max_error"))
+                       max_error=info.get("max_error"), quality_map=info.get("quality_map"), roi=info.get("roi"),
+                       roi_strength=info.get("roi_strength"))
     fp.write(data)
 
 
