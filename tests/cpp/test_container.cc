@@ -547,6 +547,37 @@ void test_model_id() {
   CHECK_EQ(model_id_hex(h.model_id).size(), 32u);
 }
 
+// QMAP (spatial quality map): a known critical chunk of hyperprior streams,
+// at most once, before the first SIDE/LATN; has_chunk_type finds it by a
+// walk over the chunk lengths that never reads past the input.
+void test_quality_map_chunk() {
+  HeadFields f;
+  const Bytes q = {6, 0, 1, 0, 1, 0, 0};
+  const Bytes ok = raw_file(f, {{"QMAP", q}, {"SIDE", {1, 2}}, {"LATN", {3}}});
+  const ContainerView v = read_container_view(ok.data(), ok.size());
+  CHECK(v.find(kQualityMap) && v.find(kQualityMap)->size == q.size());
+  CHECK(has_chunk_type(ok.data(), ok.size(), kQualityMap));
+  CHECK(!has_chunk_type(ok.data(), ok.size(), kAlpha));
+  const Bytes plain = raw_file(f);
+  CHECK(!has_chunk_type(plain.data(), plain.size(), kQualityMap));
+  const Bytes after = raw_file(f, {{"SIDE", {1, 2}}, {"QMAP", q}, {"LATN", {3}}});
+  CHECK_THROWS(read_container_view(after.data(), after.size()), Status::CorruptStream);
+  const Bytes twice = raw_file(f, {{"QMAP", q}, {"QMAP", q}, {"SIDE", {1, 2}}, {"LATN", {3}}});
+  CHECK_THROWS(read_container_view(twice.data(), twice.size()), Status::CorruptStream);
+  HeadFields pca;
+  pca.codec = 2;
+  const Bytes in_pca = raw_file(pca, {{"QMAP", q}, {"LATN", {3}}});
+  CHECK_THROWS(read_container_view(in_pca.data(), in_pca.size()), Status::CorruptStream);
+  // the walk stops at a length that runs past the end, on any prefix
+  for (size_t n = 0; n < ok.size(); ++n) {
+    const bool found = has_chunk_type(ok.data(), n, kQualityMap);
+    CHECK(found == (n >= kSignatureSize + 12 + 40 + 8));
+  }
+  Bytes huge = plain;
+  huge[kSignatureSize + 4 + 3] = 0xFF;  // HEAD length ~4 GB
+  CHECK(!has_chunk_type(huge.data(), huge.size(), kQualityMap));
+}
+
 }  // namespace
 
 int main() {
@@ -560,5 +591,6 @@ int main() {
   test_signature_and_versions();
   test_header_fields();
   test_model_id();
+  test_quality_map_chunk();
   return check_summary();
 }
