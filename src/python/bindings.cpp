@@ -388,7 +388,7 @@ class PyModel {
 
   py::bytes encode(const py::array& image, double quality, int threads, int strip_rows, bool rdo,
                    py::object progress, py::object icc, py::object exif, py::object xmp,
-                   py::object quality_map) const {
+                   py::object quality_map, int residual, int max_error) const {
     if (!py::isinstance<py::array_t<uint8_t>>(image) || image.dtype().kind() != 'u' || image.itemsize() != 1)
       throw lmc::Error(lmc::Status::InvalidArgument, "image must be a uint8 array");
     auto arr = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
@@ -408,6 +408,8 @@ class PyModel {
     auto u8 = [](const std::string& b) { return reinterpret_cast<const uint8_t*>(b.data()); };
     lmc_metadata md{u8(icc_s), icc_s.size(), u8(exif_s), exif_s.size(), u8(xmp_s), xmp_s.size()};
     lmc_encode_options opt{threads, strip_rows, rdo ? 0 : 1, &PyProgress::call, &prog, &md};
+    opt.residual = residual;
+    opt.max_error = max_error;
     carray<int8_t> qmap;  // (rows, cols) quality offsets, one per 64x64 block
     if (!quality_map.is_none()) {
       qmap = carray<int8_t>::ensure(quality_map);
@@ -491,7 +493,8 @@ void bind_codec(py::module_& m) {
       .def("encode", &PyModel::encode, py::arg("image"), py::arg("quality"), py::arg("threads") = 0,
            py::arg("strip_rows") = 0, py::arg("rdo") = true, py::arg("progress") = py::none(),
            py::arg("icc_profile") = py::none(), py::arg("exif") = py::none(), py::arg("xmp") = py::none(),
-           py::arg("quality_map") = py::none())
+           py::arg("quality_map") = py::none(), py::arg("residual") = 0,
+           py::arg("max_error") = 0)
       .def("decode", &PyModel::decode, py::arg("data"), py::arg("threads") = 0, py::arg("max_pixels") = 0,
            py::arg("max_chunk_bytes") = 0, py::arg("strip_rows") = 0, py::arg("max_dimension") = 0,
            py::arg("max_chunks") = 0, py::arg("progress") = py::none())
@@ -510,6 +513,16 @@ void bind_codec(py::module_& m) {
     return out;
   });
   m.def("version", [] { return std::string(lmc_version()); });
+  // (residual, max_error) of a stream, from lmc_info: (0, 0) for lossy ones
+  m.def("stream_mode", [](py::bytes data) {
+    char* raw = nullptr;
+    Py_ssize_t raw_size = 0;
+    if (PyBytes_AsStringAndSize(data.ptr(), &raw, &raw_size) != 0) throw py::error_already_set();
+    lmc_image_info info{};
+    lmc_limits lim{~uint64_t(0) >> 2, ~uint64_t(0) >> 2, 0xFFFFFFFFu, ~uint64_t(0) >> 2};
+    raise_status(lmc_info(reinterpret_cast<const uint8_t*>(raw), size_t(raw_size), &lim, &info));
+    return py::make_tuple(info.residual, info.max_error);
+  });
 }
 
 // ------------------------------------------------------------------ pca ---

@@ -144,6 +144,8 @@ class LayoutChecker {
       if (side_ > 0 && !side_pending_) error(where + ": strip " + num(latents_) + " has no SIDE chunk");
       ++latents_;
       side_pending_ = false;
+    } else if (t == kResidual) {
+      once(residual_, t, where);
     } else if (t == kAlpha) {
       if (!(h_.flags & kFlagHasAlpha)) error(where + ": ALPH chunk but the HAS_ALPHA flag is not set");
       once(alpha_, t, where);
@@ -168,6 +170,12 @@ class LayoutChecker {
   }
 
   void finish() {
+    if (residual_) {  // the RESD chunk codes the planes; no latents beside it
+      if (side_ || latents_) error("RESD chunk beside SIDE/LATN chunks");
+      if (qmap_) error("QMAP chunk in a RESD stream (quality maps are for the lossy codec)");
+      if ((h_.flags & kFlagHasAlpha) && alpha_ == 0) error("HAS_ALPHA flag set but no ALPH chunk");
+      return;
+    }
     if (side_pending_) error("SIDE chunk without a following LATN");
     if (latents_ != strips_)
       error("expected " + num(strips_) + " LATN chunk(s) (one per strip), found " + num(latents_));
@@ -189,7 +197,7 @@ class LayoutChecker {
   uint64_t index_ = 0;
   uint64_t side_ = 0, latents_ = 0;
   bool side_pending_ = false;
-  int alpha_ = 0, icc_ = 0, exif_ = 0, xmp_ = 0, qmap_ = 0;
+  int alpha_ = 0, icc_ = 0, exif_ = 0, xmp_ = 0, qmap_ = 0, residual_ = 0;
 };
 
 template <typename C>
@@ -222,7 +230,7 @@ bool chunk_type_valid(const ChunkType& t) noexcept {
 }
 
 bool chunk_type_known(const ChunkType& t) noexcept {
-  for (const ChunkType& k : {kHead, kSideInfo, kLatents, kAlpha, kIcc, kExif, kXmp, kQualityMap, kEnd})
+  for (const ChunkType& k : {kHead, kSideInfo, kLatents, kAlpha, kIcc, kExif, kXmp, kQualityMap, kResidual, kEnd})
     if (t == k) return true;
   return false;
 }
@@ -384,6 +392,25 @@ Header read_header(const uint8_t* data, size_t size, const Limits& limits) {
   check_signature(data, size);
   size_t pos = kSignatureSize;
   return parse_head(next_chunk(data, size, pos, limits), limits);
+}
+
+bool peek_chunk(const uint8_t* data, size_t size, const ChunkType& t, ChunkView* out) noexcept {
+  if (!sniff(data, size)) return false;
+  size_t pos = kSignatureSize;
+  for (bool head = true;; head = false) {
+    if (size - pos < 8) return false;
+    ChunkType type;
+    std::memcpy(type.data(), data + pos, 4);
+    const uint64_t len = rd32(data + pos + 4);
+    if (len + 4 > uint64_t(size - pos - 8)) return false;
+    if (type == kEnd) return false;
+    if (!head && type == t) {
+      if (crc32(data + pos, size_t(8 + len)) != rd32(data + pos + 8 + len)) return false;
+      *out = ChunkView{type, data + pos + 8, size_t(len), pos};
+      return true;
+    }
+    pos += kChunkOverhead + size_t(len);
+  }
 }
 
 bool sniff(const uint8_t* data, size_t size) noexcept {

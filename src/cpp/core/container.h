@@ -12,7 +12,9 @@
 //   = critical (unknown ones are refused), lowercase = optional (unknown
 //   ones are skipped but reported).
 //   Payload: per strip an optional SIDE (z bitstream) then a LATN (y
-//   bitstream); ALPH (alpha plane) iff flag HAS_ALPHA; iccp/exif/xmpd
+//   bitstream), or instead one RESD (the planes coded losslessly or with an
+//   L-infinity bound; no SIDE/LATN then); ALPH (alpha plane) iff flag
+//   HAS_ALPHA; iccp/exif/xmpd
 //   metadata at most once each.
 //
 // Writing:   std::vector<uint8_t> file = write_container(header, chunks);
@@ -63,6 +65,7 @@ constexpr ChunkType kHead = chunk_type("HEAD");
 constexpr ChunkType kSideInfo = chunk_type("SIDE");
 constexpr ChunkType kLatents = chunk_type("LATN");
 constexpr ChunkType kAlpha = chunk_type("ALPH");
+constexpr ChunkType kResidual = chunk_type("RESD");  // lossless / near-lossless planes (core/residual.h)
 constexpr ChunkType kIcc = chunk_type("iccp");
 constexpr ChunkType kExif = chunk_type("exif");
 constexpr ChunkType kXmp = chunk_type("xmpd");
@@ -159,6 +162,12 @@ Container read_container(const uint8_t* data, size_t size, const Limits& limits 
 // Signature and HEAD chunk only (cheap; the rest of the file is not read).
 // HEAD is still CRC-checked and its fields and limits validated.
 Header read_header(const uint8_t* data, size_t size, const Limits& limits = Limits());
+
+// The first chunk of type t after HEAD, found by walking the chunk lengths
+// (only that chunk's CRC is checked), for info() queries that must not read a
+// whole file. False when there is none before ENDC, or when the walk meets a
+// malformed or truncated chunk first. Never throws.
+bool peek_chunk(const uint8_t* data, size_t size, const ChunkType& t, ChunkView* out) noexcept;
 
 // True if the input starts with the .lmc signature. Never throws.
 bool sniff(const uint8_t* data, size_t size) noexcept;

@@ -129,6 +129,13 @@ typedef struct lmc_encode_options {
    * the map is stored in the stream and the decoder applies it. */
   const int8_t* quality_map;
   uint32_t quality_map_cols, quality_map_rows;
+  /* Appended in 0.1 (a zero-initialised struct keeps the lossy codec):
+   * residual = 1 codes the colour planes with the lossless / near-lossless
+   * coder instead (RESD chunk; quality and plain_rounding are then ignored):
+   * every decoded sample is within max_error of the input (0 = exact,
+   * 1 ..= 255 = that L-infinity bound). Alpha is always exact. */
+  int residual;             /* 0 lossy, 1 bounded error */
+  int max_error;            /* with residual = 1: 0 = lossless */
 } lmc_encode_options;
 
 typedef struct lmc_decode_options {
@@ -151,6 +158,8 @@ typedef struct lmc_image_info {
   uint8_t model_id[16];
   uint32_t flags;
   uint32_t strip_rows;      /* 0 = one strip */
+  uint32_t residual;        /* 1: a lossless / near-lossless stream (RESD chunk), 0: lossy */
+  uint32_t max_error;       /* residual streams: the bound on |error| (0 = lossless) */
 } lmc_image_info;
 
 /* Library version as "major.minor.patch". */
