@@ -17,8 +17,9 @@ constexpr int kMethod = 1;      // MED + subtract-green + context tables
 constexpr int kContexts = 16;   // tables per plane
 constexpr int kMaxSymbols = 511;  // q in [-255, 255]
 constexpr size_t kFixedHeader = 8;
-// Context: the activity a = grad + 2*ract + 2*link (in units of 3*s) against
-// these edges (the bin is how many edges are <= a).
+// Context: the activity a = grad + 4*(eW + eN) + 2*(eNW + eNE) + link (run_strip;
+// in units of 3*s) against these edges (the bin is how many edges are <= a).
+// The weights were chosen on 16 held-out training images (docs/lossless.md).
 constexpr int kEdges[kContexts - 1] = {0, 1, 2, 3, 5, 7, 10, 14, 20, 28, 40, 56, 80, 112, 160};
 
 inline int med(int a, int b, int c) {  // a = W, b = N, c = NW
@@ -64,7 +65,8 @@ void run_strip(const Model& m, uint8_t* rec, size_t stride, size_t step, uint32_
     uint8_t* row = rec + size_t(y) * stride;
     const uint8_t* up = y ? row - stride : nullptr;
     for (uint32_t x = 0; x < w; ++x) {
-      int link = 0;
+      int link = 0;   // mean |residual| of the planes coded before, this pixel
+      int err_r = 0;  // R's signed residual (B's prediction takes half of it)
       for (int j = 0; j < m.planes; ++j) {
         const int c = order[j];
         uint16_t* cur = err.data() + (size_t(j) * 2 + (y & 1)) * w;
@@ -74,6 +76,7 @@ void run_strip(const Model& m, uint8_t* rec, size_t stride, size_t step, uint32_
           const uint8_t* p = r + size_t(xx) * step;
           return j ? int(p[c]) - int(p[1]) : int(p[c]);
         };
+        // causal neighbours, replicated at the strip's edges
         int W, N, NW, NE, eW, eN, eNW, eNE;
         if (up == nullptr) {
           if (x == 0) {
@@ -102,15 +105,16 @@ void run_strip(const Model& m, uint8_t* rec, size_t stride, size_t step, uint32_
           }
         }
         int pred = med(W, N, NW);
-        if (j) pred = clamp255(pred + int(row[size_t(x) * step + 1]));
+        if (j) pred = clamp255(pred + int(row[size_t(x) * step + 1]) + (j == 2 ? err_r / 2 : 0));
         const int grad = iabs(W - NW) + iabs(N - NW) + iabs(N - NE);
-        const int act = grad + 2 * (eW + eN) + (eNW + eNE) + 2 * link;
+        const int act = grad + 4 * (eW + eN) + 2 * (eNW + eNE) + link;
         const int t = j * kContexts + m.ctx_of[size_t(std::min(act, m.act_cap))];
         const int r = code(t, pred, x, y, c);
         row[size_t(x) * step + size_t(c)] = uint8_t(r);
         const int e = iabs(r - pred);
         cur[x] = uint16_t(e);
         link = j ? (link + e) >> 1 : e;
+        if (j == 1) err_r = r - pred;
       }
     }
   }
