@@ -17,6 +17,11 @@ constexpr int kMethod = 1;      // MED + subtract-green + context tables
 constexpr int kContexts = 16;   // tables per plane
 constexpr int kMaxSymbols = 511;  // q in [-255, 255]
 constexpr size_t kFixedHeader = 8;
+// Tables (write_table): a table sent with P = (bits of its sample count) - 2
+// bits of precision, covering the values seen at least kTableMinCount times
+// (both chosen on training images, docs/lossless.md).
+constexpr int kTablePrecisionDrop = 2;
+constexpr uint32_t kTableMinCount = 4;
 // Context: the activity a = grad + 4*(eW + eN) + 2*(eNW + eNE) + link (run_strip;
 // in units of 3*s) against these edges (the bin is how many edges are <= a).
 // The weights were chosen on 16 held-out training images (docs/lossless.md).
@@ -113,6 +118,7 @@ void run_strip(const Model& m, uint8_t* rec, size_t stride, size_t step, uint32_
         row[size_t(x) * step + size_t(c)] = uint8_t(r);
         const int e = iabs(r - pred);
         cur[x] = uint16_t(e);
+
         link = j ? (link + e) >> 1 : e;
         if (j == 1) err_r = r - pred;
       }
@@ -183,6 +189,63 @@ struct Parsed {
   std::vector<size_t> stream_size;
 };
 
+// One table from a histogram of q (value v at hs[v + 255]): it covers the
+// values seen at least kTableMinCount times (the rest escape; if none is, all
+// values seen) and is sent at the precision
+// its sample count supports: P bits (frequencies summing to 2^P, scaled by
+// 2^(16-P) for coding), since finer frequencies would cost more to send than
+// they save. Appends the table's bytes to out and its 16-bit frequencies to
+// freqs (what the decoder rebuilds).
+void write_table(const uint32_t* hs, std::vector<uint8_t>& out, std::vector<uint16_t>& freqs, int32_t* count,
+                 int32_t* offset) {
+  uint64_t total = 0;
+  int lo = kMaxSymbols, hi = -1, lo1 = kMaxSymbols, hi1 = -1;
+  for (int v = 0; v < kMaxSymbols; ++v) {
+    total += hs[v];
+    if (hs[v] >= 1) lo1 = std::min(lo1, v), hi1 = std::max(hi1, v);
+    if (hs[v] >= kTableMinCount) lo = std::min(lo, v), hi = std::max(hi, v);
+  }
+  if (total == 0) {
+    put_varint(out, 0);
+    freqs.insert(freqs.end(), kUnusedFreqs, kUnusedFreqs + 2);
+    *count = 2;
+    *offset = 0;
+    return;
+  }
+  if (hi < 0) lo = lo1, hi = hi1;
+  const size_t n = size_t(hi - lo + 1);
+  int bits = 0;
+  while (bits < 16 && (uint64_t(1) << bits) < total) ++bits;
+  int p = std::max(bits - kTablePrecisionDrop, 1);
+  while (p < 16 && (size_t(1) << p) < 2 * (n + 1)) ++p;
+  const uint64_t target = uint64_t(1) << p;
+  // counts -> frequencies >= 1 summing to 2^P (escape last: the rest)
+  std::vector<int64_t> f(n + 1);
+  uint64_t inside = 0;
+  for (size_t i = 0; i < n; ++i) inside += hs[size_t(lo) + i];
+  int64_t sum = 0;
+  for (size_t i = 0; i <= n; ++i) {
+    const uint64_t c = i < n ? hs[size_t(lo) + i] : total - inside;
+    f[i] = std::max<int64_t>(1, int64_t((c * target + total / 2) / total));
+    sum += f[i];
+  }
+  while (sum != int64_t(target)) {  // give or take at the largest frequency (stays >= 1: 2^P >= 2(n+1))
+    const size_t big = size_t(std::max_element(f.begin(), f.end()) - f.begin());
+    const int64_t d = std::max<int64_t>(int64_t(target) - sum, 1 - f[big]);
+    f[big] += d;
+    sum += d;
+  }
+  *offset = lo - 255;
+  *count = int32_t(n + 1);
+  put_varint(out, uint32_t(n));
+  put_varint(out, *offset >= 0 ? uint32_t(*offset) * 2 : uint32_t(-*offset - 1) * 2 + 1);
+  out.push_back(uint8_t(p));
+  for (int64_t v : f) {
+    put_varint(out, uint32_t(v));
+    freqs.push_back(uint16_t(v << (16 - p)));
+  }
+}
+
 int planes_for(uint32_t channels) { return channels == 1 ? 1 : 3; }
 
 Parsed parse(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint32_t channels) {
@@ -213,16 +276,19 @@ Parsed parse(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint32_t 
     const uint32_t zz = rd.varint();
     const int64_t off = (zz & 1) ? -int64_t(zz >> 1) - 1 : int64_t(zz >> 1);
     if (off < -255 || off + int64_t(n) > 256) corrupt("table outside the residual range");
+    if (rd.p == rd.end) corrupt("truncated table");
+    const int p = *rd.p++;
+    if (p < 1 || p > 16) corrupt("bad table precision");
     uint32_t total = 0;
     for (uint32_t i = 0; i <= n; ++i) {
       const uint32_t f = rd.varint();
-      if (f < 1 || f >= kCdfTotal) corrupt("bad frequency");
+      if (f < 1 || f >= (1u << p)) corrupt("bad frequency");
       total += f;
-      if (total > kCdfTotal) corrupt("frequencies do not sum to 2^16");
-      freqs.push_back(uint16_t(f));
-      ps.max_freq = std::max(ps.max_freq, f);
+      if (total > (1u << p)) corrupt("frequencies do not sum to 2^P");
+      freqs.push_back(uint16_t(f << (16 - p)));
+      ps.max_freq = std::max(ps.max_freq, f << (16 - p));
     }
-    if (total != kCdfTotal) corrupt("frequencies do not sum to 2^16");
+    if (total != (1u << p)) corrupt("frequencies do not sum to 2^P");
     counts[t] = int32_t(n + 1);
     offsets[t] = int32_t(off);
   }
@@ -289,36 +355,12 @@ std::vector<uint8_t> encode_residual(const uint8_t* px, uint32_t w, uint32_t h, 
   });
   for (int i = 1; i < n_threads; ++i)
     for (size_t j = 0; j < hist[0].size(); ++j) hist[0][j] += hist[size_t(i)][j];
-  // Tables: each covers the values seen at least twice (the rest escape).
   std::vector<uint8_t> out = {uint8_t(kMethod), uint8_t(max_error), uint8_t(m.planes), uint8_t(kContexts)};
   put_u32(out, strip_rows);
-  std::vector<std::vector<uint32_t>> cdfs(n_tables);
-  std::vector<int32_t> offsets(n_tables, 0);
-  for (size_t t = 0; t < n_tables; ++t) {
-    const uint32_t* hs = hist[0].data() + t * kMaxSymbols;
-    uint64_t total = 0;
-    int lo = kMaxSymbols, hi = -1, lo1 = kMaxSymbols, hi1 = -1;
-    for (int v = 0; v < kMaxSymbols; ++v) {
-      total += hs[v];
-      if (hs[v] >= 1) lo1 = std::min(lo1, v), hi1 = std::max(hi1, v);
-      if (hs[v] >= 2) lo = std::min(lo, v), hi = std::max(hi, v);
-    }
-    if (total == 0) {
-      put_varint(out, 0);
-      cdfs[t] = {0, kUnusedFreqs[0], kCdfTotal};
-      continue;
-    }
-    if (hi < 0) lo = lo1, hi = hi1;
-    const size_t n = size_t(hi - lo + 1);
-    std::vector<double> pmf(n);
-    for (size_t i = 0; i < n; ++i) pmf[i] = double(hs[size_t(lo) + i]) / double(total);
-    cdfs[t] = pmf_to_quantized_cdf(pmf.data(), n);
-    offsets[t] = lo - 255;
-    put_varint(out, uint32_t(n));
-    put_varint(out, offsets[t] >= 0 ? uint32_t(offsets[t]) * 2 : uint32_t(-offsets[t] - 1) * 2 + 1);
-    for (uint16_t f : cdf_to_freqs(cdfs[t])) put_varint(out, f);
-  }
-  const OwnedTables tables = cdf_tables_from_cdfs(cdfs, offsets);
+  std::vector<uint16_t> freqs;
+  std::vector<int32_t> counts(n_tables), offsets(n_tables);
+  for (size_t t = 0; t < n_tables; ++t) write_table(hist[0].data() + t * kMaxSymbols, out, freqs, &counts[t], &offsets[t]);
+  const OwnedTables tables = cdf_tables_from_freqs(freqs.data(), counts.data(), offsets.data(), n_tables);
   const CdfTables tv = tables.view();
   // Pass 2: the same model again, now coding.
   std::vector<std::vector<uint8_t>> streams(strips);
