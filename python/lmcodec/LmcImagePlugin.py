@@ -15,10 +15,12 @@ Saving accepts ``quality`` (1-100, default 75), ``method`` ("hyperprior" or
 "pca"), ``threads``, ``rdo`` (rate-distortion optimised quantisation, default
 True), ``max_bytes`` (a file size budget: the highest quality, at most
 ``quality``, that fits), ``icc_profile``, ``exif`` and ``xmp``; the image's own
-ICC profile, EXIF and XMP are kept when not given. ``lossless`` and
-``max_error`` are refused (not supported yet), as are other formats' keywords
-that would change the picture (``near_lossless``, ``subsampling``, ...):
-nothing is silently coded lossy. Modes are converted by the same rules as
+ICC profile, EXIF and XMP are kept when not given. ``lossless=True`` codes
+every sample exactly; ``max_error=k`` (1..255) guarantees |decoded - input|
+<= k on every sample (alpha stays exact); both ignore ``quality`` and refuse
+``max_bytes``. Other formats' keywords that would change the picture
+(``near_lossless``, ``subsampling``, ...) are refused: nothing is silently
+coded differently than asked. Modes are converted by the same rules as
 ``lmcodec.encode`` (README, "Accepted images"): 16-bit and float images are
 scaled, never clipped. LMC is a single-frame format: ``save_all`` with more
 than one frame is refused.

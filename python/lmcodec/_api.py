@@ -234,14 +234,24 @@ def _to_array(image: Any) -> np.ndarray:
     return _convert.to_array(image)
 
 
-def _refuse_unsupported_modes(lossless: Any, max_error: Any) -> None:
-    """lossless=True / max_error=k must never quietly give a lossy file."""
-    if lossless is not False and lossless is not None and lossless != 0:
-        raise LmcError("lossless coding is not supported yet (it is planned); this version only codes lossy, "
-                       "so nothing was written")
+MAX_ERROR_LIMIT = 255  # the largest max_error (core/residual.h)
+
+
+def _residual_mode(lossless: Any, max_error: Any) -> Optional[int]:
+    """None for lossy coding, else the bound on every sample's error (0 =
+    lossless). Anything unclear is refused: these modes must never quietly
+    give a lossy file."""
+    if not isinstance(lossless, (bool, np.bool_)):
+        raise LmcError(f"lossless must be True or False, not {lossless!r}")
     if max_error is not None:
-        raise LmcError("max_error (a bound on each sample's error) is not supported yet (it is planned); this "
-                       "version only codes lossy, so nothing was written")
+        if isinstance(max_error, (bool, np.bool_)) or not isinstance(max_error, (int, np.integer)) \
+                or not 1 <= int(max_error) <= MAX_ERROR_LIMIT:
+            raise LmcError(f"max_error must be an integer in 1..{MAX_ERROR_LIMIT} (the largest error allowed on "
+                           f"any sample), not {max_error!r}; lossless=True codes exactly")
+        if lossless:
+            raise LmcError("give either lossless=True (exact) or max_error=k (|error| <= k), not both")
+        return int(max_error)
+    return 0 if lossless else None
 
 
 def _check_quality(quality: Any) -> float:
@@ -290,8 +300,11 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
     fits (a bisection over the continuous quality: about 12 encodes when
     `quality` does not fit at once; the quality found is in info().quality).
     LmcError if even quality 1 does not fit.
-    lossless / max_error: exact and error-bounded coding are not supported
-    yet; asking for them raises LmcError instead of writing a lossy file.
+    lossless: True codes every sample exactly (alpha included). max_error=k
+    (an integer 1..255) bounds every sample's error: |decoded - input| <= k
+    for every pixel and channel (L-infinity; alpha stays exact). Both use the
+    residual coder (docs/lossless.md; quality and rdo are then ignored, and
+    max_bytes is refused); info() reports the mode and the bound.
     quality_map: spatial quality (hyperprior): a 2-D array of quality offsets
     in quality points, one per 64x64 block (shape (ceil(H/64), ceil(W/64)))
     or any other resolution (then taken to cover the image and averaged over
@@ -309,7 +322,13 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
     (with max_bytes, over the whole search); a truthy return value cancels
     the encode (LmcError). Ctrl-C cancels a long encode in any case.
     """
-    _refuse_unsupported_modes(lossless, max_error)
+    bound = _residual_mode(lossless, max_error)
+    if bound is not None and max_bytes is not None:
+        raise LmcError("max_bytes cannot be combined with lossless / max_error: their size is not adjustable "
+                       "(use a lossy quality with max_bytes, or drop max_bytes)")
+    if bound is not None and (quality_map is not None or roi is not None):
+        raise LmcError("quality_map / roi cannot be combined with lossless / max_error: every sample is coded to "
+                       "the same bound")
     if progress is not None and not callable(progress):
         raise LmcError("progress must be a callable (done, total) or None")
     arr = _to_array(image)
@@ -334,7 +353,7 @@ def encode(image: Any, quality: float = 75, *, threads: Optional[int] = None, me
 
     def at(qq: float) -> bytes:
         data = model.encode(arr, qq, nthreads, 0, bool(rdo), report if progress is not None else None,
-                            quality_map=qmap, **meta)
+                            quality_map=qmap, **meta, residual=0 if bound is None else 1, max_error=bound or 0)
         calls[0] += 1
         return data
 
@@ -392,7 +411,10 @@ def decode(data: Union[bytes, bytearray, memoryview], *, threads: Optional[int] 
     buf = _as_bytes(data)
     header = _core.container_header(buf, **_read_limits(pixels=False))
     _check_pixels(header, warn=True)
-    model = _model_for_stream(int(header["codec"]), bytes(header["model_id"]).hex())
+    if _core.stream_mode(buf)[0]:  # the residual coder needs no weights: any model of the codec decodes it
+        model = _model(CODEC_NAMES.get(int(header["codec"]), "hyperprior"))
+    else:
+        model = _model_for_stream(int(header["codec"]), bytes(header["model_id"]).hex())
     lim = _read_limits()
     return model.decode(buf, _threads(threads), lim["max_pixels"], lim["max_chunk_bytes"], 0, lim["max_dimension"],
                         lim["max_chunks"], progress)
@@ -411,6 +433,10 @@ class ImageInfo:
     flags: int
     strip_rows: int
     version: tuple
+    # "lossy", "lossless" or "near-lossless"; max_error: the bound on every
+    # sample's error (0 lossless, None lossy)
+    coding: str = "lossy"
+    max_error: Optional[int] = None
     sections: Dict[str, int] = field(default_factory=dict)
     metadata: Dict[str, bytes] = field(default_factory=dict)
 
@@ -436,7 +462,9 @@ def info(data: Union[bytes, bytearray, memoryview], *, sections: bool = True) ->
         if name in ("iccp", "exif", "xmpd"):
             meta[{"iccp": "icc_profile", "exif": "exif", "xmpd": "xmp"}[name]] = bytes(c)
     ch = int(header["channels"])
-    return ImageInfo(width=int(header["width"]), height=int(header["height"]), mode=MODES.get(ch, "?"), channels=ch,
+    residual, bound = _core.stream_mode(buf)
+    coding = "lossy" if not residual else "lossless" if bound == 0 else "near-lossless"
+    return ImageInfo(coding=coding, max_error=int(bound) if residual else None,width=int(header["width"]), height=int(header["height"]), mode=MODES.get(ch, "?"), channels=ch,
                      bit_depth=int(header["bit_depth"]), quality=float(header["quality"]),
                      codec=CODEC_NAMES.get(int(header["codec"]), str(header["codec"])),
                      model_id=bytes(header["model_id"]).hex(), flags=int(header["flags"]),

@@ -236,8 +236,8 @@ def encode_job(job: Dict[str, Any]) -> Dict[str, Any]:
     h, w = arr.shape[:2]
     data = _api.encode(arr, job["quality"], threads=job["threads"], method=job["method"],
                        icc_profile=meta.get("icc_profile"), exif=meta.get("exif"), xmp=meta.get("xmp"),
-                       rdo=job["rdo"], max_bytes=job["max_bytes"], progress=job.get("progress"),
-                       roi=load_roi(job.get("roi")))
+                       rdo=job["rdo"], max_bytes=job["max_bytes"], lossless=job["lossless"],
+                       max_error=job["max_error"], progress=job.get("progress"), roi=load_roi(job.get("roi")))
     dt = time.perf_counter() - t0
     _emit(job["output"], job["overwrite"], lambda f: f.write(data))
     res = dict(input=job["input"], output=job["output"], width=w, height=h, bytes_in=len(data_in),
@@ -332,7 +332,7 @@ def _run_jobs(kind: str, args, console: _Console) -> int:
     base = dict(threads=threads, verbose=args.verbose)
     if kind == "encode":
         base.update(quality=args.quality, method=args.method, rdo=not args.no_rdo, max_bytes=args.max_bytes,
-                    roi=args.roi)
+                    roi=args.roi, lossless=args.lossless, max_error=args.max_error)
     fn = encode_job if kind == "encode" else decode_job
     jobs = []
     for inp, out, overwrite in plan:
@@ -414,7 +414,10 @@ def _report(kind: str, r: Dict[str, Any], args, console: _Console, n: int) -> No
 
 
 def cmd_encode(args, console: _Console) -> int:
-    _api._refuse_unsupported_modes(args.lossless, args.max_error)
+    if args.max_error is not None and args.lossless:
+        raise LmcError("give either --lossless or --max-error K, not both")
+    if (args.lossless or args.max_error is not None) and args.max_bytes is not None:
+        raise LmcError("--max-bytes cannot be combined with --lossless / --max-error (their size is not adjustable)")
     return _run_jobs("encode", args, console)
 
 
@@ -434,7 +437,9 @@ def cmd_info(args, console: _Console) -> int:
             console.error(f"{name}: {e if isinstance(e, LmcError) else _os_message(e)}")
             status = 1
             continue
-        print(f"{name}: LMC v{i.version[0]}.{i.version[1]} {i.width}x{i.height} {i.mode}, quality {i.quality:g}, "
+        mode = (f"quality {i.quality:g}" if i.coding == "lossy" else "lossless" if i.coding == "lossless"
+                else f"near-lossless, max error {i.max_error}")
+        print(f"{name}: LMC v{i.version[0]}.{i.version[1]} {i.width}x{i.height} {i.mode}, {mode}, "
               f"codec {i.codec}, model {i.model_id}, {len(data)} bytes "
               f"({len(data) * 8 / (i.width * i.height):.4f} bpp)")
         for sec, size in i.sections.items():
@@ -542,9 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="region of interest: a mask picture (white = important, any size) or 'auto' (more quality "
                         "where the image is smooth, measured to raise MS-SSIM); the ROI gets quality the rest "
                         "gives up (hyperprior)")
-    e.add_argument("--lossless", action="store_true", help="exact coding (not supported yet: refused, never lossy)")
-    e.add_argument("--max-error", type=_positive_int, default=None, metavar="K",
-                   help="bound every sample's error by K (not supported yet: refused, never lossy)")
+    e.add_argument("--lossless", action="store_true",
+                   help="exact coding: every sample (alpha included) decodes to its input value; -q is ignored")
+    e.add_argument("--max-error", type=_number_in(int, 1, _api.MAX_ERROR_LIMIT), default=None, metavar="K",
+                   help="near-lossless: every sample decodes within K of its input (1..255; alpha exact); "
+                        "-q is ignored")
     d = sub.add_parser("decode", help="decode .lmc to PNG (or any format Pillow writes)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Decode .lmc files to pictures; the format follows the output's extension.")

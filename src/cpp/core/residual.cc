@@ -13,6 +13,7 @@ namespace {
 
 // ---- The model (shared, sample for sample, by the encoder and the decoder).
 
+constexpr int kMethodRaw = 0;   // the samples as they are (when modelling would cost more: noise)
 constexpr int kMethod = 1;      // MED + subtract-green + context tables
 constexpr int kContexts = 16;   // tables per plane
 constexpr int kMaxSymbols = 511;  // q in [-255, 255]
@@ -181,6 +182,7 @@ uint32_t strip_rows_for(uint32_t w, uint32_t h) {
 constexpr uint16_t kUnusedFreqs[2] = {32768, 32768};
 
 struct Parsed {
+  bool raw = false;
   int k = 0, planes = 0;
   uint32_t strip_rows = 0, strips = 0;
   OwnedTables tables;
@@ -251,11 +253,18 @@ int planes_for(uint32_t channels) { return channels == 1 ? 1 : 3; }
 Parsed parse(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint32_t channels) {
   Parsed ps;
   if (!data || size < kFixedHeader) corrupt("truncated header");
-  if (data[0] != kMethod) fail(Status::Unsupported, "residual chunk: unknown coding method " + std::to_string(data[0]));
+  if (data[0] != kMethod && data[0] != kMethodRaw)
+    fail(Status::Unsupported, "residual chunk: unknown coding method " + std::to_string(data[0]));
   ps.k = data[1];
   ps.planes = data[2];
   if (ps.planes != planes_for(channels))
     corrupt("codes " + std::to_string(ps.planes) + " planes, the image has " + std::to_string(channels) + " channels");
+  if (data[0] == kMethodRaw) {
+    ps.raw = true;
+    if ((size - kFixedHeader) / ps.planes / w != h || (size - kFixedHeader) % (uint64_t(w) * ps.planes) != 0)
+      corrupt("raw samples do not match the image size");
+    return ps;
+  }
   if (data[3] != kContexts) corrupt("unexpected context count " + std::to_string(data[3]));
   ps.strip_rows = get_u32(data + 4);
   if (ps.strip_rows < 1 || ps.strip_rows > h) corrupt("strip height out of range");
@@ -385,6 +394,14 @@ std::vector<uint8_t> encode_residual(const uint8_t* px, uint32_t w, uint32_t h, 
     put_u32(out, uint32_t(s.size()));
   }
   for (const auto& s : streams) out.insert(out.end(), s.begin(), s.end());
+  const uint64_t raw = kFixedHeader + uint64_t(w) * h * uint64_t(m.planes);
+  if (out.size() <= raw) return out;
+  // modelling did not pay (noise): the samples as they are, exact
+  out.assign({uint8_t(kMethodRaw), uint8_t(max_error), uint8_t(m.planes), 0, 0, 0, 0, 0});
+  out.reserve(size_t(raw));
+  for (uint32_t y = 0; y < h; ++y)
+    for (uint32_t x = 0; x < w; ++x)
+      for (int c = 0; c < m.planes; ++c) out.push_back(px[size_t(y) * stride + size_t(x) * step + size_t(c)]);
   return out;
 }
 
@@ -400,6 +417,12 @@ int residual_max_error(const uint8_t* data, size_t size) {
 void decode_residual(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint32_t channels, uint8_t* out,
                      dsp::ThreadPool* pool) {
   const Parsed ps = parse(data, size, w, h, channels);
+  if (ps.raw) {
+    const uint8_t* p = data + kFixedHeader;
+    for (size_t i = 0, n = size_t(w) * h; i < n; ++i)
+      for (int c = 0; c < ps.planes; ++c) out[i * channels + size_t(c)] = *p++;
+    return;
+  }
   const Model m(ps.k, ps.planes);
   const CdfTables tv = ps.tables.view();
   const size_t step = channels, stride = size_t(w) * channels;
