@@ -172,8 +172,8 @@ def test_pipes_are_byte_identical_to_files(tmp_path, photo):
     (["encode", "garbage.lmc", "-o", "g.lmc"], "not a valid LMC file"),
     (["decode", "x.lmc", "-o", "nodir/sub/x.png"], ""),
     (["encode", "bomb.png", "-o", "b.lmc"], "decompression bomb"),
-    (["encode", "photo.png", "-o", "l.lmc", "--lossless"], "not supported yet"),
-    (["encode", "photo.png", "-o", "l.lmc", "--max-error", "2"], "not supported yet"),
+    (["encode", "photo.png", "-o", "l.lmc", "--lossless", "--max-error", "2"], "not both"),
+    (["encode", "photo.png", "-o", "l.lmc", "--lossless", "--max-bytes", "900"], "max-bytes"),
     (["decode", "x.lmc", "--format", "nope"], "unknown output extension"),
     (["info", "garbage.lmc"], ""),
 ])

@@ -167,11 +167,24 @@ def test_bad_header_says_why(tmp_path):
 
 def test_save_keywords_never_silently_lossy(tmp_path):
     im = Image.fromarray(natural(16, 16))
-    for kw in ({"lossless": True}, {"max_error": 1}, {"near_lossless": 60}, {"subsampling": 0}):
+    for kw in ({"lossless": True, "max_error": 1}, {"max_error": 0}, {"lossless": True, "max_bytes": 10 ** 6},
+               {"near_lossless": 60}, {"subsampling": 0}):
         p = tmp_path / "k.lmc"
         with pytest.raises(lmcodec.LmcError):
             im.save(p, **kw)
     im.save(tmp_path / "plain.lmc", lossless=False)  # asking for lossy is fine
+
+
+def test_save_lossless_and_bounded(tmp_path):
+    a = natural(23, 31)
+    im = Image.fromarray(a)
+    im.save(tmp_path / "exact.lmc", lossless=True)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "exact.lmc")), a)
+    assert lmcodec.info((tmp_path / "exact.lmc").read_bytes()).coding == "lossless"
+    im.save(tmp_path / "near.lmc", max_error=2)
+    back = np.asarray(Image.open(tmp_path / "near.lmc")).astype(int)
+    assert np.abs(back - a.astype(int)).max() <= 2
+    assert lmcodec.info((tmp_path / "near.lmc").read_bytes()).max_error == 2
 
 
 def test_save_all_single_frame_only(tmp_path):

@@ -34,6 +34,35 @@ def _parse_quality_args(values: Optional[List[str]]):
     return per or common
 
 
+def _main_lossless(args) -> int:
+    import json
+
+    from .lossless import lossless_report, plot_lossless, run_lossless
+
+    try:
+        images = load_images(args.dir, limit=args.limit)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print(f"lmcodec bench: error: {e}", file=sys.stderr)
+        return 2
+    res = run_lossless(images, threads=args.codec_threads or 2, repeat=args.repeat, progress=not args.quiet)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    plot = None
+    if args.plot:
+        try:
+            plot_lossless(res, args.plot)
+            plot = args.plot
+        except ImportError as e:
+            print(f"lmcodec bench: cannot plot: {e}", file=sys.stderr)
+    text = lossless_report(res, plot=plot)
+    if args.report:
+        with open(args.report, "w") as f:
+            f.write(text)
+    print(text)
+    return 0
+
+
 def main_bench(argv: Optional[List[str]] = None) -> int:
     """``lmcodec bench ...``: parse ``argv`` (without the sub-command), run, write outputs."""
     ap = argparse.ArgumentParser(
@@ -64,7 +93,13 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, metavar="N",
                     help="time each encode/decode N times, keep the fastest (default 1)")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    ap.add_argument("--lossless", action="store_true",
+                    help="instead of the RD curves: lossless rows (lmcodec lossless=True, PNG, WebP, JPEG XL, "
+                         "AVIF; bpp, encode/decode time, exactness checked) and lmcodec's near-lossless points "
+                         "max_error=1,2,4 (--codec-threads, default 2)")
     args = ap.parse_args(argv)
+    if args.lossless:
+        return _main_lossless(args)
 
     try:
         qualities = _parse_quality_args(args.qualities)
