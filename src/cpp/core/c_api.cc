@@ -20,6 +20,7 @@
 #include "core/container.h"
 #include "core/model_search.h"
 #include "core/pixels.h"
+#include "core/residual.h"
 #include "core/weights.h"
 #include "dsp/cpu.h"
 #include "util/error.h"
@@ -93,6 +94,12 @@ void fill_info(const lmc::Header& h, lmc_image_info* info) {
   std::memcpy(info->model_id, h.model_id.data(), 16);
   info->flags = h.flags;
   info->strip_rows = h.tile_height;
+}
+
+// A residual (lossless / near-lossless) stream's mode and bound in info.
+void fill_residual_info(const lmc::ChunkView& resd, lmc_image_info* info) {
+  info->residual = 1;
+  info->max_error = uint32_t(lmc::residual_max_error(resd.data, resd.size));
 }
 
 uint8_t* copy_out(const std::vector<uint8_t>& v) {
@@ -218,6 +225,15 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
     LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
     LMC_CHECK(!options || options->plain_rounding == 0 || options->plain_rounding == 1, Status::InvalidArgument,
               "plain_rounding must be 0 or 1");
+    LMC_CHECK(!options || options->residual == 0 || options->residual == 1, Status::InvalidArgument,
+              "residual must be 0 or 1");
+    const bool residual = options && options->residual;
+    LMC_CHECK(!residual || (options->max_error >= 0 && options->max_error <= lmc::kMaxResidualError),
+              Status::InvalidArgument, "max_error must be in 0.." + std::to_string(lmc::kMaxResidualError));
+    // lossless / near-lossless: the residual coder stands in for the model's codec
+    const lmc::ResidualCodec residual_codec(model->desc, residual ? options->max_error : 0);
+    const lmc::Codec& codec = residual ? static_cast<const lmc::Codec&>(residual_codec) : *model->codec;
+    if (residual) quality = 100.0f;
     lmc::Header hdr;
     hdr.width = width;
     hdr.height = height;
@@ -241,12 +257,14 @@ lmc_status lmc_encode(const lmc_model* model, const uint8_t* pixels, uint32_t wi
     req.pool = pool->get();
     req.strip_rows = options ? options->strip_rows : 0;
     req.rdo = !(options && options->plain_rounding);
+    LMC_CHECK(!(residual && options->quality_map), Status::InvalidArgument,
+              "a quality map cannot be combined with residual (lossless / max_error) coding");
     if (options && options->quality_map) {
       req.quality_map = options->quality_map;
       req.quality_map_cols = options->quality_map_cols;
       req.quality_map_rows = options->quality_map_rows;
     }
-    model->codec->encode(req, chunks);
+    codec.encode(req, chunks);
     if (channels == 4) {
       hdr.flags |= lmc::kFlagHasAlpha;
       chunks.push_back(lmc::Chunk{lmc::kAlpha, lmc::encode_alpha(pixels + 3, width, height, row_stride, 4)});
@@ -265,9 +283,16 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
     LMC_CHECK(model && data && out_pixels && out_info, Status::InvalidArgument, "null argument");
     lmc::ContainerView v = lmc::read_container_view(data, size, make_limits(options ? &options->limits : nullptr));
     const lmc::Header& h = v.header;
-    LMC_CHECK(h.codec == model->desc.id, Status::ModelMismatch,
-              "stream uses codec " + std::to_string(h.codec) + " but the model is codec " + std::to_string(model->desc.id));
-    lmc::check_model_id(h, model->weights.model_id());
+    // a RESD stream (lossless / near-lossless) needs no weights: any model decodes it
+    const lmc::ChunkView* resd = v.find(lmc::kResidual);
+    const lmc::ResidualCodec residual_codec(model->desc, 0);
+    const lmc::Codec& codec = resd ? static_cast<const lmc::Codec&>(residual_codec) : *model->codec;
+    if (!resd) {
+      LMC_CHECK(h.codec == model->desc.id, Status::ModelMismatch,
+                "stream uses codec " + std::to_string(h.codec) + " but the model is codec " +
+                    std::to_string(model->desc.id));
+      lmc::check_model_id(h, model->weights.model_id());
+    }
     LMC_CHECK(h.tile_height == 0, Status::Unsupported, "striped streams are not supported by this version");
     LMC_CHECK(!options || options->strip_rows >= 0, Status::InvalidArgument, "strip_rows must be >= 0");
     // the payloads' evidence before the output is allocated: a broken alpha
@@ -278,7 +303,7 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
       LMC_CHECK(alpha != nullptr, Status::CorruptStream, "RGBA stream has no alpha chunk");
       lmc::check_alpha(alpha->data, alpha->size, h.width, h.height);
     }
-    model->codec->check(v);
+    codec.check(v);
     auto pool = make_pool(options ? options->threads : 0);
     lmc::ProgressScope progress(options ? options->progress : nullptr, options ? options->progress_user : nullptr);
     const size_t n = size_t(h.width) * h.height;
@@ -294,13 +319,14 @@ lmc_status lmc_decode(const lmc_model* model, const uint8_t* data, size_t size, 
     lmc::DecodeRequest req;
     req.pool = pool->get();
     req.strip_rows = options ? options->strip_rows : 0;
-    model->codec->decode(v, req, out);
+    codec.decode(v, req, out);
     guard.release();
     lmc::rgb_to_layout_in_place(&out, n, h.channels);
     guard.reset(out);
     if (ch == 4) lmc::decode_alpha(alpha->data, alpha->size, h.width, h.height, out + 3, 4);
     fill_info(h, out_info);
     if (v.find(lmc::kQualityMap)) out_info->flags |= LMC_INFO_QUALITY_MAP;
+    if (resd) fill_residual_info(*resd, out_info);
     *out_pixels = guard.release();
   });
 }
@@ -310,6 +336,8 @@ lmc_status lmc_info(const uint8_t* data, size_t size, const lmc_limits* limits, 
     LMC_CHECK(data && out_info, lmc::Status::InvalidArgument, "null argument");
     fill_info(lmc::read_header(data, size, make_limits(limits)), out_info);
     if (lmc::has_chunk_type(data, size, lmc::kQualityMap)) out_info->flags |= LMC_INFO_QUALITY_MAP;
+    lmc::ChunkView resd;
+    if (lmc::peek_chunk(data, size, lmc::kResidual, &resd)) fill_residual_info(resd, out_info);
   });
 }
 

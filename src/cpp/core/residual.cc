@@ -6,6 +6,7 @@
 
 #include "core/rans.h"
 #include "util/error.h"
+#include "util/progress.h"
 #include "util/threadpool.h"
 
 namespace lmc {
@@ -417,15 +418,16 @@ int residual_max_error(const uint8_t* data, size_t size) {
 void decode_residual(const uint8_t* data, size_t size, uint32_t w, uint32_t h, uint32_t channels, uint8_t* out,
                      dsp::ThreadPool* pool) {
   const Parsed ps = parse(data, size, w, h, channels);
+  const size_t n = size_t(w) * h;
   if (ps.raw) {
     const uint8_t* p = data + kFixedHeader;
-    for (size_t i = 0, n = size_t(w) * h; i < n; ++i)
-      for (int c = 0; c < ps.planes; ++c) out[i * channels + size_t(c)] = *p++;
+    for (size_t i = 0; i < n; ++i)
+      for (int c = 0; c < 3; ++c) out[i * 3 + size_t(c)] = p[i * size_t(ps.planes) + size_t(ps.planes == 3 ? c : 0)];
     return;
   }
   const Model m(ps.k, ps.planes);
   const CdfTables tv = ps.tables.view();
-  const size_t step = channels, stride = size_t(w) * channels;
+  const size_t step = 3, stride = size_t(w) * 3;
   dsp::parallel_for(pool, ps.strips, [&](int64_t i, int) {
     const uint32_t y0 = uint32_t(i) * ps.strip_rows, rows = std::min(ps.strip_rows, h - y0);
     RansDecoder dec(ps.stream[size_t(i)], ps.stream_size[size_t(i)], size_t(w) * rows * size_t(ps.planes), tv);
@@ -437,7 +439,35 @@ void decode_residual(const uint8_t* data, size_t size, uint32_t w, uint32_t h, u
       return clamp255(pred + q * m.s);
     });
     dec.finish();
+    if (ps.planes == 1)  // gray: the plane in all three channels
+      for (uint8_t *p = out + size_t(y0) * stride, *e = p + size_t(rows) * stride; p < e; p += 3) p[1] = p[2] = p[0];
   });
+}
+
+void ResidualCodec::encode(const EncodeRequest& r, std::vector<Chunk>& chunks) const {
+  progress(0, 1);
+  chunks.push_back(Chunk{kResidual, encode_residual(r.pixels, r.width, r.height, r.stride, r.channels, max_error_, r.pool)});
+  progress(1, 1);
+}
+
+namespace {
+const ChunkView& resd_chunk(const ContainerView& v) {
+  const ChunkView* c = v.find(kResidual);
+  LMC_CHECK(c != nullptr, Status::CorruptStream, "stream has no residual chunk");
+  return *c;
+}
+}  // namespace
+
+void ResidualCodec::check(const ContainerView& v) const {
+  const ChunkView& c = resd_chunk(v);
+  check_residual(c.data, c.size, v.header.width, v.header.height, v.header.channels);
+}
+
+void ResidualCodec::decode(const ContainerView& v, const DecodeRequest& r, uint8_t* rgb) const {
+  const ChunkView& c = resd_chunk(v);
+  progress(0, 1);
+  decode_residual(c.data, c.size, v.header.width, v.header.height, v.header.channels, rgb, r.pool);
+  progress(1, 1);
 }
 
 }  // namespace lmc

@@ -32,6 +32,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/codecs.h"
+#include "core/container.h"
+
 namespace lmc {
 namespace dsp {
 class ThreadPool;
@@ -51,13 +54,31 @@ std::vector<uint8_t> encode_residual(const uint8_t* pixels, uint32_t width, uint
 // allocating the image.
 void check_residual(const uint8_t* data, size_t size, uint32_t width, uint32_t height, uint32_t channels);
 
-// Writes channels 0 .. min(channels, 3) - 1 of every pixel of the packed
-// interleaved out (stride width*channels); other channels are untouched.
+// Writes every pixel of the packed RGB output rgb (width*height*3 bytes;
+// gray: the one plane in all three, which the C API's gray conversion turns
+// back into exactly that value).
 void decode_residual(const uint8_t* data, size_t size, uint32_t width, uint32_t height, uint32_t channels,
-                     uint8_t* out, dsp::ThreadPool* pool);
+                     uint8_t* rgb, dsp::ThreadPool* pool);
 
 // The bound a chunk promises (0 = lossless), read from its first bytes;
 // CorruptStream if they are not a residual chunk's.
 int residual_max_error(const uint8_t* data, size_t size);
+
+// The residual coder behind the C API's Codec interface: it stands in for
+// the model's codec when a caller asks for lossless / max_error, or when a
+// stream has a RESD chunk. It uses no weights; the header keeps the model's
+// codec id and model id.
+class ResidualCodec : public Codec {
+ public:
+  ResidualCodec(CodecDescription model, int max_error) : model_(std::move(model)), max_error_(max_error) {}
+  CodecDescription describe() const override { return model_; }
+  void encode(const EncodeRequest& r, std::vector<Chunk>& chunks) const override;
+  void check(const ContainerView& v) const override;
+  void decode(const ContainerView& v, const DecodeRequest& r, uint8_t* rgb) const override;
+
+ private:
+  CodecDescription model_;
+  int max_error_;
+};
 
 }  // namespace lmc
