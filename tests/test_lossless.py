@@ -252,3 +252,18 @@ def test_cli_lossless_and_max_error(tmp_path):
     info = run("info", "exact.lmc", "near.lmc", cwd=tmp_path).stdout.decode()
     assert "lossless" in info and "near-lossless, max error 3" in info
     assert run("encode", "p.png", "-o", "bad.lmc", "--max-error", "0", cwd=tmp_path).returncode != 0
+
+
+def test_bench_lossless_rows(tmp_path, capsys):
+    from lmcodec.bench.cli import main_bench
+
+    (tmp_path / "img").mkdir()
+    Image.fromarray(natural(24, 40)).save(tmp_path / "img" / "a.png")
+    report = tmp_path / "r.md"
+    assert main_bench([str(tmp_path / "img"), "--lossless", "--quiet", "--report", str(report)]) == 0
+    text = report.read_text()
+    assert "| lmcodec lossless=True |" in text and "PNG (Pillow, optimize=True)" in text
+    row = [ln for ln in text.splitlines() if ln.startswith("| lmcodec lossless=True |")][0]
+    assert row.endswith("| yes |")  # exactness is measured, not assumed
+    for k in (1, 2, 4):
+        assert f"\n| {k} | " in text
