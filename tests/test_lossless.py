@@ -16,9 +16,9 @@ from PIL import Image, ImageDraw
 
 import lmcodec
 from lmcodec import _core
-from test_api import natural
+from conftest import KODAK, natural
 
-KODAK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kodak"
+
 
 
 def kodak_crop(name: str = "kodim23.png", size: int = 160) -> np.ndarray:
@@ -136,7 +136,7 @@ def test_threads_give_the_same_bits():
 
 def test_kernel_paths_give_the_same_bits():
     a = natural(70, 90)
-    code = ("import sys, lmcodec, numpy as np; from test_api import natural; a = natural(70, 90); "
+    code = ("import sys, lmcodec, numpy as np; from conftest import natural; a = natural(70, 90); "
             "sys.stdout.buffer.write(lmcodec.encode(a, max_error=1) + lmcodec.encode(a, lossless=True))")
     outs = set()
     for path in ["scalar"] + [p for p in lmcodec.kernel_paths() if p != "scalar"] + ["auto"]:
