@@ -111,7 +111,8 @@ def test_info_reports_mode_and_bound():
 
 @pytest.mark.parametrize("kw", [dict(lossless=True, max_error=1), dict(max_error=0), dict(max_error=256),
                                 dict(max_error=1.5), dict(max_error=True), dict(lossless="yes"),
-                                dict(lossless=True, max_bytes=100000), dict(max_error=2, max_bytes=100000)])
+                                dict(lossless=True, max_bytes=100000), dict(max_error=2, max_bytes=100000),
+                                dict(lossless=True, quality_map=np.zeros((1, 1))), dict(max_error=1, roi="auto")])
 def test_bad_mode_arguments_are_refused(kw):
     with pytest.raises(lmcodec.LmcError):
         lmcodec.encode(natural(8, 8), **kw)
