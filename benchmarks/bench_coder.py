@@ -33,7 +33,7 @@ from training.tables import NUM_SCALES, SCALE_MAX, SCALE_MIN, gaussian_pmfs, sca
 def gaussian_tables(support_sigmas: float = 8.0, max_half: int = 2047):
     scales = scale_table()
     pmfs, offsets = gaussian_pmfs(support_sigmas, max_half)
-    cdfs = [np.asarray(_core.pmf_to_quantized_cdf(p)) for p in pmfs]
+    cdfs = [np.asarray(_core.internal.pmf_to_quantized_cdf(p)) for p in pmfs]
     width = max(len(c) for c in cdfs)
     mat = np.zeros((len(cdfs), width), dtype=np.uint32)
     for t, c in enumerate(cdfs):
@@ -67,8 +67,8 @@ def main() -> None:
     # round(N(0, s)) is exactly the discretised Gaussian the tables describe.
     sym = np.rint(rng.standard_normal(n) * scales[idx]).astype(np.int32)
 
-    enc_wall, enc_cpu, data = timed(lambda: _core.rans_encode(sym, idx, *tables), args.repeats)
-    dec_wall, dec_cpu, back = timed(lambda: _core.rans_decode(data, idx, *tables), args.repeats)
+    enc_wall, enc_cpu, data = timed(lambda: _core.internal.rans_encode(sym, idx, *tables), args.repeats)
+    dec_wall, dec_cpu, back = timed(lambda: _core.internal.rans_decode(data, idx, *tables), args.repeats)
     if not np.array_equal(back, sym):
         raise SystemExit("round trip FAILED")
 

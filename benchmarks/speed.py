@@ -59,16 +59,16 @@ def stage_profile(images, streams, quality, threads):
     """Per-stage totals of one decode and one encode of every image."""
     from lmcodec import _core
 
-    _core.profile_take()
-    _core.profile_enable(True)
+    _core.internal.profile_take()
+    _core.internal.profile_enable(True)
     try:
         for s in streams:
             lmcodec.decode(s, threads=threads)
         for im in images:
             lmcodec.encode(im, quality, threads=threads)
     finally:
-        _core.profile_enable(False)
-    return _core.profile_take()
+        _core.internal.profile_enable(False)
+    return _core.internal.profile_take()
 
 
 def main(argv=None) -> int:

@@ -6,7 +6,7 @@ framing check into the decoders' resource handling.
 Used by fuzz/make_corpus.py (seeds for the libFuzzer targets),
 tests/test_robustness.py (CI's short structured fuzz run) and
 tests/test_limits.py (the issue's "Done when" measurements). Needs numpy and
-the installed lmcodec (for _core.rans_encode); reads the weights with
+the installed lmcodec (for _core.internal.rans_encode); reads the weights with
 training/lmw.py (plain numpy, no torch).
 
     f = Forger()                                   # shipped models
@@ -116,7 +116,7 @@ class Tables:
     def encode(self, symbols: np.ndarray, indexes: np.ndarray) -> bytes:
         from lmcodec import _core
 
-        return bytes(_core.rans_encode(np.ascontiguousarray(symbols, np.int32),
+        return bytes(_core.internal.rans_encode(np.ascontiguousarray(symbols, np.int32),
                                        np.ascontiguousarray(indexes, np.int32), self.cdfs, self.lengths,
                                        self.offsets))
 
@@ -189,7 +189,7 @@ class Forger:
             from lmcodec import _core
 
             cdf = np.concatenate([[0], np.cumsum(freqs)]).astype(np.int32)[None, :]
-            stream = bytes(_core.rans_encode(np.zeros(n, np.int32), np.zeros(n, np.int32), cdf,
+            stream = bytes(_core.internal.rans_encode(np.zeros(n, np.int32), np.zeros(n, np.int32), cdf,
                                              np.array([258], np.int32), np.array([0], np.int32)))
         return b"\x01" + table + stream
 

@@ -286,10 +286,10 @@ def test_metadata_roundtrip():
 def test_model_mismatch_is_refused():
     img = natural(32, 32)
     data = bytearray(lmcodec.encode(img, 50))
-    h, chunks = lmcodec._core.container_read(bytes(data))
+    h, chunks = lmcodec._core.internal.container_read(bytes(data))
     h = dict(h)
     h["model_id"] = bytes(16)
-    forged = lmcodec._core.container_write(h, [(t if isinstance(t, bytes) else t.encode(), c) for t, c in chunks])
+    forged = lmcodec._core.internal.container_write(h, [(t if isinstance(t, bytes) else t.encode(), c) for t, c in chunks])
     with pytest.raises(LmcError, match="model"):
         lmcodec.decode(forged)
 
@@ -393,7 +393,7 @@ def test_wide_images_use_shorter_strips_with_identical_results():
 
 
 def test_stage_profile_names_every_layer_and_adds_up():
-    """The benchmark-only stage profiler (lmcodec._core.profile_*) sees every
+    """The benchmark-only stage profiler (lmcodec._core.internal.profile_*) sees every
     synthesis layer of a decode, with direct-conv multiply-adds that match
     the declared architecture, and records nothing when disabled."""
     import time
@@ -402,17 +402,17 @@ def test_stage_profile_names_every_layer_and_adds_up():
 
     img = np.random.default_rng(3).integers(0, 256, (64, 96, 3), dtype=np.uint8)
     data = lmcodec.encode(img, 50)
-    _core.profile_take()
+    _core.internal.profile_take()
     lmcodec.decode(data)
-    assert _core.profile_take() == []
-    _core.profile_enable(True)
+    assert _core.internal.profile_take() == []
+    _core.internal.profile_enable(True)
     try:
         t0 = time.perf_counter()
         lmcodec.decode(data, threads=1)
         wall = time.perf_counter() - t0
     finally:
-        _core.profile_enable(False)
-    entries = {e["name"]: e for e in _core.profile_take()}
+        _core.internal.profile_enable(False)
+    entries = {e["name"]: e for e in _core.internal.profile_take()}
     gs = [n for n in entries if n.startswith("decode g_s.")]
     assert len([n for n in gs if "shortcut" not in n]) == 4
     assert any(n.startswith("decode h_s.") for n in entries) and "decode rans y" in entries

@@ -30,7 +30,7 @@ def check_cdf(cdf: np.ndarray, n: int) -> None:
 
 def make_tables(pmfs, offsets):
     """List of PMFs -> (cdfs (T, L) u32 padded, lengths, offsets)."""
-    cdfs = [np.asarray(_core.pmf_to_quantized_cdf(np.asarray(p, dtype=np.float64))) for p in pmfs]
+    cdfs = [np.asarray(_core.internal.pmf_to_quantized_cdf(np.asarray(p, dtype=np.float64))) for p in pmfs]
     width = max(len(c) for c in cdfs) + 1
     mat = np.full((len(cdfs), width), 0xFFFFFFFF, dtype=np.uint32)  # junk padding
     for t, c in enumerate(cdfs):
@@ -68,9 +68,9 @@ def sample_symbols(rng, tables, indexes, escape_rate=0.01):
 def roundtrip(symbols, indexes, tables) -> bytes:
     symbols = np.asarray(symbols, dtype=np.int32)
     indexes = np.asarray(indexes, dtype=np.int32)
-    data = _core.rans_encode(symbols, indexes, *tables)
+    data = _core.internal.rans_encode(symbols, indexes, *tables)
     assert isinstance(data, bytes)
-    back = _core.rans_decode(data, indexes, *tables)
+    back = _core.internal.rans_decode(data, indexes, *tables)
     assert back.dtype == np.int32
     np.testing.assert_array_equal(back, symbols)
     return data
@@ -89,9 +89,9 @@ pmf_values = st.one_of(
 @given(st.lists(pmf_values, min_size=1, max_size=300))
 def test_cdf_builder_any_floats(pmf):
     pmf = np.array(pmf, dtype=np.float64)
-    cdf = _core.pmf_to_quantized_cdf(pmf)
+    cdf = _core.internal.pmf_to_quantized_cdf(pmf)
     check_cdf(cdf, len(pmf))
-    np.testing.assert_array_equal(cdf, _core.pmf_to_quantized_cdf(pmf))  # deterministic
+    np.testing.assert_array_equal(cdf, _core.internal.pmf_to_quantized_cdf(pmf))  # deterministic
 
 
 @FAST
@@ -100,7 +100,7 @@ def test_cdf_builder_proportional(n, seed, total):
     rng = np.random.default_rng(seed)
     p = rng.random(n)
     p *= total / p.sum()
-    cdf = np.asarray(_core.pmf_to_quantized_cdf(p), dtype=np.int64)
+    cdf = np.asarray(_core.internal.pmf_to_quantized_cdf(p), dtype=np.int64)
     check_cdf(cdf, n)
     freq = np.diff(cdf)
     # Regular bins follow the (normalised) PMF; the escape gets the missing mass.
@@ -111,20 +111,20 @@ def test_cdf_builder_proportional(n, seed, total):
 
 
 def test_cdf_builder_edge_cases():
-    check_cdf(_core.pmf_to_quantized_cdf(np.array([1.0])), 1)
-    assert _core.pmf_to_quantized_cdf(np.array([1.0]))[1] == TOTAL - 1
-    check_cdf(_core.pmf_to_quantized_cdf(np.zeros(7)), 7)
-    check_cdf(_core.pmf_to_quantized_cdf(np.full(4, 1e308)), 4)
-    check_cdf(_core.pmf_to_quantized_cdf(np.array([np.nan, np.inf, -np.inf, -1.0, 0.5])), 5)
+    check_cdf(_core.internal.pmf_to_quantized_cdf(np.array([1.0])), 1)
+    assert _core.internal.pmf_to_quantized_cdf(np.array([1.0]))[1] == TOTAL - 1
+    check_cdf(_core.internal.pmf_to_quantized_cdf(np.zeros(7)), 7)
+    check_cdf(_core.internal.pmf_to_quantized_cdf(np.full(4, 1e308)), 4)
+    check_cdf(_core.internal.pmf_to_quantized_cdf(np.array([np.nan, np.inf, -np.inf, -1.0, 0.5])), 5)
     n = (1 << 16) - 2  # the largest table: every symbol needs a count
     p = np.full(n, 0.5 / n)
     p[123] += 0.5
-    check_cdf(_core.pmf_to_quantized_cdf(p), n)
+    check_cdf(_core.internal.pmf_to_quantized_cdf(p), n)
     for bad in (np.zeros(0), np.ones(n + 1), np.ones(1 << 16)):
         with pytest.raises(LmcError):
-            _core.pmf_to_quantized_cdf(bad)
+            _core.internal.pmf_to_quantized_cdf(bad)
     with pytest.raises(LmcError):
-        _core.pmf_to_quantized_cdf(np.ones((2, 2)))
+        _core.internal.pmf_to_quantized_cdf(np.ones((2, 2)))
 
 
 def test_invalid_tables_rejected():
@@ -147,9 +147,9 @@ def test_invalid_tables_rejected():
     mutations.append((cdfs, lengths, offsets))  # longer than the row
     for bad in mutations:
         with pytest.raises(LmcError):
-            _core.rans_encode(sym, idx, *bad)
+            _core.internal.rans_encode(sym, idx, *bad)
         with pytest.raises(LmcError):
-            _core.rans_decode(data, idx, *bad)
+            _core.internal.rans_decode(data, idx, *bad)
 
 
 # -------------------------------------------------------------- round trips ---
@@ -210,13 +210,13 @@ def test_one_symbol_tables():
 def test_empty_input():
     tables = make_tables([[0.5, 0.5]], [0])
     none = np.zeros(0, dtype=np.int32)
-    data = _core.rans_encode(none, none, *tables)
+    data = _core.internal.rans_encode(none, none, *tables)
     assert data == b""
-    assert _core.rans_decode(b"", none, *tables).shape == (0,)
+    assert _core.internal.rans_decode(b"", none, *tables).shape == (0,)
     with pytest.raises(LmcError):
-        _core.rans_decode(b"\x00", none, *tables)  # trailing data
+        _core.internal.rans_decode(b"\x00", none, *tables)  # trailing data
     with pytest.raises(LmcError):
-        _core.rans_decode(b"", np.zeros(3, dtype=np.int32), *tables)  # n > 0, no data
+        _core.internal.rans_decode(b"", np.zeros(3, dtype=np.int32), *tables)  # n > 0, no data
 
 
 def test_compression_close_to_model():
@@ -244,11 +244,11 @@ def test_bad_indexes():
         b = idx.copy()
         b[7] = bad
         with pytest.raises(LmcError, match="invalid argument"):
-            _core.rans_encode(sym, b, *tables)
+            _core.internal.rans_encode(sym, b, *tables)
         with pytest.raises(LmcError, match="invalid argument"):
-            _core.rans_decode(data, b, *tables)
+            _core.internal.rans_decode(data, b, *tables)
     with pytest.raises(LmcError):
-        _core.rans_encode(sym, idx[:5], *tables)  # length mismatch
+        _core.internal.rans_encode(sym, idx[:5], *tables)  # length mismatch
 
 
 @settings(max_examples=15, deadline=None)
@@ -262,12 +262,12 @@ def test_truncated_and_trailing(seed, length):
     for cut in sorted({0, 1, 7, 8, len(data) // 2, len(data) - 4, len(data) - 1}):
         if 0 <= cut < len(data):
             with pytest.raises(LmcError, match="corrupt stream"):
-                _core.rans_decode(data[:cut], idx, *tables)
+                _core.internal.rans_decode(data[:cut], idx, *tables)
     for extra in (b"\x00", b"\x00" * 4, bytes(rng.integers(0, 256, 9, dtype=np.uint8))):
         with pytest.raises(LmcError, match="corrupt stream"):
-            _core.rans_decode(data + extra, idx, *tables)
+            _core.internal.rans_decode(data + extra, idx, *tables)
     with pytest.raises(LmcError, match="corrupt stream"):
-        _core.rans_decode(data, np.concatenate([idx, [0]]).astype(np.int32), *tables)
+        _core.internal.rans_decode(data, np.concatenate([idx, [0]]).astype(np.int32), *tables)
 
 
 @settings(max_examples=60, deadline=None)
@@ -277,7 +277,7 @@ def test_garbage_never_crashes(data, length, seed):
     tables = random_tables(rng, 4, 30)
     idx = rng.integers(0, 4, length).astype(np.int32)
     try:
-        out = _core.rans_decode(data, idx, *tables)
+        out = _core.internal.rans_decode(data, idx, *tables)
     except LmcError as e:
         assert "corrupt stream" in str(e)
     else:
@@ -296,7 +296,7 @@ def test_bit_flips_detected_or_different():
         b = bytearray(data)
         b[pos] ^= 1 << (pos % 8)
         try:
-            out = _core.rans_decode(bytes(b), idx, *tables)
+            out = _core.internal.rans_decode(bytes(b), idx, *tables)
         except LmcError:
             detected += 1
         else:  # a valid encoding of some other sequence, never the original

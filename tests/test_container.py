@@ -92,43 +92,43 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 @given(files())
 def test_round_trip(hc):
     h, chunks = hc
-    data = _core.container_write(h, chunks)
-    assert _core.container_sniff(data)
-    got_h, got_chunks = _core.container_read(data)
+    data = _core.internal.container_write(h, chunks)
+    assert _core.internal.container_sniff(data)
+    got_h, got_chunks = _core.internal.container_read(data)
     assert got_chunks == [(t, bytes(d)) for t, d in chunks]
     expect = dict(h, version=(1, 0))
     assert got_h == expect
-    assert _core.container_header(data) == expect
+    assert _core.internal.container_header(data) == expect
     # Rewriting what was read reproduces the file exactly.
-    assert _core.container_write(got_h, got_chunks) == data
+    assert _core.internal.container_write(got_h, got_chunks) == data
 
 
 @FAST
 @given(files(), st.data())
 def test_truncation_and_bit_flips_raise(hc, rnd):
     h, chunks = hc
-    data = _core.container_write(h, chunks)
+    data = _core.internal.container_write(h, chunks)
     for n in sorted(set(rnd.draw(st.lists(st.integers(0, len(data) - 1), min_size=1, max_size=20)))):
         with pytest.raises(lmcodec.LmcError, match="corrupt stream"):
-            _core.container_read(data[:n])
+            _core.internal.container_read(data[:n])
     for pos in rnd.draw(st.lists(st.integers(0, len(data) * 8 - 1), min_size=1, max_size=20)):
         bad = bytearray(data)
         bad[pos // 8] ^= 1 << (pos % 8)
         with pytest.raises(lmcodec.LmcError, match="corrupt stream"):
-            _core.container_read(bytes(bad))
+            _core.internal.container_read(bytes(bad))
 
 
 def test_every_truncation_and_flip_small_file():
-    data = _core.container_write(make_header(), BASIC + [("teSt", b"x")])
+    data = _core.internal.container_write(make_header(), BASIC + [("teSt", b"x")])
     for n in range(len(data)):
         with pytest.raises(lmcodec.LmcError, match="corrupt stream"):
-            _core.container_read(data[:n])
+            _core.internal.container_read(data[:n])
     for i in range(len(data)):
         for bit in range(8):
             bad = bytearray(data)
             bad[i] ^= 1 << bit
             with pytest.raises(lmcodec.LmcError, match="corrupt stream"):
-                _core.container_read(bad)  # bytearray accepted too
+                _core.internal.container_read(bad)  # bytearray accepted too
 
 
 @FAST
@@ -136,16 +136,16 @@ def test_every_truncation_and_flip_small_file():
 def test_garbage_never_crashes(tail):
     for blob in (tail, SIG + tail):
         with pytest.raises(lmcodec.LmcError):
-            _core.container_read(blob)
+            _core.internal.container_read(blob)
         try:
-            _core.container_header(blob)
+            _core.internal.container_header(blob)
         except lmcodec.LmcError:
             pass
 
 
 def test_layout_by_hand():
     # The spec's example: signature, HEAD, SIDE, LATN, ENDC with little-endian fields.
-    data = _core.container_write(make_header(width=4, height=2, channels=1), BASIC)
+    data = _core.internal.container_write(make_header(width=4, height=2, channels=1), BASIC)
     assert data[:8] == SIG
     head = data[8:8 + 12 + 40]
     assert head[:4] == b"HEAD" and struct.unpack("<I", head[4:8])[0] == 40
@@ -157,95 +157,95 @@ def test_layout_by_hand():
 
 
 def test_sniff():
-    data = _core.container_write(make_header(), BASIC)
-    assert _core.container_sniff(data[:8])
-    assert _core.container_sniff(memoryview(data))
-    assert not _core.container_sniff(data[:7])
-    assert not _core.container_sniff(b"\x89PNG\r\n\x1a\n")
-    assert not _core.container_sniff(b"")
-    assert not _core.container_sniff("not bytes")
-    assert not _core.container_sniff(data.replace(b"\r\n", b"\n", 1))
+    data = _core.internal.container_write(make_header(), BASIC)
+    assert _core.internal.container_sniff(data[:8])
+    assert _core.internal.container_sniff(memoryview(data))
+    assert not _core.internal.container_sniff(data[:7])
+    assert not _core.internal.container_sniff(b"\x89PNG\r\n\x1a\n")
+    assert not _core.internal.container_sniff(b"")
+    assert not _core.internal.container_sniff("not bytes")
+    assert not _core.internal.container_sniff(data.replace(b"\r\n", b"\n", 1))
 
 
 def test_header_only_reads_head():
-    data = _core.container_write(make_header(), BASIC)
+    data = _core.internal.container_write(make_header(), BASIC)
     head_only = data[:8 + 52]
-    assert _core.container_header(head_only)["width"] == 32
+    assert _core.internal.container_header(head_only)["width"] == 32
     with pytest.raises(lmcodec.LmcError, match="ENDC"):
-        _core.container_read(head_only)
+        _core.internal.container_read(head_only)
 
 
 def test_limits():
-    lim = _core.default_limits()
+    lim = _core.internal.default_limits()
     assert lim == dict(max_pixels=1 << 28, max_dimension=65535, max_chunk_bytes=1 << 30, max_chunks=1 << 20)
-    data = _core.container_write(make_header(width=100, height=100), BASIC)
+    data = _core.internal.container_write(make_header(width=100, height=100), BASIC)
     with pytest.raises(lmcodec.LmcError, match="limit exceeded.*max_pixels"):
-        _core.container_read(data, max_pixels=9999)
+        _core.internal.container_read(data, max_pixels=9999)
     with pytest.raises(lmcodec.LmcError, match="limit exceeded"):
-        _core.container_header(data, max_dimension=99)
-    assert _core.container_read(data, max_pixels=10000)[0]["width"] == 100
+        _core.internal.container_header(data, max_dimension=99)
+    assert _core.internal.container_read(data, max_pixels=10000)[0]["width"] == 100
     with pytest.raises(lmcodec.LmcError, match="limit exceeded.*max_chunk_bytes"):
-        _core.container_read(data, max_chunk_bytes=3)
-    assert _core.container_read(data, max_chunk_bytes=40)[1] == BASIC
+        _core.internal.container_read(data, max_chunk_bytes=3)
+    assert _core.internal.container_read(data, max_chunk_bytes=40)[1] == BASIC
     with pytest.raises(lmcodec.LmcError, match="limit exceeded"):
-        _core.container_read(data, max_chunks=3)
+        _core.internal.container_read(data, max_chunks=3)
     # The writer applies them too.
     with pytest.raises(lmcodec.LmcError, match="limit exceeded"):
-        _core.container_write(make_header(width=70000, height=1), BASIC)
+        _core.internal.container_write(make_header(width=70000, height=1), BASIC)
     with pytest.raises(lmcodec.LmcError, match="limit exceeded"):
-        _core.container_write(make_header(), [("SIDE", b"z"), ("LATN", bytes(100))], max_chunk_bytes=99)
+        _core.internal.container_write(make_header(), [("SIDE", b"z"), ("LATN", bytes(100))], max_chunk_bytes=99)
     # A 4e9 x 4e9 header with a valid CRC.
     body = bytearray(data[8 + 8:8 + 8 + 40])
     body[4:12] = struct.pack("<II", 4_000_000_000, 4_000_000_000)
     huge = SIG + raw_chunk(b"HEAD", bytes(body)) + data[8 + 52:]
     with pytest.raises(lmcodec.LmcError, match="limit exceeded"):
-        _core.container_read(huge)
+        _core.internal.container_read(huge)
     # A chunk length of 0xFFFFFFFF.
     bad = bytearray(data)
     bad[8 + 52 + 4:8 + 52 + 8] = b"\xff\xff\xff\xff"
     with pytest.raises(lmcodec.LmcError, match="corrupt stream.*truncated"):
-        _core.container_read(bytes(bad))
+        _core.internal.container_read(bytes(bad))
     with pytest.raises(lmcodec.LmcError):
-        _core.container_read(data, max_pixels=-1)
+        _core.internal.container_read(data, max_pixels=-1)
 
 
 def test_unknown_chunks():
     h = make_header()
-    data = _core.container_write(h, [("abcd", b"1")] + BASIC + [("zZzZ", b"")])
-    assert _core.container_read(data)[1] == [("abcd", b"1")] + BASIC + [("zZzZ", b"")]
+    data = _core.internal.container_write(h, [("abcd", b"1")] + BASIC + [("zZzZ", b"")])
+    assert _core.internal.container_read(data)[1] == [("abcd", b"1")] + BASIC + [("zZzZ", b"")]
     # Unknown critical chunk, built by hand (the writer refuses it).
     crit = data[:-12] + raw_chunk(b"TILE", b"") + data[-12:]
     with pytest.raises(lmcodec.LmcError, match="unsupported.*TILE"):
-        _core.container_read(crit)
+        _core.internal.container_read(crit)
     with pytest.raises(lmcodec.LmcError, match="invalid argument"):
-        _core.container_write(h, BASIC + [("TILE", b"")])
+        _core.internal.container_write(h, BASIC + [("TILE", b"")])
     with pytest.raises(lmcodec.LmcError, match="invalid argument"):
-        _core.container_write(h, BASIC + [("ab1d", b"")])
+        _core.internal.container_write(h, BASIC + [("ab1d", b"")])
     with pytest.raises(lmcodec.LmcError, match="invalid argument"):
-        _core.container_write(h, BASIC + [("toolong", b"")])
+        _core.internal.container_write(h, BASIC + [("toolong", b"")])
 
 
 def test_versions():
-    data = _core.container_write(make_header(version=(7, 7)), BASIC)  # version is ignored
-    assert _core.container_header(data)["version"] == (1, 0)
+    data = _core.internal.container_write(make_header(version=(7, 7)), BASIC)  # version is ignored
+    assert _core.internal.container_header(data)["version"] == (1, 0)
     body = bytearray(data[16:56])
     body[0] = 2
     newer = SIG + raw_chunk(b"HEAD", bytes(body)) + data[60:]
     with pytest.raises(lmcodec.LmcError, match="unsupported.*newer"):
-        _core.container_header(newer)
+        _core.internal.container_header(newer)
     body[0], body[1] = 1, 3
     minor = SIG + raw_chunk(b"HEAD", bytes(body) + b"future") + data[60:]
-    assert _core.container_read(minor)[0]["version"] == (1, 3)
+    assert _core.internal.container_read(minor)[0]["version"] == (1, 3)
 
 
 def test_model_id():
-    data = _core.container_write(make_header(), BASIC)
-    assert _core.container_read(data, expected_model_id=MODEL)[0]["model_id"] == MODEL
+    data = _core.internal.container_write(make_header(), BASIC)
+    assert _core.internal.container_read(data, expected_model_id=MODEL)[0]["model_id"] == MODEL
     other = bytes(16)
     with pytest.raises(lmcodec.LmcError, match="model mismatch.*" + MODEL.hex()):
-        _core.container_read(data, expected_model_id=other)
+        _core.internal.container_read(data, expected_model_id=other)
     with pytest.raises(lmcodec.LmcError, match="model mismatch"):
-        _core.container_header(data, expected_model_id=other)
+        _core.internal.container_header(data, expected_model_id=other)
 
 
 @pytest.mark.parametrize("edit", [
@@ -256,7 +256,7 @@ def test_model_id():
 ])
 def test_writer_rejects_bad_headers(edit):
     with pytest.raises(lmcodec.LmcError, match="invalid argument"):
-        _core.container_write(make_header(**edit), BASIC)
+        _core.internal.container_write(make_header(**edit), BASIC)
 
 
 def test_writer_rejects_bad_layouts():
@@ -264,15 +264,15 @@ def test_writer_rejects_bad_layouts():
     for chunks in ([("LATN", b"")], [("SIDE", b"")], BASIC + BASIC, [("LATN", b""), ("SIDE", b"")],
                    BASIC + [("ALPH", b"")], BASIC + [("iccp", b""), ("iccp", b"")], BASIC + [("HEAD", b"")]):
         with pytest.raises(lmcodec.LmcError, match="invalid argument"):
-            _core.container_write(h, chunks)
+            _core.internal.container_write(h, chunks)
     with pytest.raises(lmcodec.LmcError):
-        _core.container_write(h, [("LATN",)])
+        _core.internal.container_write(h, [("LATN",)])
     with pytest.raises(TypeError):
-        _core.container_write(h, [("SIDE", b""), ("LATN", 5)])
+        _core.internal.container_write(h, [("SIDE", b""), ("LATN", 5)])
     missing = make_header()
     del missing["model_id"]
     with pytest.raises(lmcodec.LmcError, match="model_id"):
-        _core.container_write(missing, BASIC)
+        _core.internal.container_write(missing, BASIC)
     # Fractional quality survives at 0.01 resolution; bytes types and bytearray data are accepted.
-    data = _core.container_write(make_header(quality=33.33), [(b"SIDE", bytearray(b"a")), (b"LATN", memoryview(b"b"))])
-    assert _core.container_header(data)["quality"] == 33.33
+    data = _core.internal.container_write(make_header(quality=33.33), [(b"SIDE", bytearray(b"a")), (b"LATN", memoryview(b"b"))])
+    assert _core.internal.container_header(data)["quality"] == 33.33

@@ -318,7 +318,7 @@ def test_max_dimension_and_max_chunks_apply(default_limits):
     lmcodec.set_limits(max_chunks=4)
     assert lmcodec.decode(data).shape == (48, 80, 3)
     # the C API's own check (the header passed Python's): direct model call
-    hdr = lmcodec._core.container_header(data)
+    hdr = lmcodec._core.internal.container_header(data)
     m = _api._model_for_stream(int(hdr["codec"]), bytes(hdr["model_id"]).hex())
     with pytest.raises(LmcError, match="max_dimension"):
         m.decode(data, 1, 0, 0, 0, 79, 0)

@@ -150,7 +150,7 @@ def test_kernel_paths_give_the_same_bits():
 
 
 def resd_of(data: bytes):
-    header, chunks = _core.container_read(data)
+    header, chunks = _core.internal.container_read(data)
     chunks = [(t if isinstance(t, bytes) else t.encode("ascii"), bytes(c)) for t, c in chunks]
     i = [t for t, _ in chunks].index(b"RESD")
     return header, chunks, i
@@ -159,7 +159,7 @@ def resd_of(data: bytes):
 def with_resd(data: bytes, payload: bytes) -> bytes:
     header, chunks, i = resd_of(data)
     chunks[i] = (b"RESD", payload)
-    return _core.container_write(header, chunks)
+    return _core.internal.container_write(header, chunks)
 
 
 @pytest.fixture(scope="module")
@@ -211,12 +211,12 @@ def test_forged_residual_payload_never_crashes(stream):
 
 def test_residual_beside_latents_is_refused(stream):
     header, chunks, i = resd_of(stream)
-    lossy = _core.container_read(lmcodec.encode(kodak_crop("kodim23.png", 150), quality=50))[1]
+    lossy = _core.internal.container_read(lmcodec.encode(kodak_crop("kodim23.png", 150), quality=50))[1]
     extra = [(t if isinstance(t, bytes) else t.encode("ascii"), bytes(c)) for t, c in lossy]
     with pytest.raises(lmcodec.LmcError):
-        lmcodec.decode(_core.container_write(header, chunks + extra))
+        lmcodec.decode(_core.internal.container_write(header, chunks + extra))
     with pytest.raises(lmcodec.LmcError):  # the writer refuses it too
-        _core.container_write(header, [chunks[i], chunks[i]])
+        _core.internal.container_write(header, [chunks[i], chunks[i]])
 
 
 def test_lossy_streams_do_not_change():

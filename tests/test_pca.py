@@ -1,4 +1,4 @@
-"""The PCA (KLT) baseline codec: C++ (lmcodec._core.pca_*) against the Python
+"""The PCA (KLT) baseline codec: C++ (lmcodec._core.internal.pca_*) against the Python
 reference (training/pca_reference.py), with the committed model file.
 
 Needs no training data: the images are synthetic.
@@ -68,9 +68,9 @@ def test_model_file():
 def test_cpp_matches_reference(ref, name, img):
     h, w, _ = img.shape
     for q in QUALITIES:
-        payload = _core.pca_encode(W, img, q)
+        payload = _core.internal.pca_encode(W, img, q)
         assert payload == ref.encode_payload(img, q), (name, q)
-        out = np.asarray(_core.pca_decode(W, payload, w, h, q))
+        out = np.asarray(_core.internal.pca_decode(W, payload, w, h, q))
         assert out.shape == img.shape and out.dtype == np.uint8
         assert np.array_equal(out, ref.decode_payload(payload, w, h, q)), (name, q)
 
@@ -79,7 +79,7 @@ def test_every_quality_step(ref):
     """The integer quality -> step / table mappings agree over the whole range."""
     img = natural(16, 24, 11)
     for q in list(range(100, 10001, 173)) + [10000]:
-        payload = _core.pca_encode(W, img, q)
+        payload = _core.internal.pca_encode(W, img, q)
         assert payload == ref.encode_payload(img, q), q
 
 
@@ -87,15 +87,15 @@ def test_non_contiguous_input():
     img = natural(40, 80, 12)
     view = img[:, ::2]
     assert not view.flags.c_contiguous
-    assert _core.pca_encode(W, view, 5000) == _core.pca_encode(W, np.ascontiguousarray(view), 5000)
+    assert _core.internal.pca_encode(W, view, 5000) == _core.internal.pca_encode(W, np.ascontiguousarray(view), 5000)
 
 
 def test_rate_and_quality_monotone():
     img = natural(64, 96, 13)
     sizes, psnrs = [], []
     for qual in [1, 10, 25, 50, 75, 90, 100]:
-        payload = _core.pca_encode(W, img, qual * 100)
-        out = np.asarray(_core.pca_decode(W, payload, 96, 64, qual * 100))
+        payload = _core.internal.pca_encode(W, img, qual * 100)
+        out = np.asarray(_core.internal.pca_decode(W, payload, 96, 64, qual * 100))
         sizes.append(len(payload))
         psnrs.append(psnr(img, out))
     assert all(a < b for a, b in zip(sizes, sizes[1:])), sizes
@@ -105,26 +105,26 @@ def test_rate_and_quality_monotone():
 
 def test_deterministic():
     img = natural(33, 47, 14)
-    assert _core.pca_encode(W, img, 4321) == _core.pca_encode(W, img.copy(), 4321)
+    assert _core.internal.pca_encode(W, img, 4321) == _core.internal.pca_encode(W, img.copy(), 4321)
 
 
 def test_corrupt_payloads_raise(ref):
     img = natural(32, 40, 15)
     q = 6000
-    p = _core.pca_encode(W, img, q)
+    p = _core.internal.pca_encode(W, img, q)
     for bad in [p[:-1], p + b"\0", b"", p[:8], p[: len(p) // 2]]:
         with pytest.raises(lmcodec.LmcError):
-            _core.pca_decode(W, bad, 40, 32, q)
+            _core.internal.pca_decode(W, bad, 40, 32, q)
     # wrong geometry: a different symbol count cannot end the stream cleanly
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_decode(W, p, 48, 32, q)
+        _core.internal.pca_decode(W, p, 48, 32, q)
     # bit flips: CorruptStream for most, never a crash; the reference agrees
     thrown = 0
     for i in range(0, len(p), max(1, len(p) // 97)):
         bad = bytearray(p)
         bad[i] ^= 1 << (i % 8)
         try:
-            out = np.asarray(_core.pca_decode(W, bytes(bad), 40, 32, q))
+            out = np.asarray(_core.internal.pca_decode(W, bytes(bad), 40, 32, q))
         except lmcodec.LmcError as e:
             assert str(e).startswith("corrupt stream")
             thrown += 1
@@ -142,38 +142,38 @@ def test_out_of_range_coefficient_is_corrupt(ref):
     sym = np.zeros((2, DIM), np.int32)
     sym[1, 50] = 1 << 24
     args = (np.tile(idx, 2).astype(np.int32), ref.cdfs, ref.cdf_lengths, ref.offsets)
-    payload = _core.rans_encode(sym.reshape(-1), *args)
+    payload = _core.internal.rans_encode(sym.reshape(-1), *args)
     with pytest.raises(lmcodec.LmcError, match="^corrupt stream"):
-        _core.pca_decode(W, payload, 16, 8, q)
+        _core.internal.pca_decode(W, payload, 16, 8, q)
     with pytest.raises(PcaError):
         ref.decode_payload(payload, 16, 8, q)
     sym[1, 50] = 2
-    payload = _core.rans_encode(sym.reshape(-1), *args)
-    assert np.array_equal(np.asarray(_core.pca_decode(W, payload, 16, 8, q)), ref.decode_payload(payload, 16, 8, q))
+    payload = _core.internal.rans_encode(sym.reshape(-1), *args)
+    assert np.array_equal(np.asarray(_core.internal.pca_decode(W, payload, 16, 8, q)), ref.decode_payload(payload, 16, 8, q))
 
 
 @pytest.mark.parametrize("q", [0, 99, 10001, -5, 1 << 40])
 def test_bad_quality(q):
     img = natural(8, 8)
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_encode(W, img, q)
+        _core.internal.pca_encode(W, img, q)
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_decode(W, b"", 8, 8, q)
+        _core.internal.pca_decode(W, b"", 8, 8, q)
 
 
 def test_bad_arguments():
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_encode(W, np.zeros((8, 8, 3), np.float32), 5000)
+        _core.internal.pca_encode(W, np.zeros((8, 8, 3), np.float32), 5000)
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_encode(W, np.zeros((8, 8, 4), np.uint8), 5000)
+        _core.internal.pca_encode(W, np.zeros((8, 8, 4), np.uint8), 5000)
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_encode(W, np.zeros((8, 8), np.uint8), 5000)
+        _core.internal.pca_encode(W, np.zeros((8, 8), np.uint8), 5000)
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_encode(W, np.zeros((0, 8, 3), np.uint8), 5000)
+        _core.internal.pca_encode(W, np.zeros((0, 8, 3), np.uint8), 5000)
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_decode(W, b"", 0, 8, 5000)
+        _core.internal.pca_decode(W, b"", 0, 8, 5000)
     with pytest.raises(lmcodec.LmcError):
-        _core.pca_encode("/nonexistent/pca.lmw", np.zeros((8, 8, 3), np.uint8), 5000)
+        _core.internal.pca_encode("/nonexistent/pca.lmw", np.zeros((8, 8, 3), np.uint8), 5000)
 
 
 def _rewrite(tmp_path, name, meta_edit=None, tensor_edit=None) -> str:
@@ -215,11 +215,11 @@ BROKEN = {
 def test_broken_weights_refused(tmp_path, name):
     path = _rewrite(tmp_path, name, **BROKEN[name])
     with pytest.raises(lmcodec.LmcError, match="^invalid argument"):
-        _core.pca_encode(path, natural(8, 8), 5000)
+        _core.internal.pca_encode(path, natural(8, 8), 5000)
 
 
 def test_quality_span_on_natural_image():
     """Quality 1..100 spans low to high rates on a photo-like image."""
     img = natural(128, 128, 21)
-    bpp = {q: len(_core.pca_encode(W, img, q * 100)) * 8 / img[..., 0].size for q in (1, 50, 100)}
+    bpp = {q: len(_core.internal.pca_encode(W, img, q * 100)) * 8 / img[..., 0].size for q in (1, 50, 100)}
     assert bpp[1] < 0.3 and bpp[100] > 2.0, bpp

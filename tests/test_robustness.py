@@ -386,10 +386,10 @@ def decode_or_error(data: bytes):
 
 
 def rewrite(data: bytes, **changes) -> bytes:
-    header, chunks = _core.container_read(data)
+    header, chunks = _core.internal.container_read(data)
     drop = changes.pop("_drop", ())
     header.update(changes)
-    return _core.container_write(header, [(t, c) for t, c in chunks if t not in drop])
+    return _core.internal.container_write(header, [(t, c) for t, c in chunks if t not in drop])
 
 
 @pytest.mark.parametrize("key", [(m, c) for m, c, *_ in STREAM_SPECS], ids=SPEC_IDS)
@@ -485,11 +485,11 @@ def test_forged_codec_and_model(streams, key):
     assert err is not None
     # the other codec with the other model's id: the other decoder runs on
     # these payloads and must fail cleanly (or decode something of the right shape)
-    header, chunks = _core.container_read(data)
+    header, chunks = _core.internal.container_read(data)
     header.update(codec=codec[other], model_id=model_id(other))
     if other == "hyperprior":
         chunks = [("SIDE", b"\x00" * 8)] + [(t, c) for t, c in chunks if t != "SIDE"]
-    forged = _core.container_write(header, chunks)
+    forged = _core.internal.container_write(header, chunks)
     out, err = decode_or_error(forged)
     assert err is not None or out.shape == ref.shape
     # unknown codec ids / versions / reserved bits / bit depth / strips: refused

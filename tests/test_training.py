@@ -157,7 +157,7 @@ def test_rdo_changes_only_the_encoder(tiny_export, tmp_path):
     tensors = {k: v for k, v in wf.tensors.items() if k != "rdo.cost"}
     bare = tmp_path / "bare.lmw"
     lmw.write(bare, wf.meta, tensors)
-    chunks = lambda d: dict(lmcodec._core.container_read(d)[1])  # noqa: E731
+    chunks = lambda d: dict(lmcodec._core.internal.container_read(d)[1])  # noqa: E731
     bare_cpp = lmcodec._core.Model(str(bare))
     assert chunks(bare_cpp.encode(img, 40)) == chunks(plain)
     assert chunks(ReferenceCodec(bare).encode(img, 40)) == chunks(plain)
@@ -189,7 +189,7 @@ def test_rdo_bit_costs_match_the_coder(tiny_export):
         for v in (regular, far):
             v = v.astype(np.int32)
             idx = np.full(v.shape, k, dtype=np.int32)
-            real = 8 * len(lmcodec._core.rans_encode(v, idx, yc.cdfs, yc.lengths, yc.offsets))
+            real = 8 * len(lmcodec._core.internal.rans_encode(v, idx, yc.cdfs, yc.lengths, yc.offsets))
             est = float(ref._symbol_bits(v.astype(np.int64), idx.astype(np.int64)).sum())
             assert abs(real - est) <= 0.01 * est + 4 * 64 + 32, (k, real, est)
 

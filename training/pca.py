@@ -206,8 +206,8 @@ def evaluate(weights: Path, files: list[Path], qualities: list[float], use_cpp: 
             rgb = _load_rgb(f)
             H, W, _ = rgb.shape
             if use_cpp:
-                payload = _core.pca_encode(str(weights), rgb, q100)
-                out = np.asarray(_core.pca_decode(str(weights), payload, W, H, q100))
+                payload = _core.internal.pca_encode(str(weights), rgb, q100)
+                out = np.asarray(_core.internal.pca_decode(str(weights), payload, W, H, q100))
             else:
                 payload = ref.encode_payload(rgb, q100)
                 out = ref.decode_payload(payload, W, H, q100)

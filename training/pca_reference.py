@@ -245,7 +245,7 @@ class PcaReference(PcaModel):
         sym[:, :, p] = q[:, :, p] - med_predict(q[:, :, p].transpose(2, 0, 1)).transpose(1, 2, 0)
         symbols = sym.reshape(-1).astype(np.int32)
         indexes = np.tile(idx, by * bx).astype(np.int32)
-        return _core.rans_encode(symbols, indexes, self.cdfs, self.cdf_lengths, self.offsets)
+        return _core.internal.rans_encode(symbols, indexes, self.cdfs, self.cdf_lengths, self.offsets)
 
     def decode_payload(self, payload: bytes, width: int, height: int, quality_x100: int) -> np.ndarray:
         from lmcodec import _core
@@ -255,7 +255,7 @@ class PcaReference(PcaModel):
         _, step_fp, idx = self.params(quality_x100)
         by, bx = -(-height // BLOCK), -(-width // BLOCK)
         indexes = np.tile(idx, by * bx).astype(np.int32)
-        sym = np.asarray(_core.rans_decode(bytes(payload), indexes, self.cdfs, self.cdf_lengths, self.offsets),
+        sym = np.asarray(_core.internal.rans_decode(bytes(payload), indexes, self.cdfs, self.cdf_lengths, self.offsets),
                          dtype=np.int64).reshape(by, bx, DIM)
         q = sym.copy()
         p = self.predict

@@ -38,7 +38,7 @@ CODEC_HYPERPRIOR = 1
 def _core():
     from lmcodec import _core  # type: ignore
 
-    return _core
+    return _core.internal
 
 
 @dataclass

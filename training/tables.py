@@ -41,7 +41,7 @@ def _core():
         from lmcodec import _core  # type: ignore
     except ImportError as e:  # pragma: no cover
         raise SystemExit("the lmcodec extension must be built (pip install .) to export: it owns the CDF function") from e
-    return _core
+    return _core.internal
 
 
 def freq_tables(pmfs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -409,7 +409,7 @@ def decode(data: Union[bytes, bytearray, memoryview], *, threads: Optional[int] 
     """Decode .lmc bytes to a numpy uint8 array (H, W), (H, W, 3) or (H, W, 4).
     progress(done, total) is called after each strip; a truthy return cancels (LmcError)."""
     buf = _as_bytes(data)
-    header = _core.container_header(buf, **_read_limits(pixels=False))
+    header = _core.internal.container_header(buf, **_read_limits(pixels=False))
     _check_pixels(header, warn=True)
     if _core.stream_mode(buf)[0]:  # the residual coder needs no weights: any model of the codec decodes it
         model = _model(CODEC_NAMES.get(int(header["codec"]), "hyperprior"))
@@ -450,9 +450,9 @@ def info(data: Union[bytes, bytearray, memoryview], *, sections: bool = True) ->
     metadata chunks) without decoding any pixels. Raises LmcError on damage."""
     buf = _as_bytes(data)
     if sections:
-        header, chunks = _core.container_read(buf, **_read_limits(pixels=False))
+        header, chunks = _core.internal.container_read(buf, **_read_limits(pixels=False))
     else:
-        header, chunks = _core.container_header(buf, **_read_limits(pixels=False)), []
+        header, chunks = _core.internal.container_header(buf, **_read_limits(pixels=False)), []
     _check_pixels(header, warn=False)
     sizes: Dict[str, int] = {}
     meta: Dict[str, bytes] = {}
@@ -476,7 +476,7 @@ def check(data: Any) -> bool:
     """True if data starts with the .lmc signature (cheap sniffing; no validation)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         return False
-    return bool(_core.container_sniff(bytes(data[:16])))
+    return bool(_core.internal.container_sniff(bytes(data[:16])))
 
 
 def set_force_scalar(force: bool = True) -> str:

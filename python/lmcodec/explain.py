@@ -100,17 +100,17 @@ def explain(image_or_stream: Any, quality: float = 75, *, source: Any = None, th
             raise LmcError("source is only for a stream; an image is its own source")
         source = src
         data = _api.encode(src, quality, threads=threads, **encode_options)
-    header = _core.container_header(data)
+    header = _core.internal.container_header(data)
     path = _weights_path(header)
     nthreads = _api._threads(threads)
-    d = _core.hyperprior_explain(path, data, nthreads)
+    d = _core.internal.hyperprior_explain(path, data, nthreads)
     w, h = int(d["width"]), int(d["height"])
     by, bz = np.asarray(d["bits_y"]), np.asarray(d["bits_z"])
     y_hat = np.asarray(d["y_hat"])
     rate = by.reshape(by.shape[0], -1).sum(axis=1).astype(np.float64)
     energy = (y_hat.astype(np.float64) ** 2).reshape(y_hat.shape[0], -1).mean(axis=1)
     order = np.argsort(-rate, kind="stable")
-    decoded = _core.hyperprior_synthesize(path, y_hat, w, h, nthreads)
+    decoded = _core.internal.hyperprior_synthesize(path, y_hat, w, h, nthreads)
     views = []
     means = y_hat.reshape(y_hat.shape[0], -1).mean(axis=1).astype(np.float32)
     for a, b in groups:
@@ -119,7 +119,7 @@ def explain(image_or_stream: Any, quality: float = 75, *, source: Any = None, th
             continue
         y = np.broadcast_to(means[:, None, None], y_hat.shape).copy()
         y[keep] = y_hat[keep]
-        views.append((keep, _core.hyperprior_synthesize(path, y, w, h, nthreads)))
+        views.append((keep, _core.internal.hyperprior_synthesize(path, y, w, h, nthreads)))
     err = None
     if source is not None:
         s = _rgb(_api._to_array(source))

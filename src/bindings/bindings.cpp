@@ -1,4 +1,7 @@
 // The only file that knows about Python: pybind11 glue for the lmcodec core.
+// Two modules: lmcodec._core is the public C API (include/lmcodec.h) and
+// nothing else; lmcodec._core.internal exposes core parts to training, tests,
+// tools and benchmarks (as Pillow keeps _imaging apart from its plugins).
 //
 // Every lmc::Error thrown by the core becomes lmcodec.LmcError (a ValueError
 // subclass); any other C++ exception becomes LmcError too, never a crash.
@@ -735,7 +738,7 @@ void bind_profile(py::module_& m) {
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "lmcodec C++ core (internal; use the lmcodec package API)";
+  m.doc() = "lmcodec C++ core: the C API of include/lmcodec.h (use the lmcodec package API); .internal: core parts for training and tests";
   static py::exception<lmc::Error> lmc_error(m, "LmcError", PyExc_ValueError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -752,10 +755,17 @@ PYBIND11_MODULE(_core, m) {
       py::set_error(lmc_error, (std::string("internal error: ") + e.what()).c_str());
     }
   });
-  bind_coder(m);
-  bind_container(m);
+  // lmcodec._core: what include/lmcodec.h offers (models, encode, decode,
+  // stream info, kernel paths, version), through that C API only.
   bind_codec(m);
-  bind_pca(m);
-  bind_explain(m);
-  bind_profile(m);
+  // lmcodec._core.internal: the core's parts for training, tests, tools and
+  // benchmarks (rANS and CDF tables, the container, the PCA codec, explain's
+  // per-symbol view, the stage profiler). Not a stable interface.
+  py::module_ internal = m.def_submodule(
+      "internal", "lmcodec core internals for training, tests and benchmarks (not a stable interface)");
+  bind_coder(internal);
+  bind_container(internal);
+  bind_pca(internal);
+  bind_explain(internal);
+  bind_profile(internal);
 }
