@@ -34,17 +34,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import PROC_STATUS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 
-CHILD = r"""
+CHILD = PROC_STATUS + r"""
 import json, sys, time
-def status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return -1
 codec, op, path, threads, q = sys.argv[1:6]
 threads, q = int(threads), float(q)
 import io

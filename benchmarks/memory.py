@@ -23,18 +23,24 @@ import subprocess
 import sys
 import textwrap
 
-CHILD = textwrap.dedent(
+# Reads a field of /proc/self/status in bytes (VmRSS, VmHWM); shared with
+# benchmarks/large_images.py's child processes.
+PROC_STATUS = textwrap.dedent(
     """
-    import json, sys, time
-    import numpy as np
-    import lmcodec
-
     def status(key):
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
         return -1
+    """
+)
+
+CHILD = PROC_STATUS + textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    import lmcodec
 
     w, h, op, threads, q, method = sys.argv[1:7]
     w, h, threads, q = int(w), int(h), int(threads), float(q)

@@ -8,6 +8,7 @@ stream forger shared with the fuzzers) works from any test.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -42,6 +43,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of 8-bit images (lmcodec.metrics.psnr), 99 for identical ones."""
     v = metrics.psnr(a, b)
     return 99.0 if not np.isfinite(v) else float(v)
+
+
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture(scope="session")

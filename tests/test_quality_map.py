@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import lmcodec
-from lmcodec import _core, _quality_map
+from conftest import load_benchmark
+from lmcodec import _quality_map
 from lmcodec.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,17 +194,8 @@ def test_old_streams_decode_unchanged():
 
 
 def _equal_size(img, target, **kw):
-    """The stream with these options whose size is nearest target (bisection over the base quality)."""
-    lo, hi, best = 1.0, 100.0, None
-    for _ in range(14):
-        mid = (lo + hi) / 2
-        d = lmcodec.encode(img, mid, **kw)
-        if best is None or abs(len(d) - target) < abs(len(best) - target):
-            best = d
-        if abs(len(d) - target) <= 0.005 * target:
-            break
-        lo, hi = (mid, hi) if len(d) < target else (lo, mid)
-    return best
+    """The stream with these options whose size is nearest target (benchmarks/roi.py's search)."""
+    return load_benchmark("roi").equal_size(img, target, **kw)
 
 
 @pytest.mark.skipif(not (KODAK / "kodim23.png").exists(), reason="Kodak not available")

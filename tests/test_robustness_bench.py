@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 from PIL import Image
 
-from test_api import natural
-from conftest import ROOT
+from conftest import load_benchmark, natural
 
-spec = importlib.util.spec_from_file_location("robustness", ROOT / "benchmarks" / "robustness.py")
-rb = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rb)
+rb = load_benchmark("robustness")
 
 
 def test_conditions():
