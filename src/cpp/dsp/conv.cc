@@ -421,7 +421,14 @@ void ConvTranspose2dI16::run(const int16_t* in, int h, int w, int32_t* out, Thre
 // ---------------------------------------------------------------------------
 // Element-wise
 // ---------------------------------------------------------------------------
-void release_scratch_buffers() { buffers::release_all(); }
+void release_scratch_buffers() {
+  ScratchCache& c = scratch_cache();
+  std::vector<std::unique_ptr<AlignedBuf>> drop;
+  {
+    std::lock_guard<std::mutex> lk(c.mu);
+    drop.swap(c.free_list);
+  }
+}
 
 void relu(float* x, int64_t n, ThreadPool* pool) {
   LMC_CHECK(n >= 0 && (x != nullptr || n == 0), Status::InvalidArgument, "relu: bad arguments");

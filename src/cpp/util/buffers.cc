@@ -25,13 +25,12 @@ Cache& cache() {
 
 }  // namespace
 
-Block take(size_t bytes) {
-  if (bytes == 0) bytes = 1;
+namespace {
+
+Block take_within(size_t bytes, size_t most) {
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lk(c.mu);
-    // the smallest idle block that fits, and not much larger than asked for
-    const size_t most = bytes + bytes / 4 + 65536;
     int best = -1;
     for (int i = 0; i < int(c.idle.size()); ++i) {
       const size_t sz = c.idle[size_t(i)].bytes;
@@ -60,6 +59,15 @@ Block take(size_t bytes) {
   b.bytes = rounded;
   return b;
 }
+
+}  // namespace
+
+Block take(size_t bytes) {
+  // the smallest idle block that fits, and not much larger than asked for
+  const size_t b = bytes == 0 ? 1 : bytes;
+  return take_within(b, b + b / 4 + 65536);
+}
+
 
 }  // namespace buffers
 

@@ -1,19 +1,18 @@
-// lmcodec util: reusable, uninitialised buffers -- the one cache of idle
-// storage in the process.
+// lmcodec util: reusable, uninitialised activation buffers.
 //
-// A decode of a Kodak image writes ~50 MB of activations and about as much
-// scratch (padded inputs). Fresh std::vectors would zero-fill them and, being
-// large, come straight from mmap, so every call paid for page faults and
-// memset (~8 % of a decode). Buf<T> (activations) and Lease (the drivers'
-// scratch, util/scratch.h) instead take their storage from this small
-// process-wide cache and give it back when destroyed; resize() never
-// initialises. The cache keeps at most kKeepBytes of idle storage, in blocks
-// of at most kMaxKeptBlock (the strips of huge images are freed as plain
-// vectors would be, and a process that once decoded one does not keep the
-// memory), and is thread-safe: concurrent calls get different blocks. Blocks
-// of kMapBytes or more are mapped from the system and unmapped when freed, so
-// the peak and what a process keeps do not depend on malloc's arenas. Peak
-// memory of one call stays what plain vectors would need (benchmarks/memory.py).
+// A decode of a Kodak image writes ~50 MB of activations. Fresh std::vectors
+// would zero-fill them and, being large, come straight from mmap, so every
+// call paid for page faults and memset (~8 % of a decode). Buf<T> instead
+// takes its storage from a small process-wide cache and gives it back when
+// destroyed; resize() never initialises. The cache keeps at most kKeepBytes
+// of idle storage, in blocks of at most kMaxKeptBlock (the strips of huge
+// images are freed as plain vectors would be, and a process that once decoded
+// one does not keep the memory), and is thread-safe: concurrent calls get
+// different blocks. Blocks too large to be kept are mapped from the system
+// and unmapped when freed (kMapBytes), so the peak and what a process keeps
+// after a huge image do not depend on malloc's arenas. Peak memory of one
+// call stays what plain vectors would need (benchmarks/memory.py). The
+// kernels' scratch has its own grow-on-demand cache (util/scratch.h).
 #pragma once
 
 #include <cstddef>
@@ -25,7 +24,7 @@
 namespace lmc {
 namespace buffers {
 
-constexpr size_t kKeepBytes = size_t(160) << 20;    // idle storage kept for reuse
+constexpr size_t kKeepBytes = size_t(96) << 20;     // idle storage kept for reuse
 constexpr size_t kMaxKeptBlock = size_t(32) << 20;  // larger blocks are freed at once
 
 // Blocks are aligned to kAlign bytes, so that where a tensor's rows fall
@@ -33,13 +32,15 @@ constexpr size_t kMaxKeptBlock = size_t(32) << 20;  // larger blocks are freed a
 // (a plain new[] gives 16 bytes, and a different address modulo 4 KiB
 // depending on what the process allocated and freed before).
 constexpr size_t kAlign = 4096;
-// Blocks of at least this size are mapped from the system directly (mmap on
-// POSIX) and unmapped when freed, never taken from malloc's heap: glibc
-// raises its mmap threshold to the size of each large block freed (up to
-// 32 MiB) and then serves such sizes from its arenas, which keep the memory
-// after free and fragment per thread, so the peak and the memory a process
-// keeps varied from run to run. Mapped blocks are returned at once.
-constexpr size_t kMapBytes = size_t(1) << 20;
+// Blocks of at least this size (the ones the cache never keeps) are mapped
+// from the system directly (mmap on POSIX) and unmapped when freed, never
+// taken from malloc's heap: glibc raises its mmap threshold to the size of
+// each large block freed (up to 32 MiB) and then serves such sizes from its
+// arenas, which keep the memory after free and fragment per thread, so a
+// 24 MP decode peaked anywhere from 566 to 710 MiB run to run (537 in every
+// run with this). Smaller blocks stay on the heap: mapping them too cost
+// 2-3 % on Kodak (fresh pages fault in on every miss of the cache).
+constexpr size_t kMapBytes = kMaxKeptBlock;
 struct BlockFree {
   size_t mapped = 0;  // bytes mapped (0: from operator new[])
   void operator()(unsigned char* p) const noexcept;
