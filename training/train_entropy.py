@@ -75,6 +75,23 @@ def k_table(tensors: dict, meta: dict, anchors: int, M: int) -> torch.Tensor:
     return torch.from_numpy(np.log(K)).float()
 
 
+COMPACT_DIR = Path(__file__).resolve().parent / "checkpoints" / "entropy"
+
+
+def compact_path(name: str) -> Path:
+    """The committed compact state of a variant (fp16 weights, step, budget used)."""
+    return COMPACT_DIR / f"{name}.pt"
+
+
+def save_compact(name: str, out: Path) -> Path:
+    """Writes the compact state of a variant from its resume state under ``out``."""
+    st = torch.load(out / name / "state.pt", map_location="cpu", weights_only=False)
+    compact = {"model_fp16": {k: v.half() if v.is_floating_point() else v for k, v in st["model"].items()},
+               "step": int(st["step"]), "elapsed": float(st["elapsed"]), "variant": name}
+    atomic_save(compact, compact_path(name))
+    return compact_path(name)
+
+
 def atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -241,6 +258,12 @@ def run_variant(name: str, base, logK: torch.Tensor, train_bank: LatentBank | No
         step, elapsed = int(st["step"]), float(st["elapsed"])
         rng = np.random.default_rng(args.seed + step)
         log(f"[{name}] resumed at step {step}, {elapsed / 60:.1f} min")
+    elif compact_path(name).exists():  # a fresh machine: the committed compact state (weights only)
+        st = torch.load(compact_path(name), map_location="cpu", weights_only=False)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in st["model_fp16"].items()})
+        step, elapsed = int(st["step"]), float(st["elapsed"])
+        rng = np.random.default_rng(args.seed + step)
+        log(f"[{name}] started from {compact_path(name)} (step {step}, {elapsed / 60:.1f} min; fresh optimiser)")
     budget = args.minutes * 60
     if elapsed >= budget and "final" in entry and entry["final"]["step"] == step:
         log(f"[{name}] done already ({step} steps, {elapsed / 60:.1f} min); skipped")
@@ -384,9 +407,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-real", action="store_true", help="skip the shipped model's real-table measurement")
     ap.add_argument("--report", action="store_true", help="print the results table (markdown) and exit")
+    ap.add_argument("--save-compact", action="store_true",
+                    help="write training/checkpoints/entropy/<variant>.pt (fp16 weights, step, budget used) from the "
+                         "resume state of each --variants and exit; a machine without a resume state starts from it")
     args = ap.parse_args(argv)
     if args.report:
         print(report(load_results(Path(args.out) / "results.json")))
+        return 0
+    if args.save_compact:
+        for name in [v for v in args.variants.split(",") if v]:
+            p = save_compact(name, Path(args.out))
+            print(f"{name}: {p} ({p.stat().st_size / 1e6:.1f} MB)")
         return 0
 
     torch.set_num_threads(max(1, args.threads))
