@@ -83,11 +83,20 @@ def compact_path(name: str) -> Path:
     return COMPACT_DIR / f"{name}.pt"
 
 
-def save_compact(name: str, out: Path) -> Path:
+def compact_for(name: str, base) -> dict | None:
+    """The committed compact state of a variant if it was trained on these base weights, else None."""
+    if not compact_path(name).exists():
+        return None
+    st = torch.load(compact_path(name), map_location="cpu", weights_only=False)
+    return st if st.get("base_model_id") == bytes(base._loaded_meta["model_id"]).hex() else None
+
+
+def save_compact(name: str, out: Path, base_model_id: str) -> Path:
     """Writes the compact state of a variant from its resume state under ``out``."""
     st = torch.load(out / name / "state.pt", map_location="cpu", weights_only=False)
     compact = {"model_fp16": {k: v.half() if v.is_floating_point() else v for k, v in st["model"].items()},
-               "step": int(st["step"]), "elapsed": float(st["elapsed"]), "variant": name}
+               "step": int(st["step"]), "elapsed": float(st["elapsed"]), "variant": name,
+               "base_model_id": base_model_id}
     atomic_save(compact, compact_path(name))
     return compact_path(name)
 
@@ -258,8 +267,8 @@ def run_variant(name: str, base, logK: torch.Tensor, train_bank: LatentBank | No
         step, elapsed = int(st["step"]), float(st["elapsed"])
         rng = np.random.default_rng(args.seed + step)
         log(f"[{name}] resumed at step {step}, {elapsed / 60:.1f} min")
-    elif compact_path(name).exists():  # a fresh machine: the committed compact state (weights only)
-        st = torch.load(compact_path(name), map_location="cpu", weights_only=False)
+    elif compact_for(name, base) is not None:  # a fresh machine: the committed compact state (weights only)
+        st = compact_for(name, base)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in st["model_fp16"].items()})
         step, elapsed = int(st["step"]), float(st["elapsed"])
         rng = np.random.default_rng(args.seed + step)
@@ -415,8 +424,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report(load_results(Path(args.out) / "results.json")))
         return 0
     if args.save_compact:
+        from . import lmw
+
         for name in [v for v in args.variants.split(",") if v]:
-            p = save_compact(name, Path(args.out))
+            p = save_compact(name, Path(args.out), lmw.read(Path(args.weights)).model_id.hex())
             print(f"{name}: {p} ({p.stat().st_size / 1e6:.1f} MB)")
         return 0
 
