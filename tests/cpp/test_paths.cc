@@ -45,13 +45,8 @@ Run decode(const lmc_model* m, const std::vector<uint8_t>& data, int threads, in
   return r;
 }
 
-Run encode(const lmc_model* m, const std::vector<uint8_t>& img, uint32_t w, uint32_t h, uint32_t ch, float q,
-           int threads, int strip_rows, int plain) {
-  lmc_encode_options o;
-  std::memset(&o, 0, sizeof(o));
-  o.threads = threads;
-  o.strip_rows = strip_rows;
-  o.plain_rounding = plain;
+Run encode_with(const lmc_model* m, const std::vector<uint8_t>& img, uint32_t w, uint32_t h, uint32_t ch, float q,
+                const lmc_encode_options& o) {
   uint8_t* data = nullptr;
   size_t n = 0;
   Run r;
@@ -59,6 +54,16 @@ Run encode(const lmc_model* m, const std::vector<uint8_t>& img, uint32_t w, uint
   if (r.status == LMC_OK) r.bytes.assign(data, data + n);
   lmc_free(data);
   return r;
+}
+
+Run encode(const lmc_model* m, const std::vector<uint8_t>& img, uint32_t w, uint32_t h, uint32_t ch, float q,
+           int threads, int strip_rows, int plain) {
+  lmc_encode_options o;
+  std::memset(&o, 0, sizeof(o));
+  o.threads = threads;
+  o.strip_rows = strip_rows;
+  o.plain_rounding = plain;
+  return encode_with(m, img, w, h, ch, q, o);
 }
 
 // An encode with a spatial quality map (one offset per 64x64 block).
@@ -70,13 +75,7 @@ Run encode_map(const lmc_model* m, const std::vector<uint8_t>& img, uint32_t w, 
   o.quality_map = map;
   o.quality_map_cols = cols;
   o.quality_map_rows = rows;
-  uint8_t* data = nullptr;
-  size_t n = 0;
-  Run r;
-  r.status = lmc_encode(m, img.data(), w, h, size_t(w) * 3, 3, q, &o, &data, &n);
-  if (r.status == LMC_OK) r.bytes.assign(data, data + n);
-  lmc_free(data);
-  return r;
+  return encode_with(m, img, w, h, 3, q, o);
 }
 
 }  // namespace

@@ -25,9 +25,10 @@ Cache& cache() {
 
 }  // namespace
 
-namespace {
-
-Block take_within(size_t bytes, size_t most) {
+Block take(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  // the smallest idle block that fits, and not much larger than asked for
+  const size_t most = bytes + bytes / 4 + 65536;
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lk(c.mu);
@@ -59,15 +60,6 @@ Block take_within(size_t bytes, size_t most) {
   b.bytes = rounded;
   return b;
 }
-
-}  // namespace
-
-Block take(size_t bytes) {
-  // the smallest idle block that fits, and not much larger than asked for
-  const size_t b = bytes == 0 ? 1 : bytes;
-  return take_within(b, b + b / 4 + 65536);
-}
-
 
 }  // namespace buffers
 
