@@ -647,9 +647,10 @@ py::dict explain_stream(const std::string& path, py::bytes data, int threads) {
     LMC_CHECK(h.codec == lmc::kCodecHyperprior, lmc::Status::Unsupported, "explain needs a hyperprior stream");
     lmc::check_model_id(h, e->weights.model_id());
     const lmc::ChunkView* side = v.find(lmc::kSideInfo);
-    const lmc::ChunkView* lat = v.find(lmc::kLatents);
-    LMC_CHECK(side && lat && v.find_all(lmc::kLatents).size() == 1 && h.tile_height == 0,
-              lmc::Status::CorruptStream, "stream needs one SIDE and one LATN chunk");
+    const lmc::ChunkType lat_type = e->model->has_context() ? lmc::kLatentsCtx : lmc::kLatents;
+    const lmc::ChunkView* lat = v.find(lat_type);
+    LMC_CHECK(side && lat && v.find_all(lat_type).size() == 1 && h.tile_height == 0, lmc::Status::CorruptStream,
+              "stream needs one SIDE and one latents chunk (LATN, or LATC with a context model)");
     const lmc::ChunkView* q = v.find(lmc::kQualityMap);
     lmc::QualityMap qmap;
     if (q) {

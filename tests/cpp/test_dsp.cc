@@ -828,7 +828,9 @@ void test_int_conv() {
   };
   const C convs[] = {{false, 1, 1, 3, 1, 0.5},  {false, 3, 5, 3, 2, 0.3},   {false, 7, 9, 5, 1, 1.0},
                      {false, 13, 6, 5, 2, 0.9}, {true, 5, 7, 5, 2, 1.0},    {true, 6, 3, 3, 2, 0.2},
-                     {true, 9, 10, 5, 2, 0.0},  {false, 40, 6, 5, 2, 1.0}, {true, 33, 5, 5, 2, 1.0}};
+                     {true, 9, 10, 5, 2, 0.0},  {false, 40, 6, 5, 2, 1.0}, {true, 33, 5, 5, 2, 1.0},
+                     // 1x1 (the context model's fuses: core/context_model.h)
+                     {false, 1, 3, 1, 1, 0.5},  {false, 35, 18, 1, 1, 1.0}, {false, 192, 128, 1, 1, 0.3}};
   int n = 0, wrapped = 0;
   for (const C& c : convs)
     for (const Shape& sh : kShapes) {
@@ -942,6 +944,7 @@ void test_bad_args() {
   CHECK_THROWS(Conv2dI16(4, 4, 3, 1, wi.data(), nullptr, Requant{2, 5, 4}), IA);
   CHECK_THROWS(Conv2dI16(4, 4, 2, 1, wi.data(), nullptr, Requant{}), IA);
   CHECK_THROWS(Conv2dI16(4, 4, 5, 3, wi.data(), nullptr, Requant{}), IA);
+  CHECK_THROWS(Conv2dI16(4, 4, 1, 2, wi.data(), nullptr, Requant{}), IA);  // 1x1: stride 1 only
   CHECK_THROWS(ConvTranspose2dI16(4, 4, 5, 1, wi.data(), nullptr, Requant{}), IA);
   CHECK_THROWS(ConvTranspose2dI16(4, 0, 5, 2, wi.data(), nullptr, Requant{}), IA);
   {

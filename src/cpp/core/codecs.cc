@@ -24,7 +24,8 @@ const ChunkView& single_chunk(const ContainerView& v, const ChunkType& t, const 
   return *all[0];
 }
 
-// The learned codec: payload SIDE (z) then LATN (y).
+// The learned codec: payload SIDE (z) then LATN (y), or LATC (y) when the
+// weights declare a context model (core/context_model.h).
 class HyperpriorCodec final : public Codec {
  public:
   explicit HyperpriorCodec(const Weights& w) : model_(w) {}
@@ -32,7 +33,7 @@ class HyperpriorCodec final : public Codec {
   CodecDescription describe() const override { return {kCodecHyperprior, "hyperprior", model_.parameter_count()}; }
 
   void encode(const EncodeRequest& r, std::vector<Chunk>& chunks) const override {
-    Chunk side{kSideInfo, {}}, lat{kLatents, {}};
+    Chunk side{kSideInfo, {}}, lat{latents_type(), {}};
     QualityMap qmap;
     if (r.quality_map) {  // QMAP precedes the payload (docs/format.md)
       qmap = quality_map_from_offsets(r.quality_map, r.quality_map_cols, r.quality_map_rows, r.width, r.height,
@@ -47,14 +48,14 @@ class HyperpriorCodec final : public Codec {
   }
 
   void check(const ContainerView& v) const override {
-    const ChunkView& lat = single_chunk(v, kLatents, "latents");
+    const ChunkView& lat = latents(v);
     const ChunkView& side = single_chunk(v, kSideInfo, "side-information");
     model_.check_payload(side.size, lat.size, v.header.width, v.header.height);
     quality_map(v);
   }
 
   void decode(const ContainerView& v, const DecodeRequest& r, uint8_t* rgb) const override {
-    const ChunkView& lat = single_chunk(v, kLatents, "latents");
+    const ChunkView& lat = latents(v);
     const ChunkView& side = single_chunk(v, kSideInfo, "side-information");
     const Header& h = v.header;
     const QualityMap qmap = quality_map(v);
@@ -63,6 +64,16 @@ class HyperpriorCodec final : public Codec {
   }
 
  private:
+  ChunkType latents_type() const { return model_.has_context() ? kLatentsCtx : kLatents; }
+  // The latents chunk of the model's kind (LATC with a context model, else
+  // LATN); a stream with the other kind is CorruptStream.
+  const ChunkView& latents(const ContainerView& v) const {
+    LMC_CHECK(v.find(model_.has_context() ? kLatents : kLatentsCtx) == nullptr, Status::CorruptStream,
+              model_.has_context() ? "stream has LATN latents, but its model codes LATC"
+                                   : "stream has LATC latents, but its model has no context model");
+    return single_chunk(v, latents_type(), "latents");
+  }
+
   // The stream's QMAP (checked; CorruptStream on damage), or an empty map.
   static QualityMap quality_map(const ContainerView& v) {
     const ChunkView* q = v.find(kQualityMap);  // at most one (the container's rule)

@@ -138,7 +138,9 @@ class LayoutChecker {
       if (latents_ > 0 && side_ == 0) error(where + ": SIDE for strip " + num(latents_) + " but strip 0 has none");
       ++side_;
       side_pending_ = true;
-    } else if (t == kLatents) {
+    } else if (t == kLatents || t == kLatentsCtx) {  // LATC: a context model's latents, in LATN's place
+      if (t == kLatentsCtx && h_.codec != kCodecHyperprior)
+        error(where + ": LATC chunk in a stream of codec " + num(h_.codec));
       if (latents_ >= strips_)
         error(where + ": more LATN chunks than strips (" + num(strips_) + ")");
       if (side_ > 0 && !side_pending_) error(where + ": strip " + num(latents_) + " has no SIDE chunk");
@@ -230,7 +232,8 @@ bool chunk_type_valid(const ChunkType& t) noexcept {
 }
 
 bool chunk_type_known(const ChunkType& t) noexcept {
-  for (const ChunkType& k : {kHead, kSideInfo, kLatents, kAlpha, kIcc, kExif, kXmp, kQualityMap, kResidual, kEnd})
+  for (const ChunkType& k :
+       {kHead, kSideInfo, kLatents, kLatentsCtx, kAlpha, kIcc, kExif, kXmp, kQualityMap, kResidual, kEnd})
     if (t == k) return true;
   return false;
 }

@@ -64,6 +64,7 @@ constexpr ChunkType chunk_type(const char (&s)[5]) { return ChunkType{s[0], s[1]
 constexpr ChunkType kHead = chunk_type("HEAD");
 constexpr ChunkType kSideInfo = chunk_type("SIDE");
 constexpr ChunkType kLatents = chunk_type("LATN");
+constexpr ChunkType kLatentsCtx = chunk_type("LATC");  // latents of a context-model hyperprior (core/context_model.h)
 constexpr ChunkType kAlpha = chunk_type("ALPH");
 constexpr ChunkType kResidual = chunk_type("RESD");  // lossless / near-lossless planes (core/residual.h)
 constexpr ChunkType kIcc = chunk_type("iccp");

@@ -10,6 +10,7 @@
 #include "util/error.h"
 #include "util/profile.h"
 #include "util/progress.h"
+#include "core/context_model.h"
 #include "core/pixels.h"
 #include "dsp/block_transform.h"
 
@@ -388,6 +389,8 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
   idx_step_ = w.get_i64("scale_index.step");
   scale_count_ = int(w.get_i64("scale.count"));
   if (idx_step_ < 1 || scale_count_ < 1 || scale_count_ > 4096) bad_model("bad scale index parameters");
+  if (ContextModel::declared(w))
+    ctx_ = std::make_unique<ContextModel>(w, M_, frac_, idx_base_, idx_step_, scale_count_, params_);
   std::vector<float> g = w.floats("gain", size_t(anchors_) * M_);
   std::vector<float> ig = w.floats("inv_gain", size_t(anchors_) * M_);
   for (size_t i = 0; i < g.size(); ++i) {
@@ -440,6 +443,32 @@ inline uint32_t pad64(uint32_t v) { return (v + 63) / 64 * 64; }
 
 }  // namespace
 
+void HyperpriorModel::hs_output(const int16_t* zi, int zh, int zw, dsp::ThreadPool* pool, Buf<int32_t>& out,
+                                const char* tag) const {
+  int oh = 0, ow = 0;
+  h_s_->run(zi, zh, zw, out, oh, ow, pool, tag);
+  if (oh != 4 * zh || ow != 4 * zw) fail(Status::Internal, "h_s shape");
+}
+
+void HyperpriorModel::decode_z(const uint8_t* side, size_t side_size, int zh, int zw, Buf<int16_t>& zi) const {
+  constexpr size_t kPiece = size_t(1) << 14;  // symbols per incremental rANS call
+  const size_t per_z = size_t(zh) * zw, nz = size_t(N_) * per_z;
+  zi.resize(nz);
+  profile::Scope prof(true, [] { return std::string("decode rans z"); });
+  RansDecoder dec(side, side_size, nz, z_tables_.view());
+  std::vector<int32_t> ib(std::min(kPiece, per_z)), sb(ib.size());
+  for (int c = 0; c < N_; ++c) {
+    std::fill(ib.begin(), ib.end(), c);
+    for (size_t off = 0; off < per_z; off += kPiece) {
+      const size_t m = std::min(kPiece, per_z - off);
+      dec.decode(ib.data(), m, sb.data());
+      int16_t* dst = &zi[size_t(c) * per_z + off];
+      for (size_t i = 0; i < m; ++i) dst[i] = int16_t(std::max(-32767, std::min(32767, sb[i])));
+    }
+  }
+  dec.finish();
+}
+
 void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::ThreadPool* pool, Buf<float>& mu,
                                      std::vector<int32_t>& idx, bool decoding) const {
   const char* tag = decoding ? "decode h_s" : "encode h_s";
@@ -447,9 +476,8 @@ void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::Thre
   zi.resize(size_t(N_) * zh * zw);
   for (size_t i = 0; i < zi.size(); ++i) zi[i] = int16_t(std::max(-32767, std::min(32767, z[i])));
   Buf<int32_t> out;
-  int oh = 0, ow = 0;
-  h_s_->run(zi.data(), zh, zw, out, oh, ow, pool, tag);
-  size_t n = size_t(M_) * oh * ow;
+  hs_output(zi.data(), zh, zw, pool, out, tag);
+  size_t n = size_t(M_) * 16 * zh * zw;
   profile::Scope prof(true, [&] { return std::string(tag) + " -> means, scale indices"; });
   mu.resize(n);
   idx.resize(n);
@@ -536,6 +564,10 @@ Latents HyperpriorModel::analyse(const uint8_t* px, uint32_t w, uint32_t h, size
     v = std::max(-2147483520.0f, std::min(2147483520.0f, v));
     L.z[i] = int32_t(v);
   }
+  if (ctx_) {
+    analyse_context(y.data(), L, qx, rdo, qmap, pool);
+    return L;
+  }
   Buf<float> mu;
   entropy_params(L.z.data(), zh, zw, pool, mu, L.idx, false);
   L.r.resize(y.size());
@@ -558,7 +590,8 @@ void HyperpriorModel::encode(const uint8_t* px, uint32_t w, uint32_t h, size_t s
   side.clear();
   rans_encode(L.z.data(), zidx.data(), L.z.size(), z_tables_.view(), side);
   latents.clear();
-  rans_encode(L.r.data(), L.idx.data(), L.r.size(), y_tables_.view(), latents);
+  if (ctx_) encode_context_latents(L, latents);
+  else rans_encode(L.r.data(), L.idx.data(), L.r.size(), y_tables_.view(), latents);
 }
 
 void HyperpriorModel::check_payload(size_t side_size, size_t lat_size, uint32_t w, uint32_t h) const {
@@ -587,28 +620,30 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   const int S = strip_latent_rows(strip_rows, pad64(w), kDecodeStripMultiple);
   uint32_t wp = pad64(w), hp = pad64(h);
   int zh = int(hp / 64), zw = int(wp / 64), yh = int(hp / 16), yw = int(wp / 16);
-  const size_t per_z = size_t(zh) * zw, per_y = size_t(yh) * yw;
-  const size_t nz = size_t(N_) * per_z, ny = size_t(M_) * per_y;
+  const size_t per_y = size_t(yh) * yw, ny = size_t(M_) * per_y;
   check_payload(side_size, lat_size, w, h);
   constexpr size_t kPiece = size_t(1) << 14;  // symbols per incremental rANS call
   // z, decoded channel by channel straight into h_s's int16 input (values
   // clamped as h_s takes them)
   Buf<int16_t> zi;
-  zi.resize(nz);
-  {
-    profile::Scope prof(true, [] { return std::string("decode rans z"); });
-    RansDecoder dec(side, side_size, nz, z_tables_.view());
-    std::vector<int32_t> ib(std::min(kPiece, per_z)), sb(ib.size());
-    for (int c = 0; c < N_; ++c) {
-      std::fill(ib.begin(), ib.end(), c);
-      for (size_t off = 0; off < per_z; off += kPiece) {
-        const size_t m = std::min(kPiece, per_z - off);
-        dec.decode(ib.data(), m, sb.data());
-        int16_t* dst = &zi[size_t(c) * per_z + off];
-        for (size_t i = 0; i < m; ++i) dst[i] = int16_t(std::max(-32767, std::min(32767, sb[i])));
-      }
-    }
-    dec.finish();
+  decode_z(side, side_size, zh, zw, zi);
+  if (ctx_) {
+    Buf<int32_t> mu_q, r;
+    Buf<uint16_t> idx;
+    decode_context(zi.data(), zh, zw, lat, lat_size, pool, mu_q, idx, r);
+    zi.release();
+    idx.release();
+    profile::Scope prof_y(true, [] { return std::string("decode y = (r + mu) * inv_gain"); });
+    Buf<float> y;
+    y.resize(ny);
+    const float inv = 1.0f / float(int64_t(1) << frac_);
+    for (size_t i = 0; i < ny; ++i) y[i] = float(mu_q[i]) * inv + float(r[i]);  // as the plain decoder adds
+    mu_q.release();
+    r.release();
+    apply_inv_gains(y.data(), yh, yw, qx, qmap, pool);
+    prof_y.stop();
+    synthesize(y.data(), yh, yw, w, h, pool, rgb, strip_rows);
+    return;
   }
   // h_s in strips of latent rows: means (float) and scale indices (uint16),
   // with no full-size int32 h_s output. The least bits the latents' tables

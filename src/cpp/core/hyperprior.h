@@ -35,6 +35,7 @@ OwnedTables load_tables(const Weights& w, const std::string& prefix);
 
 class FloatNet;
 class IntNet;
+class ContextModel;
 namespace dsp {
 class BlockAnalysis;
 class BlockSynthesis;
@@ -61,6 +62,10 @@ struct QualityMap {
   std::vector<uint16_t> qx;  // [bh][bw]
   bool empty() const { return qx.empty(); }
 };
+
+// The RDO's reference scale: the smallest index with at least half of the n
+// elements at or below it (an exact integer histogram over 0..count-1).
+int median_scale_index(const int32_t* idx, size_t n, int count);
 
 class HyperpriorModel {
  public:
@@ -90,6 +95,11 @@ class HyperpriorModel {
   // rate-distortion optimised quantisation needs; without it the encoder
   // always rounds to the nearest integer.
   bool has_rdo() const { return !log_rdo_.empty(); }
+  // Whether the weights declare a context model (arch.ctx: core/context_model.h).
+  // Its streams carry the latents in a LATC chunk (docs/format.md) instead of LATN.
+  bool has_context() const { return ctx_ != nullptr; }
+  // Latent rows per independent rANS stream of a LATC chunk (bands decode in parallel).
+  static constexpr int kContextBandRows = 32;
 
   // rgb: packed RGB rows (stride bytes per row). Returns SIDE and LATN payloads.
   // rdo: choose each latent's integer by rate-distortion cost (see
@@ -108,6 +118,13 @@ class HyperpriorModel {
   void decode(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t width,
               uint32_t height, uint16_t quality_x100, dsp::ThreadPool* pool, uint8_t* rgb_out,
               int strip_rows = 0, const QualityMap* qmap = nullptr) const;
+
+  // The coded symbols of a stream's SIDE and LATN / LATC payloads, as the
+  // decoder reads them: z, r, the scale index of each r, and the means
+  // ([M][yh][yw]; y_hat = mu + r before the inverse gains). CorruptStream on
+  // damage (check_payload first).
+  void decode_symbols(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t width,
+                      uint32_t height, dsp::ThreadPool* pool, Latents& L, Buf<float>& mu) const;
 
   // For tests / parity: the symbols the encoder codes and the entropy
   // parameters the integer h_s gives for z.
@@ -149,8 +166,24 @@ class HyperpriorModel {
   AnchorPos anchor_position(uint16_t quality_x100) const;
   // Code length in bits of value v under y table k (escape included).
   float symbol_bits(int k, int32_t v) const;
+  // Chooses r for channels [c0, c1) at the positions of phase (-1: all; 0 /
+  // 1: the context model's anchors / non-anchors, (i + j) % 2 == phase).
+  // t_med: the median scale index the RDO weights are relative to (-1: the
+  // median of idx over every element).
   void quantize_latents(const float* y, const float* mu, const int32_t* idx, int yh, int yw, uint16_t qx, bool rdo,
-                        const QualityMap* qmap, dsp::ThreadPool* pool, int32_t* r) const;
+                        const QualityMap* qmap, dsp::ThreadPool* pool, int32_t* r, int c0 = 0, int c1 = -1,
+                        int phase = -1, int t_med = -1) const;
+  // The integer h_s output [2M][4 zh][4 zw] (Q12 means, then log-scales).
+  void hs_output(const int16_t* z, int zh, int zw, dsp::ThreadPool* pool, Buf<int32_t>& out, const char* tag) const;
+  // z decoded from SIDE, as h_s's int16 input [N][zh][zw].
+  void decode_z(const uint8_t* side, size_t side_size, int zh, int zw, Buf<int16_t>& zi) const;
+  // The context model's encoder after z: final means, indexes and r (L.r, L.idx).
+  void analyse_context(const float* y, Latents& L, uint16_t qx, bool rdo, const QualityMap* qmap,
+                       dsp::ThreadPool* pool) const;
+  // LATC: the band streams of r (encode) / their decoding with the context model.
+  void encode_context_latents(const Latents& L, std::vector<uint8_t>& out) const;
+  void decode_context(const int16_t* zi, int zh, int zw, const uint8_t* lat, size_t lat_size, dsp::ThreadPool* pool,
+                      Buf<int32_t>& mu_q, Buf<uint16_t>& idx, Buf<int32_t>& r) const;
 
   int N_ = 0, M_ = 0, anchors_ = 0;
   int64_t params_ = 0;
@@ -166,6 +199,7 @@ class HyperpriorModel {
   double y_min_bits_all_ = 0.0;                 // min of y_min_bits_
   std::unique_ptr<FloatNet> g_a_, g_s_, h_a_;
   std::unique_ptr<IntNet> h_s_;
+  std::unique_ptr<ContextModel> ctx_;  // null: plain mean-scale hyperprior
   // Optional linear shortcut (arch.g_a_lin / arch.g_s_lin): a 16x16 block
   // transform added to g_a's output and its transpose added to g_s's.
   std::unique_ptr<dsp::BlockAnalysis> g_a_lin_;

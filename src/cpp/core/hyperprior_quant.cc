@@ -104,6 +104,17 @@ float HyperpriorModel::symbol_bits(int k, int32_t v) const {
   return b[n] + float(6 + nb);
 }
 
+int median_scale_index(const int32_t* idx, size_t n, int count) {
+  std::vector<int64_t> hist(size_t(count), 0);
+  for (size_t i = 0; i < n; ++i) ++hist[size_t(idx[i])];
+  int t_med = 0;
+  for (int64_t below = 0; t_med < count; ++t_med) {
+    below += hist[size_t(t_med)];
+    if (2 * below >= int64_t(n)) break;
+  }
+  return t_med;
+}
+
 // r = the integer coded for each latent. Plain: round(y - mu) to nearest.
 // RDO: of the two integers around y - mu (the nearest and the next one on
 // the other side; the one above when y - mu is an integer), take the one with
@@ -119,14 +130,23 @@ float HyperpriorModel::symbol_bits(int k, int32_t v) const {
 // same way.
 void HyperpriorModel::quantize_latents(const float* y, const float* mu, const int32_t* idx, int yh, int yw,
                                        uint16_t qx, bool rdo, const QualityMap* qmap, dsp::ThreadPool* pool,
-                                       int32_t* r) const {
+                                       int32_t* r, int c0, int c1, int phase, int t_med_in) const {
   const size_t plane = size_t(yh) * yw;
+  if (c1 < 0) c1 = M_;
   auto clamp_i32 = [](float v) {
     v = std::max(-2147483520.0f, std::min(2147483520.0f, v));
     return int32_t(v);
   };
+  // the positions of row i this call quantises: x0, x0 + dx, ...
+  const int dx = phase < 0 ? 1 : 2;
+  auto first_x = [phase](int i) { return phase < 0 ? 0 : (i + phase) & 1; };
   if (!rdo || log_rdo_.empty()) {
-    for (size_t i = 0; i < plane * M_; ++i) r[i] = clamp_i32(std::nearbyint(y[i] - mu[i]));
+    for (int c = c0; c < c1; ++c)
+      for (int i = 0; i < yh; ++i)
+        for (int x = first_x(i); x < yw; x += dx) {
+          const size_t j = size_t(c) * plane + size_t(i) * yw + x;
+          r[j] = clamp_i32(std::nearbyint(y[j] - mu[j]));
+        }
     return;
   }
   // k_c per block of the quality map ([blocks][M]; one block without a map)
@@ -152,14 +172,8 @@ void HyperpriorModel::quantize_latents(const float* y, const float* mu, const in
   // least half of the elements at or below it (integer histogram, exact).
   std::vector<float> scale_w(size_t(scale_count_), 1.0f);
   if (rdo_scale_power_ > 0.0) {
-    std::vector<int64_t> hist(size_t(scale_count_), 0);
-    const size_t n = plane * M_;
-    for (size_t i = 0; i < n; ++i) ++hist[size_t(idx[i])];
-    int t_med = 0;
-    for (int64_t below = 0; t_med < scale_count_; ++t_med) {
-      below += hist[size_t(t_med)];
-      if (2 * below >= int64_t(n)) break;
-    }
+    int t_med = t_med_in;
+    if (t_med < 0) t_med = median_scale_index(idx, plane * M_, scale_count_);
     for (int t = 0; t < scale_count_; ++t)
       scale_w[size_t(t)] = float(std::exp(rdo_scale_power_ * log_scale_step_ * double(t - t_med)));
   }
@@ -171,8 +185,9 @@ void HyperpriorModel::quantize_latents(const float* y, const float* mu, const in
   // each element's choice depends only on its own inputs
   const float* kv = k.data();
   // (captures by value: the loop reads them without reloading through references)
-  auto run = [this, sw, bits, stride, lengths, offsets, y, mu, idx, r, clamp_i32](size_t j0, size_t j1, float kc) {
-    for (size_t j = j0; j < j1; ++j) {
+  auto run = [this, sw, bits, stride, lengths, offsets, y, mu, idx, r, clamp_i32](size_t j0, size_t j1, size_t dj,
+                                                                                   float kc) {
+    for (size_t j = j0; j < j1; j += dj) {
       const float res = y[j] - mu[j];
       // nearest, ties to even: the 1.5 * 2^23 trick is exact below 2^22 (and
       // inline, unlike the nearbyint library call)
@@ -202,13 +217,22 @@ void HyperpriorModel::quantize_latents(const float* y, const float* mu, const in
     }
   };
   // one task per channel; with a map, runs of 4 latent columns share a block's k_c
-  dsp::parallel_for(pool, M_, [&](int64_t c, int) {
+  dsp::parallel_for(pool, c1 - c0, [&](int64_t cc, int) {
+    const int64_t c = c0 + cc;
     const size_t base = size_t(c) * plane;
     const float* kc = kv + size_t(c) * n_blocks;
-    if (!mapped) return run(base, base + plane, kc[0]);
-    for (int i = 0; i < yh; ++i)
-      for (int x0 = 0; x0 < yw; x0 += 4)
-        run(base + size_t(i) * yw + x0, base + size_t(i) * yw + std::min(yw, x0 + 4), kc[size_t(i / 4) * bw + x0 / 4]);
+    if (!mapped && phase < 0) return run(base, base + plane, 1, kc[0]);
+    for (int i = 0; i < yh; ++i) {
+      const size_t row = base + size_t(i) * yw;
+      if (!mapped) {
+        run(row + first_x(i), row + yw, 2, kc[0]);
+        continue;
+      }
+      for (int x0 = 0; x0 < yw; x0 += 4) {  // a block's 4 columns (x0 is even: the phase's first is x0 or x0 + 1)
+        const int xs = phase < 0 ? x0 : x0 + ((x0 + i + phase) & 1);
+        run(row + xs, row + std::min(yw, x0 + 4), size_t(dx), kc[size_t(i / 4) * bw + x0 / 4]);
+      }
+    }
   });
 }
 

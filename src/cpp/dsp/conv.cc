@@ -373,7 +373,7 @@ void ConvTranspose2d::run_padded(const float* buf, int h, int w, float* obuf, co
 Conv2dI16::Conv2dI16(int cin, int cout, int k, int stride, const int16_t* weight, const int32_t* bias, Requant rq)
     : cin_(cin), cout_(cout), coutp_(0), k_(k), s_(stride), rq_(rq) {
   check_channels(cin, cout);
-  check_conv_kernel(k, stride);
+  if (k != 1 || stride != 1) check_conv_kernel(k, stride);  // also 1x1, stride 1 (pointwise)
   check_requant(rq);
   LMC_CHECK(weight != nullptr, Status::InvalidArgument, "int conv: null weight");
   coutp_ = round_up(cout, kMR);
