@@ -138,6 +138,8 @@ class Forger:
         t = self.tensors["hyperprior"]
         self.z = Tables(t["z.freqs"], t["z.lengths"], t["z.offsets"])
         self.y = Tables(t["y.freqs"], t["y.lengths"], t["y.offsets"])
+        # the hyperprior's latents chunk: LATC with a context model (docs/format.md 3.2), else LATN
+        self.latents_chunk = b"LATC" if "arch.ctx" in self.meta["hyperprior"] else b"LATN"
         self.N = int(self.meta["hyperprior"]["N"])
         self.M = int(self.meta["hyperprior"]["M"])
         p = self.tensors["pca"]
@@ -197,9 +199,9 @@ class Forger:
 
     def hyperprior_side_only(self, width: int, height: int, latn: bytes = b"\0" * 64, channels: int = 3,
                              quality_x100: int = 5000) -> bytes:
-        """Valid container, valid SIDE for width x height, LATN far too short."""
+        """Valid container, valid SIDE for width x height, latents (LATN / LATC) far too short."""
         return container(head(width, height, channels, 1, quality_x100, self.ids["hyperprior"]),
-                         [(b"SIDE", self.z_payload(width, height)), (b"LATN", latn)])
+                         [(b"SIDE", self.z_payload(width, height)), (self.latents_chunk, latn)])
 
     def pca_stream(self, width: int, height: int, channels: int = 3, quality_x100: int = 5000,
                    seed: Optional[int] = None, alpha: Optional[bytes] = None) -> bytes:

@@ -150,14 +150,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       z[i] = src.value();
       zidx[i] = int32_t(i / (size_t(zh) * zw));
     }
-    lmc::Buf<float> mu;
-    std::vector<int32_t> yidx;
-    m.entropy_params(z.data(), zh, zw, g->pool.get(), mu, yidx);
-    std::vector<int32_t> r(yidx.size());
+    std::vector<int32_t> r(size_t(m.M()) * 16 * zh * zw);
     for (int32_t& v : r) v = src.value();
-    lmc::Chunk side{lmc::kSideInfo, {}}, lat{lmc::kLatents, {}};
+    // LATN, or LATC when the model has a context model (the indexes come from its passes over r)
+    lmc::Chunk side{lmc::kSideInfo, {}}, lat{m.latents_chunk(), m.latents_payload(z.data(), zh, zw, r.data(),
+                                                                                  g->pool.get())};
     lmc::rans_encode(z.data(), zidx.data(), nz, g->z.view(), side.data);
-    lmc::rans_encode(r.data(), yidx.data(), r.size(), g->y.view(), lat.data);
     chunks.push_back(std::move(side));
     chunks.push_back(std::move(lat));
     hdr.model_id = g->hw.model_id();
@@ -214,7 +212,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (f & 16) hdr.quality_x100 = uint16_t(100 + a % 9901);
     for (lmc::Chunk& c : chunks) {
-      const bool lat = c.type == lmc::kLatents, side = c.type == lmc::kSideInfo, alpha = c.type == lmc::kAlpha;
+      const bool lat = c.type == lmc::kLatents || c.type == lmc::kLatentsCtx, side = c.type == lmc::kSideInfo,
+                 alpha = c.type == lmc::kAlpha;
       if (((f & 2) && lat) || ((f & 4) && side) || ((f & 8) && alpha && c.data.size() > 515)) {
         const size_t keep0 = alpha ? 515 : 0;
         c.data.resize(keep0 + (c.data.size() - keep0) * cut / 255);
@@ -223,7 +222,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (f & 32) {
       for (size_t i = 0; i < chunks.size(); ++i)
-        if (chunks[i].type == lmc::kLatents) {
+        if (chunks[i].type == lmc::kLatents || chunks[i].type == lmc::kLatentsCtx) {
           chunks.insert(chunks.begin() + long(i), chunks[i]);
           break;
         }

@@ -59,3 +59,28 @@ def forger():
     import forge
 
     return forge.Forger()
+
+
+def raw_chunks(data: bytes):
+    """(type, data) of every chunk of a .lmc stream after the signature, HEAD and ENDC included."""
+    import struct
+
+    out, pos = [], 8
+    while pos < len(data):
+        n = struct.unpack_from("<I", data, pos + 4)[0]
+        out.append((data[pos:pos + 4], data[pos + 8:pos + 8 + n]))
+        pos += 12 + n
+    return out
+
+
+def build_raw(chunks) -> bytes:
+    """A container from raw (type, data) chunks, CRCs computed (no rule checked: the reader's test)."""
+    import struct
+    import zlib
+
+    b = bytearray(b"\x89LMC\r\n\x1a\n")
+    for t, d in chunks:
+        body = t + struct.pack("<I", len(d)) + d
+        b += body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+    return bytes(b)
+

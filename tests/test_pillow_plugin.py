@@ -127,7 +127,9 @@ def test_save_with_a_size_budget(tmp_path):
     im = Image.fromarray(np.asarray(Image.linear_gradient("L").resize((96, 64)).convert("RGB")))
     big = tmp_path / "big.lmc"
     im.save(big, quality=95)
-    budget = big.stat().st_size // 2
+    low = tmp_path / "low.lmc"
+    im.save(low, quality=1)
+    budget = (big.stat().st_size + low.stat().st_size) // 2  # between the extremes: fits at some quality
     small = tmp_path / "small.lmc"
     im.save(small, quality=95, max_bytes=budget)
     assert small.stat().st_size <= budget

@@ -324,7 +324,7 @@ def forged_valid_payloads(draw, f):
         zvals = f.z.mode + rng.integers(-1, 2, f.N) * draw(st.integers(0, 1))
         side = f.z_payload(*hw, values=zvals)
         lat = draw(st.one_of(st.binary(max_size=64), st.just(bytes(rng.integers(0, 256, 4096, np.uint8)))))
-        chunks = [(b"SIDE", side), (b"LATN", lat)]
+        chunks = [(b"SIDE", side), (f.latents_chunk, lat)]
         codec = 1
     else:
         chunks = [(b"LATN", f.pca_payload(w, h, 5000, seed=draw(st.integers(0, 3))))]
@@ -488,7 +488,11 @@ def test_forged_codec_and_model(streams, key):
     header, chunks = _core.internal.container_read(data)
     header.update(codec=codec[other], model_id=model_id(other))
     if other == "hyperprior":
-        chunks = [("SIDE", b"\x00" * 8)] + [(t, c) for t, c in chunks if t != "SIDE"]
+        lat = "LATC" if "LATC" in dict(_core.internal.container_read(
+            lmcodec.encode(np.zeros((8, 8, 3), np.uint8), 50))[1]) else "LATN"
+        chunks = [("SIDE", b"\x00" * 8)] + [(lat if t == "LATN" else t, c) for t, c in chunks if t != "SIDE"]
+    else:  # the PCA decoder reads its LATN (a context model's latents are LATC)
+        chunks = [("LATN" if t == "LATC" else t, c) for t, c in chunks]
     forged = _core.internal.container_write(header, chunks)
     out, err = decode_or_error(forged)
     assert err is not None or out.shape == ref.shape

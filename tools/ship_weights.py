@@ -8,7 +8,8 @@ old ones so that their streams still decode.
    finds it there by the id in a stream's header);
 2. copies the candidate in its place (and the compact resume state to
    training/checkpoints/hyperprior.pt);
-3. regenerates the golden vectors (tools/make_golden.py keeps the old
+3. reinstalls the package (pip install --no-deps --no-build-isolation .) and
+   regenerates the golden vectors (tools/make_golden.py keeps the old
    hyperprior vector as an archived one, which must keep decoding).
 
 Then regenerate the fuzz corpus (python fuzz/make_corpus.py), the Kodak
@@ -18,7 +19,6 @@ results and the README figures, and run the tests.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -33,9 +33,8 @@ def main(argv=None) -> int:
     ap.add_argument("candidate")
     ap.add_argument("--compact", help="compact resume state of the candidate (training/checkpoints/hyperprior.pt)")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "python"))
     from lmcodec import _core
-    from lmcodec._api import archive_path
+    from lmcodec._api import ARCHIVE_ID_DIGITS
 
     current = MODELS / "hyperprior.lmw"
     cand = Path(args.candidate)
@@ -44,16 +43,17 @@ def main(argv=None) -> int:
     if old_id == new_id:
         print("the candidate is the shipped model; nothing to do")
         return 1
-    dest = archive_path("hyperprior", old_id)
+    dest = MODELS / f"hyperprior-{old_id[:ARCHIVE_ID_DIGITS]}.lmw"  # where _api.archive_path looks
     shutil.move(str(current), dest)
     shutil.copy(cand, current)
     print(f"archived {old_id} as {dest.relative_to(ROOT)}; shipped {new_id}")
     if args.compact:
         shutil.copy(args.compact, ROOT / "training" / "checkpoints" / "hyperprior.pt")
         print("compact resume state -> training/checkpoints/hyperprior.pt")
-    env_path = str(ROOT / "python")
-    subprocess.run([sys.executable, str(ROOT / "tools" / "make_golden.py")], check=True,
-                   env={**os.environ, "PYTHONPATH": env_path})
+    # the golden vectors come from the installed package: install the new weights first
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(ROOT)],
+                   check=True)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "make_golden.py")], check=True)
     return 0
 
 

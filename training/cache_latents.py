@@ -57,7 +57,27 @@ import torch.nn.functional as F
 from .data import DEFAULT_ROOT, VAL_EVERY, list_images
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WEIGHTS = REPO / "python" / "lmcodec" / "models" / "hyperprior.lmw"
+SHIPPED_WEIGHTS = REPO / "python" / "lmcodec" / "models" / "hyperprior.lmw"
+
+
+def entropy_base_weights(shipped: Path = SHIPPED_WEIGHTS) -> Path:
+    """The weights the entropy models are trained on: the shipped file, or,
+    once that carries a context model (arch.ctx), the archived plain
+    hyperprior it was trained from (its ctx.base_model_id): same transforms,
+    and the variants start from its hyperprior."""
+    from . import lmw
+
+    meta = lmw.read(shipped).meta
+    if "arch.ctx" not in meta:
+        return shipped
+    base = shipped.parent / f"hyperprior-{str(meta['ctx.base_model_id'])[:16]}.lmw"
+    if not base.exists():
+        raise FileNotFoundError(f"{shipped} has a context model trained on {meta['ctx.base_model_id']}, "
+                                f"but {base} is missing")
+    return base
+
+
+DEFAULT_WEIGHTS = entropy_base_weights()
 DEFAULT_CACHE = Path(os.environ.get("LMCODEC_LATENTS", Path.home() / ".cache" / "lmcodec" / "latents"))
 TRAIN_VARIANTS = ("orig", "s075", "flip", "s075flip")
 VAL_VARIANTS = ("orig", "fixed256")

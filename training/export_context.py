@@ -33,7 +33,8 @@ import torch
 
 from . import lmw
 from .context_models import VARIANTS, build_variant
-from .export import DEFAULT_OUT as SHIPPED, z_pmfs
+from .cache_latents import DEFAULT_WEIGHTS
+from .export import z_pmfs
 from .int_context import IntContextModel, calib_latents, int_bits
 from .models import arch
 from .tables import freq_tables
@@ -96,7 +97,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", default="elic", choices=sorted(k for k, v in VARIANTS.items() if v.trainable))
     ap.add_argument("--state", type=Path, help="trained state (default: the resume state, else the compact one)")
-    ap.add_argument("--weights", type=Path, default=SHIPPED, help="the base weights the variant was trained on")
+    ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
+                    help="the base weights the variant was trained on (default: cache_latents.entropy_base_weights())")
     ap.add_argument("--out", type=Path, default=DEFAULT_CANDIDATE)
     ap.add_argument("--calib", type=int, default=48, help="training crops (32x32 latents) for the calibration")
     ap.add_argument("--images", type=int, default=6, help="held-out images for the check at the end (0: skip)")

@@ -12,6 +12,9 @@ Stream semantics (what both implementations do):
   r = round(y - mu)                LATN = rANS(r, table = k)
       (with rdo: r = the integer on either side of y - mu with the lower
        rdo.cost[c](t) * w_k * (y - mu - r)^2 + bits(r | k); see quantize_rdo)
+  with a context model (arch.ctx; training/int_context.py): mu and k come
+  pass by pass from h_s plus the context nets, and the latents are LATC
+  band streams (decoded here; this reference does not encode them);
   decoder: y_hat = r + mu; x_hat = (g_s + g_s_lin)(y_hat * inv_gain(t)), cropped, *255,
   rounded half-to-even and clamped to 0..255.
 """
@@ -27,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from . import lmw
+from .int_context import IntContextModel
 from .int_hs import IntHyperSynthesis, scale_indexes
 from .tables import cdfs_from_freqs
 from .weights_io import config_from_meta, load_hyperprior_weights
@@ -80,6 +84,8 @@ class ReferenceCodec:
         self.cfg = config_from_meta(self.meta)
         self.model = load_hyperprior_weights(None, self.path).eval()
         self.hs = IntHyperSynthesis(arch(self.cfg)["h_s"], self.tensors, self.meta)
+        # a context model (issue 21): its streams carry LATC instead of LATN (decode only here)
+        self.ctx = IntContextModel.from_weights(self.meta, self.tensors, self.hs) if "arch.ctx" in self.meta else None
         self.frac = int(self.meta["hs.frac_out"])
         self.base = int(self.meta["scale_index.base"])
         self.step = int(self.meta["scale_index.step"])
@@ -232,11 +238,61 @@ class ReferenceCodec:
         z_idx = np.repeat(np.arange(N, dtype=np.int32), zh * zw)
         z = core.rans_decode(chunks["SIDE"], z_idx, self.z_tables.cdfs, self.z_tables.lengths, self.z_tables.offsets)
         z_hat = torch.from_numpy(z.astype(np.int64)).view(1, N, zh, zw)
+        if self.ctx is not None:
+            if "LATN" in chunks or "LATC" not in chunks:
+                raise ValueError("a context model's stream needs a LATC chunk (and no LATN)")
+            mu, idx, r = self._decode_context(chunks["LATC"], z_hat, Hp // 16, Wp // 16)
+            return (H, W, t), z_hat, r, mu, idx
         mu, idx = self._params(z_hat)
         r = core.rans_decode(chunks["LATN"], idx.reshape(-1).numpy().astype(np.int32), self.y_tables.cdfs,
                              self.y_tables.lengths, self.y_tables.offsets)
         r = torch.from_numpy(r.astype(np.int64)).view(1, M, Hp // 16, Wp // 16)
         return (H, W, t), z_hat, r, mu, idx
+
+    BAND_ROWS = 32  # latent rows per LATC band stream (docs/format.md)
+
+    def _decode_context(self, lat: bytes, z_hat: torch.Tensor, yh: int, yw: int):
+        """LATC (docs/format.md 3.2): K = ceil(yh / 32) bands, each coded on its
+        own (the context model sees only the band's rows), one stream per
+        band, the sizes of the first K - 1 as LEB128; a band's symbols in the
+        context model's pass order (channel, row, column of the pass's positions)."""
+        core = _core()
+        M, B = self.cfg.M, self.BAND_ROWS
+        K = -(-yh // B)
+        pos, sizes = 0, []
+        for _ in range(K - 1):
+            v, shift = 0, 0
+            while True:
+                byte = lat[pos]
+                pos += 1
+                v |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            sizes.append(v)
+        sizes.append(len(lat) - pos - sum(sizes))
+        if sizes[-1] < 0:
+            raise ValueError("LATC band sizes exceed the chunk")
+        yt = self.y_tables
+        hs = self.hs(z_hat)
+        mus, idxs, rs = [], [], []
+        for b in range(K):  # each band on its own: context within the band, one stream
+            r0, r1 = B * b, min(yh, B * (b + 1))
+            dec = core.RansDecoder(lat[pos:pos + sizes[b]], M * (r1 - r0) * yw, yt.cdfs, yt.lengths, yt.offsets)
+            pos += sizes[b]
+
+            def code(gi, phase, mu_q, idx, mask, dec=dec):
+                r = torch.zeros_like(mu_q)
+                r[mask] = torch.from_numpy(dec.decode(idx[mask].numpy().astype(np.int32)).astype(np.int64))
+                return r  # mask order = (channel, row, column): the stream's
+
+            mu_b, idx_b, r_b = self.ctx.run(hs[:, :, r0:r1], code)
+            dec.finish()
+            mus.append(mu_b)
+            idxs.append(idx_b)
+            rs.append(r_b)
+        mu_q, idx, r = torch.cat(mus, 2), torch.cat(idxs, 2), torch.cat(rs, 2)
+        return mu_q.to(torch.float32) / float(1 << self.frac), idx.to(torch.int32), r
 
     def estimated_bits(self, image: np.ndarray, quality: float, rdo: bool = True) -> float:
         """Ideal code length (bits) under the quantized tables: the rate the coder should hit."""

@@ -101,7 +101,7 @@ def write_report(ex: Explanation, out_dir, name: str = "image") -> Path:
     save(_titled(_overlay(ex.decoded, colormap(ex.bits_y, vy)), "latent bits per pixel (y)", (vy, "bits/pixel")),
          "bits_y.png", "Where the bits go: latents y",
          f"Each 16x16 cell coloured by the bits its {ex.symbol_bits_y.shape[0]} latent symbols took "
-         f"(sum {ex.symbol_bits_y.sum() / 8:.0f} bytes; LATN payload {ex.payload_bytes['LATN']} bytes).")
+         f"(sum {ex.symbol_bits_y.sum() / 8:.0f} bytes; {ex.latent_chunk} payload {ex.payload_bytes[ex.latent_chunk]} bytes).")
     vz = float(ex.bits_z.max()) or 1.0
     save(_titled(_overlay(ex.decoded, colormap(ex.bits_z, vz)), "side-information bits per pixel (z)",
                  (vz, "bits/pixel")), "bits_z.png", "Where the bits go: side information z",
@@ -133,7 +133,8 @@ def write_report(ex: Explanation, out_dir, name: str = "image") -> Path:
              f"Decoded with only these {len(chans)} channels kept ({share:.1f} % of the latent bits); every other "
              "channel set to its mean over the image.")
     rows = [("file size", f"{len(ex.stream)} bytes ({ex.bpp:.4f} bpp)"),
-            ("latents (LATN)", f"{ex.payload_bytes['LATN']} bytes; symbols' code lengths {ex.symbol_bits_y.sum() / 8:.1f}"),
+            (f"latents ({ex.latent_chunk})",
+             f"{ex.payload_bytes[ex.latent_chunk]} bytes; symbols' code lengths {ex.symbol_bits_y.sum() / 8:.1f}"),
             ("side info (SIDE)", f"{ex.payload_bytes['SIDE']} bytes; symbols' code lengths {ex.symbol_bits_z.sum() / 8:.1f}"),
             ("container", f"{len(ex.stream) - sum(ex.payload_bytes.values())} bytes (header, chunk framing, QMAP)")]
     page = ["<!doctype html><meta charset='utf-8'>", f"<title>lmcodec explain: {html.escape(name)}</title>",

@@ -8,7 +8,7 @@ its latent channels carry.
 Every number comes from the real stream: the image is encoded (with the same
 options as lmcodec.encode), the stream's symbols are decoded as the decoder
 decodes them, and each symbol's code length is -log2(freq / 2^16) under the
-table the coder used (escapes included). So bits_y / bits_z sum to the LATN /
+table the coder used (escapes included). So bits_y / bits_z sum to the LATN (or LATC) /
 SIDE payloads up to the rANS flush (a few bytes per chunk). The report
 (``lmcodec explain IMAGE -o report/``) is written by _explain_report.py.
 """
@@ -39,7 +39,12 @@ class Explanation:
     bits_z: np.ndarray            # (H, W) bits per pixel spent on the hyper-latents z (each 64x64 cell's share)
     symbol_bits_y: np.ndarray     # (M, H/16, W/16) padded grid: code length of every y symbol
     symbol_bits_z: np.ndarray     # (N, H/64, W/64) padded grid: code length of every z symbol
-    payload_bytes: Dict[str, int]  # {"SIDE": ..., "LATN": ...}
+    payload_bytes: Dict[str, int]  # {"SIDE": ..., "LATN" or "LATC" (a context model's latents): ...}
+
+    @property
+    def latent_chunk(self) -> str:
+        """The latents chunk's type: "LATC" for a model with a context model, else "LATN"."""
+        return next(k for k in self.payload_bytes if k != "SIDE")
     channel_rate: np.ndarray      # (M,) bits spent on each latent channel
     channel_energy: np.ndarray    # (M,) mean square of each channel's dequantised latent (g_s's input)
     channel_order: np.ndarray     # (M,) channels by rate, highest first
@@ -130,6 +135,6 @@ def explain(image_or_stream: Any, quality: float = 75, *, source: Any = None, th
     return Explanation(width=w, height=h, quality=float(d["quality"]), stream=data,
                        bits_y=_per_pixel(by.sum(axis=0), 16, h, w), bits_z=_per_pixel(bz.sum(axis=0), 64, h, w),
                        symbol_bits_y=by, symbol_bits_z=bz,
-                       payload_bytes={"SIDE": int(d["side_bytes"]), "LATN": int(d["latent_bytes"])},
+                       payload_bytes={"SIDE": int(d["side_bytes"]), str(d["latent_chunk"]): int(d["latent_bytes"])},
                        channel_rate=rate, channel_energy=energy, channel_order=order, decoded=decoded, groups=views,
                        error=err, quality_map=None if qm is None else np.asarray(qm))

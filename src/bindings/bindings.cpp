@@ -65,6 +65,39 @@ void check_same_1d(const py::array& a, const py::array& b, const char* what) {
     throw lmc::Error(lmc::Status::InvalidArgument, std::string(what) + ": symbols and indexes must be 1-D arrays of equal length");
 }
 
+// An incremental rANS decoder that owns its stream and tables.
+class IncrementalRans {
+ public:
+  IncrementalRans(py::bytes data, size_t n_total, const carray<uint32_t>& cdfs, const carray<int32_t>& lengths,
+                  const carray<int32_t>& offsets)
+      : buf_(data),
+        cdfs_(cdfs.data(), cdfs.data() + cdfs.size()),
+        lengths_(lengths.data(), lengths.data() + lengths.size()),
+        offsets_(offsets.data(), offsets.data() + offsets.size()) {
+    lmc::CdfTables t = tables_from(cdfs, lengths, offsets);
+    t.cdfs = cdfs_.data();
+    t.cdf_lengths = lengths_.data();
+    t.offsets = offsets_.data();
+    tables_ = t;
+    dec_ = std::make_unique<lmc::RansDecoder>(reinterpret_cast<const uint8_t*>(buf_.data()), buf_.size(), n_total,
+                                              tables_);
+  }
+  carray<int32_t> decode(const carray<int32_t>& indexes) {
+    if (indexes.ndim() != 1) throw lmc::Error(lmc::Status::InvalidArgument, "indexes must be 1-D");
+    carray<int32_t> out(indexes.shape(0));
+    dec_->decode(indexes.data(), size_t(indexes.shape(0)), out.mutable_data());
+    return out;
+  }
+  void finish() { dec_->finish(); }
+
+ private:
+  std::string buf_;
+  std::vector<uint32_t> cdfs_;
+  std::vector<int32_t> lengths_, offsets_;
+  lmc::CdfTables tables_;
+  std::unique_ptr<lmc::RansDecoder> dec_;
+};
+
 void bind_coder(py::module_& m) {
   m.attr("CDF_PRECISION") = lmc::kCdfPrecision;
   m.def(
@@ -108,6 +141,13 @@ void bind_coder(py::module_& m) {
         return out;
       },
       py::arg("data"), py::arg("indexes"), py::arg("cdfs"), py::arg("cdf_lengths"), py::arg("offsets"));
+  // Incremental decoding (rans.h's RansDecoder): the context model's passes
+  // need the symbols of one pass before the indexes of the next exist.
+  py::class_<IncrementalRans>(m, "RansDecoder")
+      .def(py::init<py::bytes, size_t, const carray<uint32_t>&, const carray<int32_t>&, const carray<int32_t>&>(),
+           py::arg("data"), py::arg("n_total"), py::arg("cdfs"), py::arg("cdf_lengths"), py::arg("offsets"))
+      .def("decode", &IncrementalRans::decode, py::arg("indexes"), "the next len(indexes) symbols")
+      .def("finish", &IncrementalRans::finish, "CorruptStream unless every symbol was decoded and the stream ends");
 }
 
 // ------------------------------------------------------------ container ---
@@ -670,6 +710,7 @@ py::dict explain_stream(const std::string& path, py::bytes data, int threads) {
   d["quality"] = h.quality_x100 / 100.0;
   d["side_bytes"] = side_size;
   d["latent_bytes"] = lat_size;
+  d["latent_chunk"] = e->model->has_context() ? "LATC" : "LATN";
   d["z"] = shaped(L.z, {L.N, L.zh, L.zw});
   d["r"] = shaped(L.r, {L.M, L.yh, L.yw});
   d["idx"] = shaped(L.idx, {L.M, L.yh, L.yw});

@@ -108,7 +108,7 @@ std::vector<ContextModel::Pass> ContextModel::passes(int h, int w) const {
 }
 
 void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, const CodeFn& code, int32_t* mu,
-                       uint16_t* idx, int32_t* r) const {
+                       uint16_t* idx, int32_t* r, const char* tag) const {
   const size_t plane = size_t(h) * w;
   const int sh_y = frac_ - s_y_, sh_h = frac_ - s_h_;
   const int64_t one = int64_t(1) << frac_;
@@ -149,14 +149,19 @@ void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, c
         }
     });
   };
+  // one context net, timed under "<tag>.<net>.<g> conv cin->cout k<k> (int16)"
+  auto run_net = [&](const dsp::Conv2dI16& net, const char* name, int g, int k, const int16_t* in, int32_t* out) {
+    profile::Scope prof(true, [&] {
+      return std::string(tag) + "." + name + "." + std::to_string(g) + " conv " + std::to_string(net.cin()) + "->" +
+             std::to_string(net.cout()) + " k" + std::to_string(k) + " (int16)";
+    }, double(plane) * net.cin() * net.cout() * k * k);
+    net.run(in, h, w, out, pool);
+  };
   for (const Pass& first : passes(h, w)) {
     if (first.phase == 1) continue;  // handled with its anchor pass below
     const Group& g = groups_[size_t(first.group)];
     const int cin_n = g.hc + 2 * g.C + g.hs;
     fin.resize(size_t(cin_n) * plane);
-    profile::Scope prof(true, [&] { return "context group " + std::to_string(first.group) + " (int16)"; },
-                        double(plane) * ((g.hc ? double(g.c0) * g.hc * 9 + double(g.hc + 2 * g.C) * 2 * g.C : 0.0) +
-                                         (g.hs ? double(g.C) * g.hs * 9 + double(cin_n) * 2 * g.C : 0.0)));
     // hp16
     dsp::parallel_for(pool, 2 * g.C, [&](int64_t c, int) {
       const int32_t* hp = hs + (c < g.C ? size_t(g.c0 + c) : size_t(M_ + g.c0 + c - g.C)) * plane;
@@ -166,9 +171,9 @@ void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, c
     pa.resize(size_t(2) * g.C * plane);
     if (g.hc > 0) {
       t32.resize(size_t(std::max(g.hc, 2 * g.C)) * plane);
-      g.ch->run(yq.data(), h, w, t32.data(), pool);
+      run_net(*g.ch, "ch", first.group, 3, yq.data(), t32.data());
       for (size_t i = 0; i < size_t(g.hc) * plane; ++i) fin[i] = int16_t(t32[i]);  // clamped to [0, 32767]
-      g.fa->run(fin.data(), h, w, t32.data(), pool);
+      run_net(*g.fa, "fa", first.group, 1, fin.data(), t32.data());
       fuse_sum(g, t32.data(), pa.data());
     } else {
       fuse_sum(g, nullptr, pa.data());
@@ -188,10 +193,10 @@ void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, c
           }
       });
       t32.resize(size_t(std::max({g.hc, g.hs, 2 * g.C})) * plane);
-      g.sp->run(ya.data(), h, w, t32.data(), pool);
+      run_net(*g.sp, "sp", first.group, 3, ya.data(), t32.data());
       int16_t* sp_dst = &fin[size_t(g.hc + 2 * g.C) * plane];
       for (size_t i = 0; i < size_t(g.hs) * plane; ++i) sp_dst[i] = int16_t(t32[i]);
-      g.fn->run(fin.data(), h, w, t32.data(), pool);
+      run_net(*g.fn, "fn", first.group, 1, fin.data(), t32.data());
       pn.resize(size_t(2) * g.C * plane);
       fuse_sum(g, t32.data(), pn.data());
       Pass second = first;

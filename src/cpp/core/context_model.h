@@ -64,8 +64,9 @@ class ContextModel {
   // Runs every pass in order, calling code once per pass; on return mu
   // [M][h][w] holds the final Q12 means, idx [M][h][w] the scale indexes and
   // r [M][h][w] the coded integers.
+  // tag names the nets in profiles ("decode ctx", "encode ctx").
   void run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, const CodeFn& code, int32_t* mu, uint16_t* idx,
-           int32_t* r) const;
+           int32_t* r, const char* tag) const;
 
   int64_t macs_per_latent() const { return macs_; }
 

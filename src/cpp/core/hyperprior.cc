@@ -450,6 +450,25 @@ void HyperpriorModel::hs_output(const int16_t* zi, int zh, int zw, dsp::ThreadPo
   if (oh != 4 * zh || ow != 4 * zw) fail(Status::Internal, "h_s shape");
 }
 
+void HyperpriorModel::hs_rows(const int16_t* zi, int zh, int zw, int r0, int r1, dsp::ThreadPool* pool,
+                              Buf<int32_t>& out, Buf<int16_t>& zs, Buf<int32_t>& full, const char* tag) const {
+  int za = 0, zb = 0;
+  h_s_->input_rows(r0, r1, za, zb);
+  za = std::max(0, za);
+  zb = std::min(zh, zb);
+  const int rows = zb - za, yw = 4 * zw;
+  zs.resize(size_t(N_) * rows * zw);
+  for (int c = 0; c < N_; ++c)
+    std::memcpy(&zs[size_t(c) * rows * zw], &zi[(size_t(c) * zh + za) * zw], sizeof(int16_t) * size_t(rows) * zw);
+  int oh = 0, ow = 0;
+  h_s_->run(zs.data(), rows, zw, full, oh, ow, pool, tag);
+  if (ow != yw || oh != 4 * rows) fail(Status::Internal, "h_s strip shape");
+  const int n = r1 - r0, first = r0 - 4 * za;
+  out.resize(size_t(2 * M_) * n * yw);
+  for (int c = 0; c < 2 * M_; ++c)
+    std::memcpy(&out[size_t(c) * n * yw], &full[(size_t(c) * oh + first) * ow], sizeof(int32_t) * size_t(n) * yw);
+}
+
 void HyperpriorModel::decode_z(const uint8_t* side, size_t side_size, int zh, int zw, Buf<int16_t>& zi) const {
   constexpr size_t kPiece = size_t(1) << 14;  // symbols per incremental rANS call
   const size_t per_z = size_t(zh) * zw, nz = size_t(N_) * per_z;
@@ -627,19 +646,22 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
   // clamped as h_s takes them)
   Buf<int16_t> zi;
   decode_z(side, side_size, zh, zw, zi);
-  if (ctx_) {
-    Buf<int32_t> mu_q, r;
-    Buf<uint16_t> idx;
-    decode_context(zi.data(), zh, zw, lat, lat_size, pool, mu_q, idx, r);
-    zi.release();
-    idx.release();
-    profile::Scope prof_y(true, [] { return std::string("decode y = (r + mu) * inv_gain"); });
+  if (ctx_) {  // band by band (hyperprior_context.cc): h_s strip, context passes, rANS
     Buf<float> y;
     y.resize(ny);
     const float inv = 1.0f / float(int64_t(1) << frac_);
-    for (size_t i = 0; i < ny; ++i) y[i] = float(mu_q[i]) * inv + float(r[i]);  // as the plain decoder adds
-    mu_q.release();
-    r.release();
+    decode_context(zi.data(), zh, zw, lat, lat_size, pool,
+                   [&](int r0, int r1, const int32_t* m, const uint16_t*, const int32_t* r) {
+                     const size_t bp = size_t(r1 - r0) * yw;
+                     dsp::parallel_for(pool, M_, [&](int64_t c, int) {
+                       float* dst = &y[size_t(c) * per_y + size_t(r0) * yw];
+                       const int32_t* mc = m + size_t(c) * bp;
+                       const int32_t* rc = r + size_t(c) * bp;
+                       for (size_t o = 0; o < bp; ++o) dst[o] = float(mc[o]) * inv + float(rc[o]);  // as below
+                     });
+                   });
+    zi.release();
+    profile::Scope prof_y(true, [] { return std::string("decode y = (r + mu) * inv_gain"); });
     apply_inv_gains(y.data(), yh, yw, qx, qmap, pool);
     prof_y.stop();
     synthesize(y.data(), yh, yw, w, h, pool, rgb, strip_rows);

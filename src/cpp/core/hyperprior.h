@@ -17,11 +17,13 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "util/buffers.h"
+#include "core/container.h"
 #include "core/rans.h"
 #include "core/weights.h"
 #include "dsp/conv.h"
@@ -126,6 +128,12 @@ class HyperpriorModel {
   void decode_symbols(const uint8_t* side, size_t side_size, const uint8_t* lat, size_t lat_size, uint32_t width,
                       uint32_t height, dsp::ThreadPool* pool, Latents& L, Buf<float>& mu) const;
 
+  // For fuzzing and tests: the latents payload (LATC with a context model,
+  // else LATN) that codes the integers r ([M][4 zh][4 zw]) after z, with the
+  // scale indexes a decoder derives for them. latents_chunk(): its type.
+  std::vector<uint8_t> latents_payload(const int32_t* z, int zh, int zw, const int32_t* r, dsp::ThreadPool* pool) const;
+  ChunkType latents_chunk() const;
+
   // For tests / parity: the symbols the encoder codes and the entropy
   // parameters the integer h_s gives for z.
   Latents analyse(const uint8_t* rgb, uint32_t width, uint32_t height, size_t stride, size_t channels_in,
@@ -180,10 +188,17 @@ class HyperpriorModel {
   // The context model's encoder after z: final means, indexes and r (L.r, L.idx).
   void analyse_context(const float* y, Latents& L, uint16_t qx, bool rdo, const QualityMap* qmap,
                        dsp::ThreadPool* pool) const;
-  // LATC: the band streams of r (encode) / their decoding with the context model.
+  // Rows [r0, r1) of the integer h_s output ([2M][r1 - r0][4 zw]), from the
+  // z rows they depend on (zs, full: scratch).
+  void hs_rows(const int16_t* zi, int zh, int zw, int r0, int r1, dsp::ThreadPool* pool, Buf<int32_t>& out,
+               Buf<int16_t>& zs, Buf<int32_t>& full, const char* tag) const;
+  // LATC: the band streams of r (encode) / their decoding with the context
+  // model, band by band: band(r0, r1, mu_q, idx, r) receives each band's
+  // Q12 means, scale indexes and integers ([M][r1 - r0][yw]).
   void encode_context_latents(const Latents& L, std::vector<uint8_t>& out) const;
+  using BandFn = std::function<void(int r0, int r1, const int32_t* mu_q, const uint16_t* idx, const int32_t* r)>;
   void decode_context(const int16_t* zi, int zh, int zw, const uint8_t* lat, size_t lat_size, dsp::ThreadPool* pool,
-                      Buf<int32_t>& mu_q, Buf<uint16_t>& idx, Buf<int32_t>& r) const;
+                      const BandFn& band) const;
 
   int N_ = 0, M_ = 0, anchors_ = 0;
   int64_t params_ = 0;
