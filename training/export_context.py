@@ -103,6 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--calib", type=int, default=48, help="training crops (32x32 latents) for the calibration")
     ap.add_argument("--images", type=int, default=6, help="held-out images for the check at the end (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rdo-alpha", type=float, help="rescale the base's rdo.cost to this alpha (tools/tune_rdo.py)")
+    ap.add_argument("--rdo-power", type=float, help="rdo.scale_power for the new model (tools/tune_rdo.py)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     base = load_hyperprior_weights(None, a.weights).eval()
@@ -116,6 +118,12 @@ def main(argv=None) -> int:
     prov = {"ctx.variant": a.variant, "ctx.train.steps": step,
             "ctx.base_model_id": bytes(base._loaded_meta["model_id"]).hex()}
     meta, tensors = build(a.weights, model, qm, prov)
+    if a.rdo_alpha is not None:  # the table is linear in alpha (training/export.py, rdo_cost_table)
+        tensors["rdo.cost"] = (np.asarray(tensors["rdo.cost"], np.float32) * np.float32(a.rdo_alpha /
+                                                                                          float(meta["rdo.alpha"])))
+        meta["rdo.alpha"] = float(a.rdo_alpha)
+    if a.rdo_power is not None:
+        meta["rdo.scale_power"] = float(a.rdo_power)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     model_id = lmw.write(a.out, meta, tensors)
     print(f"[export_context] wrote {a.out}: {a.out.stat().st_size / 1e6:.2f} MB, model id {model_id.hex()}")
