@@ -157,6 +157,46 @@ void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, c
     }, double(plane) * net.cin() * net.cout() * k * k);
     net.run(in, h, w, out, pool);
   };
+  // A fuse (1x1: pointwise) at the positions of one phase only: the fuse's
+  // input planes packed to those positions ([cin][h][ceil(w / 2)]; same
+  // values, half the work), then p = clamp(hp + fuse) there. phase < 0: every position.
+  Buf<int16_t> packed;
+  Buf<int32_t> pout;
+  auto fuse_at = [&](const Group& g, const dsp::Conv2dI16& net, const char* name, int phase, int32_t* p) {
+    if (phase < 0) {
+      run_net(net, name, int(&g - groups_.data()), 1, fin.data(), t32.data());
+      fuse_sum(g, t32.data(), p);
+      return;
+    }
+    const int wq = (w + 1) / 2, cin = net.cin();
+    const size_t pplane = size_t(h) * wq;
+    packed.resize(size_t(cin) * pplane);
+    dsp::parallel_for(pool, cin, [&](int64_t c, int) {
+      const int16_t* src = &fin[size_t(c) * plane];
+      int16_t* dst = &packed[size_t(c) * pplane];
+      for (int i = 0; i < h; ++i)
+        for (int k = 0, j = (i + phase) & 1; k < wq; ++k, j += 2) dst[size_t(i) * wq + k] = j < w ? src[size_t(i) * w + j] : 0;
+    });
+    pout.resize(size_t(net.cout()) * pplane);
+    {
+      profile::Scope prof(true, [&] {
+        return std::string(tag) + "." + name + "." + std::to_string(&g - groups_.data()) + " conv " +
+               std::to_string(cin) + "->" + std::to_string(net.cout()) + " k1 (int16, one phase)";
+      }, double(pplane) * cin * net.cout());
+      net.run(packed.data(), h, wq, pout.data(), pool);
+    }
+    dsp::parallel_for(pool, 2 * g.C, [&](int64_t c, int) {
+      const int32_t* hp = hs + (c < g.C ? size_t(g.c0 + c) : size_t(M_ + g.c0 + c - g.C)) * plane;
+      const int32_t* fc = &pout[size_t(c) * pplane];
+      int32_t* dst = p + size_t(c) * plane;
+      for (int i = 0; i < h; ++i)
+        for (int k = 0, j = (i + phase) & 1; j < w; ++k, j += 2) {
+          const size_t o = size_t(i) * w + j;
+          const int64_t v = int64_t(hp[o]) + fc[size_t(i) * wq + k];
+          dst[o] = int32_t(std::max(-kParamClamp, std::min(kParamClamp, v)));
+        }
+    });
+  };
   for (const Pass& first : passes(h, w)) {
     if (first.phase == 1) continue;  // handled with its anchor pass below
     const Group& g = groups_[size_t(first.group)];
@@ -173,8 +213,7 @@ void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, c
       t32.resize(size_t(std::max(g.hc, 2 * g.C)) * plane);
       run_net(*g.ch, "ch", first.group, 3, yq.data(), t32.data());
       for (size_t i = 0; i < size_t(g.hc) * plane; ++i) fin[i] = int16_t(t32[i]);  // clamped to [0, 32767]
-      run_net(*g.fa, "fa", first.group, 1, fin.data(), t32.data());
-      fuse_sum(g, t32.data(), pa.data());
+      fuse_at(g, *g.fa, "fa", first.phase, pa.data());  // the anchors only, with spatial context
     } else {
       fuse_sum(g, nullptr, pa.data());
     }
@@ -196,9 +235,8 @@ void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, c
       run_net(*g.sp, "sp", first.group, 3, ya.data(), t32.data());
       int16_t* sp_dst = &fin[size_t(g.hc + 2 * g.C) * plane];
       for (size_t i = 0; i < size_t(g.hs) * plane; ++i) sp_dst[i] = int16_t(t32[i]);
-      run_net(*g.fn, "fn", first.group, 1, fin.data(), t32.data());
       pn.resize(size_t(2) * g.C * plane);
-      fuse_sum(g, t32.data(), pn.data());
+      fuse_at(g, *g.fn, "fn", 1, pn.data());  // the non-anchors only
       Pass second = first;
       second.phase = 1;
       take(g, second, pn.data());
