@@ -73,7 +73,7 @@ nice -n 10 emcc "${CFLAGS[@]}" -c web/lmc_wasm.c -o "$OBJ/lmc_wasm.o"
 # ENVIRONMENT=web,worker also serves Node: web/lmcodec.mjs reads the .wasm itself
 # and hands it over (wasmBinary), so the core needs no require/__dirname and
 # installs no process-wide handlers in Node.
-EXPORTS='["_malloc","_free","_lmcw_info","_lmcw_model_open","_lmcw_model_describe","_lmcw_model_close","_lmcw_decode","_lmcw_last_error","_lmcw_version","_lmcw_kernels","_lmcw_free"]'
+EXPORTS='["_malloc","_free","_lmcw_info","_lmcw_model_open","_lmcw_model_describe","_lmcw_model_close","_lmcw_decode","_lmcw_last_error","_lmcw_version","_lmcw_kernels","_lmcw_set_kernels","_lmcw_free"]'
 nice -n 10 $EMXX -O3 $SIMD_FLAG -sDISABLE_EXCEPTION_CATCHING=0 "${objs[@]}" "$OBJ/lmc_wasm.o" -o "$OUT/lmcodec_core.mjs" \
   -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createLmcCore \
   -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=64MB -sMAXIMUM_MEMORY=4GB \

@@ -58,5 +58,16 @@ EMSCRIPTEN_KEEPALIVE uint8_t* lmcw_decode(const lmc_model* m, const uint8_t* dat
 
 EMSCRIPTEN_KEEPALIVE const char* lmcw_last_error(void) { return lmc_last_error(); }
 EMSCRIPTEN_KEEPALIVE const char* lmcw_version(void) { return lmc_version(); }
-EMSCRIPTEN_KEEPALIVE const char* lmcw_kernels(void) { return lmc_set_kernels("auto"); }
+/* The kernel cap last set (lmcw_set_kernels; "auto" at first). */
+static char g_kernel_cap[16] = "auto";
+/* The kernel path in use: "simd128" (a -msimd128 build) or "scalar". */
+EMSCRIPTEN_KEEPALIVE const char* lmcw_kernels(void) { return lmc_set_kernels(g_kernel_cap); }
+/* Caps the kernel path ("auto", "simd128", "scalar"; see lmc_set_kernels):
+ * returns the path now in use, or NULL for an unknown name (nothing changes).
+ * For benchmarks and tests: every path decodes the same pixels. */
+EMSCRIPTEN_KEEPALIVE const char* lmcw_set_kernels(const char* name) {
+  const char* r = lmc_set_kernels(name);
+  if (r && strlen(name) < sizeof g_kernel_cap) strcpy(g_kernel_cap, name);
+  return r;
+}
 EMSCRIPTEN_KEEPALIVE void lmcw_free(void* p) { lmc_free(p); }

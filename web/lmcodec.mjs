@@ -15,7 +15,9 @@
 //   - Uint8Array / ArrayBuffer: the .lmw bytes themselves.
 // The stream's model id is checked against the model's (Error "model mismatch" otherwise).
 // Loaded models are kept (by location) for later calls.
-// The decoder runs the portable scalar kernels on the calling thread (no threads in this build).
+// The decoder runs on the calling thread (no threads in this build) with the WebAssembly SIMD128
+// kernels (src/cpp/dsp/conv_wasm.cc) in a -msimd128 build, else the portable scalar ones; both give
+// the same pixels. decodeInWorker() (./worker.mjs) runs decode() in a Web Worker instead.
 
 const CODEC_NAMES = { 1: 'hyperprior', 2: 'pca' };
 const IS_NODE = typeof process !== 'undefined' && !!(process.versions && process.versions.node) &&
@@ -244,4 +246,22 @@ export async function version() {
   return { version: core.UTF8ToString(core._lmcw_version()), kernels: core.UTF8ToString(core._lmcw_kernels()) };
 }
 
-export default { decode, info, toRGBA, checksum, version };
+/** Caps the kernel path: 'auto' (the best this build has), 'simd128' or 'scalar'. Returns the path now in
+ * use; for benchmarks and tests (every path decodes the same pixels). */
+export async function setKernels(name) {
+  const core = await loadCore();
+  const s = core._malloc(64);
+  try {
+    const bytes = new TextEncoder().encode(String(name));
+    if (bytes.length > 60) throw new Error(`lmcodec: unknown kernel path '${name}'`);
+    core.HEAPU8.set(bytes, s);
+    core.HEAPU8[s + bytes.length] = 0;
+    const r = core._lmcw_set_kernels(s);
+    if (!r) throw new Error(`lmcodec: ${lastError(core)}`);
+    return core.UTF8ToString(r);
+  } finally {
+    core._free(s);
+  }
+}
+
+export default { decode, info, toRGBA, checksum, version, setKernels };

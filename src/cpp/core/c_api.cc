@@ -364,7 +364,7 @@ const char* lmc_set_kernels(const char* name) {
   lmc::dsp::Isa cap;
   if (!lmc::dsp::parse_isa(name, &cap)) {
     g_last_error = std::string("unknown kernel path '") + (name ? name : "(null)") +
-                   "' (expected auto, scalar, avx2 or avx512)";
+                   "' (expected auto, scalar, simd128, avx2 or avx512)";
     return nullptr;
   }
   lmc::dsp::set_max_isa(cap);

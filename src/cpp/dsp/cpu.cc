@@ -82,6 +82,8 @@ bool parse_isa(const char* name, Isa* out) {
   Isa isa;
   if (std::strcmp(name, "scalar") == 0) {
     isa = Isa::Scalar;
+  } else if (std::strcmp(name, "simd128") == 0) {
+    isa = Isa::Simd128;
   } else if (std::strcmp(name, "avx2") == 0) {
     isa = Isa::Avx2;
   } else if (std::strcmp(name, "avx512") == 0 || std::strcmp(name, "auto") == 0) {
@@ -107,6 +109,7 @@ bool isa_available(Isa isa) {
   }();
   switch (isa) {
     case Isa::Scalar: return true;
+    case Isa::Simd128: return detail::simd128_kernels() != nullptr;  // compiled for it = runs (validated at load)
     case Isa::Avx2: return avx2_ok;
     case Isa::Avx512: return avx512_ok;
   }
@@ -140,6 +143,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Avx512: return "avx512";
     case Isa::Avx2: return "avx2";
+    case Isa::Simd128: return "simd128";
     case Isa::Scalar: break;
   }
   return "scalar";
@@ -152,6 +156,7 @@ const KernelTable& active_kernels() {
   switch (active_isa()) {
     case Isa::Avx512: return *avx512_kernels();
     case Isa::Avx2: return *avx2_kernels();
+    case Isa::Simd128: return *simd128_kernels();
     case Isa::Scalar: break;
   }
   return scalar_kernels();

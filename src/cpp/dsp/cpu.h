@@ -6,7 +6,10 @@
 // ISA flags. The best implementation is picked at run time from cpuid/xgetbv:
 //
 //   * cpu_features()        what this CPU + OS support (cached on first use);
-//   * paths, best first: avx512 (F+BW+DQ+VL), avx2 (AVX2+FMA), scalar;
+//   * paths, best first: avx512 (F+BW+DQ+VL), avx2 (AVX2+FMA), simd128
+//     (WebAssembly SIMD128, conv_wasm.cc: built in, and then always
+//     available, only when the whole build targets it, em++ -msimd128),
+//     scalar;
 //   * set_max_isa(isa) caps the choice (the best available path not above
 //     it); in the environment, read once on first use:
 //       LMCODEC_KERNELS=scalar|avx2|avx512|auto   the same cap,
@@ -39,7 +42,10 @@ struct CpuFeatures {
 // Detected once (thread-safe), then cached.
 const CpuFeatures& cpu_features();
 
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+// In rank order (a cap admits the paths not above it). Simd128 only exists in
+// WebAssembly builds and the x86 paths only in native ones, so on each target
+// the order is the usual "vector width": scalar < simd128 / avx2 < avx512.
+enum class Isa : int { Scalar = 0, Simd128 = 1, Avx2 = 2, Avx512 = 3 };
 constexpr Isa kBestIsa = Isa::Avx512;
 
 // Whether a path can run here: built into this library and supported by this
@@ -59,9 +65,9 @@ bool force_scalar();  // max_isa() == Isa::Scalar
 
 // The implementation the kernels use now.
 Isa active_isa();
-const char* isa_name(Isa isa);       // "scalar", "avx2", "avx512"
+const char* isa_name(Isa isa);       // "scalar", "simd128", "avx2", "avx512"
 const char* active_isa_name();       // isa_name(active_isa())
-// Parses a path name ("scalar", "avx2", "avx512"; "auto" = kBestIsa). False
+// Parses a path name ("scalar", "simd128", "avx2", "avx512"; "auto" = kBestIsa). False
 // for anything else.
 bool parse_isa(const char* name, Isa* out);
 

@@ -1,7 +1,7 @@
 // lmcodec dsp, internal: the interface between the drivers in conv_run.cc (plans,
 // packing, padding, threads; compiled without SIMD flags) and the per-ISA
 // kernel tables (conv_scalar.cc: portable reference, conv_avx2.cc: AVX2+FMA,
-// conv_avx512.cc: AVX-512 F/BW/DQ/VL).
+// conv_avx512.cc: AVX-512 F/BW/DQ/VL, conv_wasm.cc: WebAssembly SIMD128).
 //
 // Every table computes bit-identical floats: the order of the sums is fixed
 // below (it does not depend on nr or the vector width), and each multiply-add
@@ -220,6 +220,7 @@ float portable_fma(float a, float b, float c);
 const KernelTable& scalar_kernels();
 const KernelTable* avx2_kernels();    // nullptr when not built for x86 AVX2
 const KernelTable* avx512_kernels();  // nullptr when not built for x86 AVX-512
+const KernelTable* simd128_kernels(); // nullptr when not built for WebAssembly SIMD128
 bool avx512_emulated();               // the AVX-512 table runs on SIMDe (test builds)
 const KernelTable& active_kernels();
 

@@ -217,14 +217,15 @@ int lmc_check(const uint8_t* data, size_t size);
 const char* lmc_set_force_scalar(int force);
 
 /* Cap the kernel path, process-wide: "auto" (the best this CPU runs: avx512,
- * then avx2, then scalar), "scalar", "avx2" or "avx512" (the best available
- * path not above the one named). Every path gives the same bits: this changes
+ * then avx2, then scalar; in a WebAssembly SIMD128 build simd128, then
+ * scalar), "scalar", "simd128", "avx2" or "avx512" (the best available path
+ * not above the one named, in that order). Every path gives the same bits: this changes
  * speed only. LMCODEC_KERNELS=<name> does the same at start-up. Returns the
  * name of the path now in use, or NULL for an unknown name (lmc_last_error()
  * says why; nothing changes). */
 const char* lmc_set_kernels(const char* name);
 
-/* 1 if the kernel path "scalar", "avx2" or "avx512" is built into this
+/* 1 if the kernel path "scalar", "simd128", "avx2" or "avx512" is built into this
  * library and supported by this CPU and OS, else 0. */
 int lmc_kernels_available(const char* name);
 
