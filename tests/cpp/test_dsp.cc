@@ -65,11 +65,12 @@ std::vector<int16_t> randi16(size_t n, double p_extreme) {
   return v;
 }
 
-// Which paths can run here (scalar first; then AVX2, AVX-512 where built and
+// Which paths can run here (scalar first; then WebAssembly SIMD128 in a
+// -msimd128 build (tools/test_wasm_kernels.sh), AVX2, AVX-512 where built and
 // supported, the latter also in the SIMDe-emulation test build).
 std::vector<Isa> isa_modes() {
   std::vector<Isa> modes = {Isa::Scalar};
-  for (Isa isa : {Isa::Avx2, Isa::Avx512})
+  for (Isa isa : {Isa::Simd128, Isa::Avx2, Isa::Avx512})
     if (isa_available(isa)) modes.push_back(isa);
   return modes;
 }
@@ -1029,22 +1030,32 @@ void test_threadpool_and_dispatch() {
   CHECK(!force_scalar() && max_isa() == kBestIsa);
   // automatic: the best path this build and CPU have
   Isa best = Isa::Scalar;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512})
+  for (Isa isa : {Isa::Simd128, Isa::Avx2, Isa::Avx512})
     if (isa_available(isa)) best = isa;
   CHECK(active_isa() == best);
   CHECK(isa_available(Isa::Scalar));
+  CHECK(isa_available(Isa::Simd128) == (detail::simd128_kernels() != nullptr));
+#if defined(__wasm_simd128__)
+  CHECK(isa_available(Isa::Simd128) && std::string(detail::simd128_kernels()->name) == "simd128");
+#else
+  CHECK(!isa_available(Isa::Simd128));
+#endif
   if (f.avx2 && f.fma && detail::avx2_kernels() != nullptr) CHECK(isa_available(Isa::Avx2));
   if (!detail::avx512_emulated())
     CHECK(isa_available(Isa::Avx512) ==
           (detail::avx512_kernels() != nullptr && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx2));
   // a cap gives the best available path not above it
+  const Isa below_avx2 = isa_available(Isa::Simd128) ? Isa::Simd128 : Isa::Scalar;
   set_max_isa(Isa::Avx2);
-  CHECK(active_isa() == (isa_available(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar));
-  CHECK(std::string(detail::active_kernels().name) == (isa_available(Isa::Avx2) ? "avx2" : "scalar"));
+  CHECK(active_isa() == (isa_available(Isa::Avx2) ? Isa::Avx2 : below_avx2));
+  CHECK(std::string(detail::active_kernels().name) == isa_name(active_isa()));
+  set_max_isa(Isa::Simd128);
+  CHECK(active_isa() == below_avx2);
   set_max_isa(Isa::Avx512);
   CHECK(active_isa() == best);
   Isa parsed = Isa::Scalar;
   CHECK(parse_isa("avx2", &parsed) && parsed == Isa::Avx2);
+  CHECK(parse_isa("simd128", &parsed) && parsed == Isa::Simd128);
   CHECK(parse_isa("avx512", &parsed) && parsed == Isa::Avx512);
   CHECK(parse_isa("auto", &parsed) && parsed == kBestIsa);
   CHECK(parse_isa("scalar", &parsed) && parsed == Isa::Scalar);
@@ -1456,8 +1467,39 @@ void test_block_transforms() {
   CHECK_THROWS(an.run(x.data(), in_cs, h + 1, w, out.data(), 64, false), Status::InvalidArgument);
 }
 
+// A correctly rounded fmaf written independently of the kernels' emulation:
+// the exact a*b + c is s + e (the product is exact in double, TwoSum gives
+// the error e of s = RN(p + c)); float(s) is right unless s lies exactly on
+// the midpoint of two adjacent floats r, r2 and e != 0, when the exact value
+// is on e's side of it.
+float exact_fmaf(float a, float b, float c) {
+  const double p = double(a) * double(b), s = p + double(c), v = s - p;
+  const double e = (p - (s - v)) + (double(c) - v);
+  const float r = static_cast<float>(s);
+  if (!(e > 0.0 || e < 0.0) || std::isinf(s)) return r;  // s is exact (or inf / NaN): one rounding
+  // floats as doubles, with +-inf standing for +-2^128 (the next step of the float grid)
+  auto as_d = [](float f) { return std::isinf(f) ? std::copysign(std::ldexp(1.0, 128), f) : double(f); };
+  const double rd = as_d(r);
+  if (rd == s) return r;
+  const float other = std::isinf(r) ? std::copysign(3.4028235e38f, r) : std::nextafter(r, s > rd ? INFINITY : -INFINITY);
+  const double od = as_d(other);
+  if (rd + od != 2.0 * s) return r;  // not a midpoint (exact double arithmetic): float(s) is right
+  return ((e > 0.0) == (od > rd)) ? other : r;  // the exact value lies on e's side of the midpoint
+}
+
+// The reference fmaf of the FMA tests: the C library's when it rounds
+// correctly (glibc), else exact_fmaf (emscripten's musl fmaf rounds twice).
+float ref_fmaf(float a, float b, float c) {
+  static const bool libc_ok = [] {
+    const float u23 = std::ldexp(1.0f, -23);
+    volatile float a0 = 1.0f + u23, b0 = std::ldexp(1.0f - u23, -24);  // a0*b0 + a0: just below a midpoint
+    return std::fma(float(a0), float(b0), float(a0)) == 1.0f + u23;
+  }();
+  return libc_ok ? std::fma(a, b, c) : exact_fmaf(a, b, c);
+}
+
 // The portable path's FMA (double-precision emulation on x86 builds without
-// -mfma) against the C library's correctly rounded fmaf: ties, cancellation,
+// -mfma) against a correctly rounded fmaf (ref_fmaf): ties, cancellation,
 // subnormals, overflow, signed zeros, inf/NaN, and random operands.
 void test_portable_fma() {
   auto same = [](float x, float y) {
@@ -1474,7 +1516,7 @@ void test_portable_fma() {
     for (float b : special)
       for (float c : special) {
         ++n;
-        if (!same(detail::portable_fma(a, b, c), std::fma(a, b, c))) ++bad;
+        if (!same(detail::portable_fma(a, b, c), ref_fmaf(a, b, c))) ++bad;
       }
   // near-ties: a*b lands half an ulp away from representable sums
   std::uniform_int_distribution<uint32_t> bitsd(0, 0xFFFFFFFFu);
@@ -1493,10 +1535,119 @@ void test_portable_fma() {
       if (i % 8 == 3) c = std::ldexp(float(int(uc % 2048) - 1024), -30 + small(rng()));
     }
     ++n;
-    if (!same(detail::portable_fma(a, b, c), std::fma(a, b, c))) ++bad;
+    if (!same(detail::portable_fma(a, b, c), ref_fmaf(a, b, c))) ++bad;
   }
+  // the independent reference agrees with the libc's where that one is sound
+  long ref_bad = 0;
+  for (float a : special)
+    for (float b : special)
+      for (float c : special)
+        if (!same(exact_fmaf(a, b, c), ref_fmaf(a, b, c))) ++ref_bad;
+  CHECK_EQ(ref_bad, 0);
   std::printf("portable fma: %ld / %ld differ from fmaf\n", bad, n);
   CHECK_EQ(bad, 0);
+}
+
+// Every kernel table's fused multiply-add, through its dense product
+// (gemm_f32 with k = 1: c = bias + a * b, one fma per element), against the C
+// library's fmaf: the special values, near-ties and random operands as above,
+// and the double-rounding traps of an FMA emulated in double (WebAssembly
+// SIMD128 has no FMA: conv_wasm.cc rounds a*b+c to double, checks for a float
+// midpoint and falls back to round-to-odd). 11 columns: the 8-wide blocks and
+// the tails.
+void test_kernel_fma() {
+  auto bits = [](float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    return u;
+  };
+  const float inf = INFINITY, den = 1e-40f, mx = 3.4028235e38f;
+  const float u23 = std::ldexp(1.0f, -23);
+  std::vector<float> avals, cvals, bvals;  // row i: a = avals[i], bias = cvals[i]; 11 b per row
+  auto row = [&](float a, float c, const std::vector<float>& b) {
+    avals.push_back(a);
+    cvals.push_back(c);
+    for (int j = 0; j < 11; ++j) bvals.push_back(b[j % b.size()]);
+  };
+  // a*b + c lands on the midpoint between two floats in double, but the exact
+  // value is off it: double rounding would round the wrong way
+  const float t = std::ldexp(1.0f - u23, -24);  // (1 + 2^-23) * t = 2^-24 - 2^-70
+  row(1.0f + u23, 1.0f + u23, {t, -t, t, t, t, t, t, t, t, t, t});
+  row(1.0f + u23, -1.0f - u23, {-t, t, -t});
+  row(-1.0f - u23, 1.0f + 2 * u23, {t, -t});
+  row(1.0f, 1.0f, {std::ldexp(1.0f, -24), std::ldexp(3.0f, -24), -std::ldexp(1.0f, -24)});  // exact ties (even)
+  row(1.0f, 1.0f + u23, {std::ldexp(1.0f, -24), std::ldexp(3.0f, -24)});
+  row(std::ldexp(1.0f, -100), std::ldexp(3.0f, -149), {std::ldexp(1.0f, -50), std::ldexp(1.5f, -49), -std::ldexp(1.0f, -50)});
+  row(std::ldexp(1.0f, 103), mx, {1.0f, 0.5f, 1.5f, -1.0f});  // the overflow threshold
+  const float special[] = {0.f, -0.f, 1.f, -1.f, 0.5f, 1.0000001f, 0.99999994f, 3.f, 1e-20f, -1e-20f, den, -den,
+                           1.1754944e-38f, mx, -mx, inf, -inf, NAN, 16777216.f, 16777217.f, 0.33333334f, 1e20f};
+  const std::vector<float> sp(std::begin(special), std::end(special));
+  const std::vector<float> sp2(sp.begin() + 11, sp.end());
+  for (float a : special)
+    for (float c : special) {
+      row(a, c, sp);
+      row(a, c, sp2);
+    }
+  std::uniform_int_distribution<uint32_t> bitsd(0, 0xFFFFFFFFu);
+  std::uniform_int_distribution<int> small(-3, 3);
+  for (int i = 0; i < 40000; ++i) {
+    std::vector<float> b(11);
+    float a, c;
+    const uint32_t ua = bitsd(rng()), uc = bitsd(rng());
+    if (i % 2) {  // comparable magnitudes: b near -c / a, a few ulps apart
+      a = std::ldexp(1.0f + float(ua >> 9) / 8388608.0f, small(rng()));
+      c = std::ldexp(1.0f + float(uc >> 9) / 8388608.0f, small(rng()));
+      float q = -c / a;
+      for (int j = 0; j < 11; ++j) {
+        b[j] = q;
+        q = std::nextafter(q, 0.0f);
+      }
+    } else {
+      std::memcpy(&a, &ua, 4);
+      std::memcpy(&c, &uc, 4);
+      for (auto& x : b) {
+        const uint32_t ub = bitsd(rng());
+        std::memcpy(&x, &ub, 4);
+      }
+    }
+    row(a, c, b);
+  }
+  const int m = static_cast<int>(avals.size()), n = 11;
+  std::vector<float> want((size_t)m * n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) want[(size_t)i * n + j] = ref_fmaf(avals[i], bvals[(size_t)i * n + j], cvals[i]);
+  CHECK(bits(want[0]) == bits(1.0f + u23));  // the trap is one (and the reference gets it right)
+  for (Isa isa : isa_modes()) {
+    set_max_isa(isa);
+    const detail::KernelTable& kt = detail::active_kernels();
+    std::vector<float> got((size_t)m * n, 7.0f);
+    for (int i = 0; i < m; ++i) {  // one row at a time: its own a and bias
+      detail::GemmJob j{};
+      j.a = &avals[i];
+      j.lda = 1;
+      j.b = &bvals[(size_t)i * n];
+      j.ldb = n;
+      j.bias = &cvals[i];
+      j.c = &got[(size_t)i * n];
+      j.ldc = n;
+      j.m = 1;
+      j.n = n;
+      j.k = 1;
+      j.accumulate = 0;
+      kt.gemm_f32(j);
+    }
+    long bad = 0;
+    for (size_t e = 0; e < got.size(); ++e)
+      if (bits(got[e]) != bits(want[e]) && !(got[e] != got[e] && want[e] != want[e])) {
+        if (bad < 5)
+          std::printf("  %s fma(%a, %a, %a) = %a, fmaf %a\n", kt.name, avals[e / n], bvals[e], cvals[e / n], got[e],
+                      want[e]);
+        ++bad;
+      }
+    std::printf("kernel fma (%s): %ld / %zu differ from fmaf\n", kt.name, bad, got.size());
+    CHECK_EQ(bad, 0);
+  }
+  set_max_isa(kBestIsa);
 }
 
 // Fused padding and layouts of the transposed convs: the decoder writes a
@@ -1611,7 +1762,8 @@ void test_fused_padding() {
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--bench") return run_bench();
   test_portable_fma();
-  test_threadpool_and_dispatch();  // first: it checks how LMCODEC_FORCE_SCALAR is read on first use
+  test_threadpool_and_dispatch();
+  test_kernel_fma();  // first: it checks how LMCODEC_FORCE_SCALAR is read on first use
   test_block_transforms();
   test_bad_args();
   test_elementwise();
