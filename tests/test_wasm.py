@@ -65,8 +65,9 @@ def dist():
             pytest.skip("emscripten is not installed and apt-get is unavailable")
         r = subprocess.run(["bash", str(ROOT / "tools" / "build_wasm.sh")], cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    elif (WEB / "lmcodec.mjs").read_bytes() != MJS.read_bytes():
-        shutil.copyfile(WEB / "lmcodec.mjs", MJS)  # the JS API changed since the build: no recompile needed
+    for name in ("lmcodec.mjs", "worker.mjs"):  # the JS changed since the build: no recompile needed
+        if not (DIST / name).exists() or (WEB / name).read_bytes() != (DIST / name).read_bytes():
+            shutil.copyfile(WEB / name, DIST / name)
     return DIST
 
 
@@ -97,21 +98,45 @@ def _native(b: bytes) -> np.ndarray:
 
 
 NODE_SCRIPT = r"""
-import { decode, checksum } from %(mjs)s;
+import { decode, checksum, setKernels } from %(mjs)s;
 import fs from 'node:fs';
 const [dir, outDir, ...names] = process.argv.slice(2);
 const res = {};
 for (const n of names) {
   const t0 = performance.now();
   try {
+    // the best kernel path of the build (simd128 in a -msimd128 build), then the portable scalar one
+    const kernels = await setKernels('auto');
     const r = await decode(fs.readFileSync(dir + '/' + n));
+    const ms = performance.now() - t0;
     fs.writeFileSync(outDir + '/' + n + '.raw', r.pixels);
+    await setKernels('scalar');
+    const rs = await decode(fs.readFileSync(dir + '/' + n));
+    await setKernels('auto');
     res[n] = { width: r.width, height: r.height, channels: r.channels, checksum: checksum(r.pixels),
-               ms: performance.now() - t0 };
+               kernels, scalar_checksum: checksum(rs.pixels), ms };
   } catch (e) {
     res[n] = { error: String(e && e.message || e) };
   }
 }
+console.log(JSON.stringify(res));
+"""
+
+NODE_WORKER_SCRIPT = r"""
+import { decodeInWorker, checksum } from %(mjs)s;
+import fs from 'node:fs';
+const [dir, ...names] = process.argv.slice(2);
+const res = {};
+for (const n of names) {
+  try {
+    const r = await decodeInWorker(fs.readFileSync(dir + '/' + n));
+    res[n] = { width: r.width, height: r.height, channels: r.channels, checksum: checksum(r.pixels), thread: r.thread };
+  } catch (e) {
+    res[n] = { error: String(e && e.message || e) };
+  }
+}
+try { await decodeInWorker(new Uint8Array([1, 2, 3])); res.garbage = 'decoded'; }
+catch (e) { res.garbage = String(e.message); }
 console.log(JSON.stringify(res));
 """
 
@@ -144,6 +169,49 @@ def test_node_pixels_equal_native(dist, streams, tmp_path):
         diff = np.abs(got.astype(int) - ref.reshape(-1).astype(int))
         assert diff.max() == 0, f"{name}: {np.count_nonzero(diff)} samples differ, max {diff.max()}"
         assert r["checksum"] == fnv1a(ref.tobytes()), name
+        # the same pixels on the portable scalar path of the same build; the build's best path is the
+        # SIMD128 one unless it was built without SIMD (LMC_WASM_SIMD=0)
+        assert r["scalar_checksum"] == r["checksum"], name
+        assert r["kernels"] == "simd128" or os.environ.get("LMC_WASM_SIMD") == "0", r["kernels"]
+
+
+def test_node_decode_in_worker(dist, streams, tmp_path):
+    """decodeInWorker() (web/worker.mjs on a worker_threads worker): the native pixels, errors as Errors."""
+    node, why = _node_ok()
+    if not node:
+        pytest.skip(why)
+    stream_dir, data = streams
+    names = ["golden_hyperprior.lmc", "pca64_rgba.lmc"]
+    script = tmp_path / "worker.mjs"
+    script.write_text(NODE_WORKER_SCRIPT % {"mjs": json.dumps(MJS.as_uri())})
+    env = dict(os.environ, LMCODEC_MODEL_DIR=str(_api.MODELS_DIR))
+    r = subprocess.run([node, str(script), str(stream_dir), *names], capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    for n in names:
+        assert "error" not in res[n], res[n]
+        assert res[n]["thread"] == "worker"
+        assert res[n]["checksum"] == fnv1a(_native(data[n]).tobytes()), n
+    assert res["garbage"].startswith("lmcodec:"), res["garbage"]
+
+
+def test_wasm_kernels_unit():
+    """tests/cpp/test_dsp.cc built with em++ -msimd128 and run in Node (tools/test_wasm_kernels.sh): every
+    kernel of the simd128 table bit-identical to the scalar reference, FMA edge cases included. Needs
+    emscripten; the first run compiles the core (~1-2 minutes on 2 cores), later runs reuse the objects."""
+    node, why = _node_ok()
+    if not node:
+        pytest.skip(why)
+    if not shutil.which("em++"):
+        pytest.skip("emscripten (em++) is not installed")
+    r = subprocess.run(["bash", str(ROOT / "tools" / "test_wasm_kernels.sh")], cwd=ROOT, capture_output=True,
+                       text=True, timeout=1800)
+    out = r.stdout + r.stderr[-3000:]
+    assert r.returncode == 0, out[-5000:]
+    assert "all checks passed" in r.stdout
+    assert "kernel fma (simd128): 0 /" in r.stdout, r.stdout[-3000:]
+    assert "every path == scalar bit for bit" in r.stdout and "x 2 paths" in r.stdout, r.stdout[-3000:]
 
 
 def test_node_errors(dist, streams, tmp_path):
@@ -209,26 +277,150 @@ def server(dist, streams):
     httpd.server_close()
 
 
-def _chromium_title(url, tmp_path):
-    exe = _chromium()
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=300000", "--dump-dom", url]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    m = re.search(r"<title>([^<]*)</title>", r.stdout)
-    assert m, r.stdout[-2000:] + r.stderr[-2000:]
-    return m.group(1)
+class _Cdp:
+    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: commands on
+    fd 3, replies on fd 4, NUL-separated JSON; no WebSocket library needed). Real time, unlike
+    --virtual-time-budget --dump-dom, under which a page's virtual clock runs out while a Web Worker works."""
+
+    def __init__(self, tmp_path):
+        import fcntl
+
+        cmd_r, cmd_w = os.pipe()
+        res_r, res_w = os.pipe()
+        # high copies for the child, so that dup2 to 3 / 4 cannot clobber one another
+        hi_r = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 100)
+        hi_w = fcntl.fcntl(res_w, fcntl.F_DUPFD, 100)
+
+        def child():
+            os.dup2(hi_r, 3)
+            os.dup2(hi_w, 4)
+
+        exe = _chromium()
+        self.proc = subprocess.Popen(
+            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=child, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fd in (cmd_r, res_w, hi_r, hi_w):
+            os.close(fd)
+        self.w = os.fdopen(cmd_w, "wb", buffering=0)
+        self.r = os.fdopen(res_r, "rb", buffering=0)
+        self.buf = b""
+        self.next_id = 0
+        self.session = None
+
+    def _read_msg(self, deadline):
+        import select
+        import time
+
+        while b"\0" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.r], [], [], left)[0]:
+                raise TimeoutError("no reply from chromium")
+            chunk = self.r.read(65536)
+            if not chunk:
+                raise RuntimeError("chromium closed the pipe")
+            self.buf += chunk
+        msg, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def call(self, method, params=None, timeout=60.0, session=True):
+        import time
+
+        self.next_id += 1
+        m = {"id": self.next_id, "method": method, "params": params or {}}
+        if session and self.session:
+            m["sessionId"] = self.session
+        self.w.write(json.dumps(m).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self._read_msg(deadline)
+            if r.get("id") == self.next_id:
+                if "error" in r:
+                    raise RuntimeError(f"{method}: {r['error']}")
+                return r.get("result", {})
+
+    def open(self, url):
+        tid = self.call("Target.createTarget", {"url": url}, session=False)["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": tid, "flatten": True}, session=False)["sessionId"]
+
+    def eval(self, expr, timeout=60.0):
+        return self.call("Runtime.evaluate", {"expression": expr, "returnByValue": True}, timeout)["result"].get("value")
+
+    def close(self):
+        try:
+            self.call("Browser.close", session=False, timeout=10)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-@pytest.mark.parametrize("page,name", [("index.html", "golden_pca.lmc"), ("index.html", "hyper64_rgb.lmc"),
-                                       ("element.html", "pca64_rgba.lmc")])
-def test_chromium_page_matches_native(server, streams, tmp_path, page, name):
+def _chromium_title(url, tmp_path, timeout=300.0):
+    """Opens url and polls document.title until the page writes its result ("lmc:..." / "lmc-error:...").
+    Also returns the longest time one poll (a Runtime.evaluate on the page's main thread) took: a page
+    whose main thread decodes cannot answer until the decode ends."""
+    import time
+
+    cdp = _Cdp(tmp_path)
+    try:
+        cdp.open(url)
+        t_end = time.monotonic() + timeout
+        worst = 0.0
+        while time.monotonic() < t_end:
+            t0 = time.monotonic()
+            title = cdp.eval("document.title", timeout=timeout) or ""
+            worst = max(worst, time.monotonic() - t0)
+            if title.startswith("lmc:") or title.startswith("lmc-error:"):
+                return title, worst
+            time.sleep(0.05)
+        raise AssertionError(f"no result from {url} in {timeout} s (title {title!r})")
+    finally:
+        cdp.close()
+
+
+@pytest.mark.parametrize("page,name,thread", [("index.html", "golden_pca.lmc", "worker"),
+                                              ("index.html", "hyper64_rgb.lmc", "worker"),
+                                              ("index.html?worker=0&", "hyper64_rgb.lmc", "main"),
+                                              ("element.html", "pca64_rgba.lmc", "worker")])
+def test_chromium_page_matches_native(server, streams, tmp_path, page, name, thread):
+    """The page decodes in a Web Worker (decodeInWorker; "worker" is what the worker itself reports) or, with
+    ?worker=0, on its own thread; either way the native decoder's pixels."""
     if not _chromium():
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    title = _chromium_title(f"{server}/{page}?src=/samples/{name}&model=/models/", tmp_path)
+    sep = "" if page.endswith("&") else "?"
+    title, _ = _chromium_title(f"{server}/{page}{sep}src=/samples/{name}&model=/models/", tmp_path)
     assert title.startswith("lmc:"), title
-    _, checksum, shape, _ms = title.split(":")
+    _, checksum, shape, _ms, got_thread = title.split(":")
+    assert got_thread == thread
     ref = _native(streams[1][name])
     h, w = ref.shape[:2]
     c = 1 if ref.ndim == 2 else ref.shape[2]
     assert shape == f"{w}x{h}x{c}"
     assert checksum == fnv1a(ref.tobytes())
+
+
+def test_chromium_worker_keeps_page_responsive(server, streams, tmp_path):
+    """While a 256x256 hyperprior stream decodes (about a second), the page's main thread keeps answering
+    (DevTools evaluations return at once) when the decode runs in the Web Worker; decoded on the page's
+    thread (?worker=0), the same evaluation waits for the decode: the measurement can tell them apart."""
+    if not _chromium():
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    stream_dir, data = streams
+    name = "hyper256_rgb.lmc"
+    b = lmcodec.encode(_image(256, 256, 3, 4), 75)
+    (stream_dir / name).write_bytes(b)
+    want = fnv1a(_native(b).tobytes())
+    res = {}
+    for mode, query in (("worker", ""), ("main", "worker=0&")):
+        title, worst = _chromium_title(f"{server}/index.html?{query}src=/samples/{name}&model=/models/",
+                                       tmp_path / mode)
+        _, checksum, shape, ms, thread = title.split(":")
+        assert (checksum, shape, thread) == (want, "256x256x3", mode), title
+        res[mode] = (float(ms) / 1000, worst)
+    print("decode s, longest main-thread wait s:", res)
+    (dec_w, worst_w), (dec_m, worst_m) = res["worker"], res["main"]
+    assert dec_m > 0.3 and worst_m > 0.6 * dec_m, res  # blocked for (most of) the decode
+    assert worst_w < 0.25 * dec_w and worst_w < 0.5 * worst_m, res

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly decoder: web/dist/lmcodec_core.{mjs,wasm} (emscripten)
-# plus web/dist/lmcodec.mjs (the JS API, copied from web/lmcodec.mjs) and
+# plus web/dist/lmcodec.mjs (the JS API, copied from web/lmcodec.mjs), its
+# worker web/dist/worker.mjs (decodeInWorker) and
 # web/dist/models/*.lmw (the weights, for pages served from web/).
 #
 #   tools/build_wasm.sh            # build (installs emscripten/nodejs with apt if missing)
@@ -80,6 +81,7 @@ nice -n 10 $EMXX -O3 $SIMD_FLAG -sDISABLE_EXCEPTION_CATCHING=0 "${objs[@]}" "$OB
   -sFILESYSTEM=0 -sEXPORTED_FUNCTIONS="$EXPORTS" \
   -sEXPORTED_RUNTIME_METHODS='["HEAPU8","HEAPU32","UTF8ToString"]'
 cp web/lmcodec.mjs "$OUT/lmcodec.mjs"
+cp web/worker.mjs "$OUT/worker.mjs"   # decodeInWorker()'s worker
 cp python/lmcodec/models/*.lmw "$OUT/models/"
 mkdir -p "$OUT/samples" && cp tests/data/golden_pca.lmc "$OUT/samples/"   # element.html's default
 ls -l "$OUT" >&2

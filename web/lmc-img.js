@@ -6,8 +6,9 @@
 // Attributes: src (the stream's URL), model (optional: a .lmw URL or a folder of weights; default
 // dist/models/ beside this script). The element holds a <canvas> sized to the image (style it with
 // CSS); it fires "load" (event.detail: {width, height, channels, ms}) or "error" (event.detail: the Error).
-// Decoding runs on the main thread: the portable scalar kernels are slow for large images (web/README.md).
-import { decode, toRGBA } from './dist/lmcodec.mjs';
+// Decoding runs in a Web Worker (decodeInWorker: the page never blocks); with the attribute
+// "main-thread" (or where Worker is missing) on the page's own thread.
+import { decode, decodeInWorker, toRGBA } from './dist/lmcodec.mjs';
 
 class LmcImg extends HTMLElement {
   static get observedAttributes() { return ['src', 'model']; }
@@ -34,7 +35,9 @@ class LmcImg extends HTMLElement {
       const bytes = new Uint8Array(await r.arrayBuffer());
       const model = this.getAttribute('model');
       const t0 = performance.now();
-      const img = await decode(bytes, model ? { model: new URL(model, document.baseURI).href } : {});
+      const opt = model ? { model: new URL(model, document.baseURI).href } : {};
+      const inWorker = typeof Worker !== 'undefined' && !this.hasAttribute('main-thread');
+      const img = inWorker ? await decodeInWorker(bytes, opt) : await decode(bytes, opt);
       const ms = performance.now() - t0;
       if (seq !== this._seq) return;  // a newer src won
       this.canvas.width = img.width;
@@ -42,7 +45,8 @@ class LmcImg extends HTMLElement {
       this.canvas.setAttribute('aria-label', this.getAttribute('alt') || '');
       this.canvas.getContext('2d').putImageData(new ImageData(toRGBA(img), img.width, img.height), 0, 0);
       this.image = img;
-      this.dispatchEvent(new CustomEvent('load', { detail: { width: img.width, height: img.height, channels: img.channels, ms } }));
+      this.dispatchEvent(new CustomEvent('load', {
+        detail: { width: img.width, height: img.height, channels: img.channels, ms, thread: img.thread || 'main' } }));
     } catch (e) {
       if (seq !== this._seq) return;
       this.dispatchEvent(new CustomEvent('error', { detail: e }));

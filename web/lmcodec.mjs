@@ -264,4 +264,88 @@ export async function setKernels(name) {
   }
 }
 
-export default { decode, info, toRGBA, checksum, version, setKernels };
+// ---- decoding in a worker -------------------------------------------------------------------------
+
+let workerState = null;  // { worker, pending: Map(id -> {resolve, reject}), next, node }
+
+async function getWorker() {
+  if (workerState) return workerState;
+  const url = new URL('./worker.mjs', import.meta.url);
+  let worker;
+  let node = false;
+  if (IS_NODE) {
+    const { Worker } = await import('node:worker_threads');
+    worker = new Worker(url);
+    node = true;
+  } else {
+    worker = new Worker(url, { type: 'module' });
+  }
+  const st = { worker, pending: new Map(), next: 1, node };
+  const onMessage = (m) => {
+    const p = st.pending.get(m.id);
+    if (!p) return;
+    st.pending.delete(m.id);
+    if (st.node && st.pending.size === 0) worker.unref();  // an idle worker does not keep Node running
+    if (m.error !== undefined) p.reject(new Error(m.error));
+    else p.resolve(m.result);
+  };
+  const onError = (e) => {
+    const err = e instanceof Error ? e : new Error(`lmcodec: worker failed: ${(e && e.message) || e}`);
+    for (const p of st.pending.values()) p.reject(err);
+    st.pending.clear();
+    if (workerState === st) workerState = null;
+  };
+  if (node) {
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.unref();
+  } else {
+    worker.onmessage = (ev) => onMessage(ev.data);
+    worker.onerror = (ev) => { ev.preventDefault && ev.preventDefault(); onError(new Error(`lmcodec: worker failed: ${ev.message || 'cannot load worker.mjs'}`)); };
+  }
+  workerState = st;
+  return st;
+}
+
+function callWorker(st, msg, transfer) {
+  return new Promise((resolve, reject) => {
+    const id = st.next++;
+    st.pending.set(id, { resolve, reject });
+    if (st.node) st.worker.ref();
+    st.worker.postMessage({ ...msg, id }, transfer || []);
+  });
+}
+
+/** decode(), run in a Web Worker (Node: a worker_threads worker): the calling thread never blocks.
+ * Same arguments and result as decode(), plus result.thread ('worker') and result.ms (the decode's
+ * time in the worker). The bytes are copied to the worker (the caller's buffer stays usable); a string
+ * model is resolved against the page's URL first. One worker serves all calls, in order. */
+export async function decodeInWorker(bytes, opt = {}) {
+  const data = asU8(bytes);
+  const options = {};
+  const m = opt && opt.model;
+  if (typeof m === 'string' || m instanceof URL) {
+    options.model = (!IS_NODE && typeof document !== 'undefined') ? new URL(String(m), document.baseURI).href : String(m);
+  } else if (m instanceof ArrayBuffer || ArrayBuffer.isView(m)) {
+    options.model = asU8(m).slice();
+  }
+  const st = await getWorker();
+  return callWorker(st, { bytes: data.slice(), options });
+}
+
+/** setKernels() inside the decoding worker. */
+export async function setWorkerKernels(name) {
+  return callWorker(await getWorker(), { kernels: String(name) });
+}
+
+/** Stops the decoding worker (a later decodeInWorker() starts a new one). */
+export function terminateWorker() {
+  if (!workerState) return;
+  const st = workerState;
+  workerState = null;
+  for (const p of st.pending.values()) p.reject(new Error('lmcodec: worker terminated'));
+  st.pending.clear();
+  st.worker.terminate();
+}
+
+export default { decode, decodeInWorker, info, toRGBA, checksum, version, setKernels, setWorkerKernels, terminateWorker };
