@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from functools import partial
 from pathlib import Path
@@ -27,6 +28,9 @@ import pytest
 import lmcodec
 from conftest import DATA, ROOT
 from lmcodec import _api
+
+sys.path.insert(0, str(ROOT / "tools"))
+from chromium_cdp import Cdp  # noqa: E402  (headless Chromium over a DevTools pipe)
 
 WEB = ROOT / "web"
 DIST = WEB / "dist"
@@ -277,94 +281,13 @@ def server(dist, streams):
     httpd.server_close()
 
 
-class _Cdp:
-    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: commands on
-    fd 3, replies on fd 4, NUL-separated JSON; no WebSocket library needed). Real time, unlike
-    --virtual-time-budget --dump-dom, under which a page's virtual clock runs out while a Web Worker works."""
-
-    def __init__(self, tmp_path):
-        import fcntl
-
-        cmd_r, cmd_w = os.pipe()
-        res_r, res_w = os.pipe()
-        # high copies for the child, so that dup2 to 3 / 4 cannot clobber one another
-        hi_r = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 100)
-        hi_w = fcntl.fcntl(res_w, fcntl.F_DUPFD, 100)
-
-        def child():
-            os.dup2(hi_r, 3)
-            os.dup2(hi_w, 4)
-
-        exe = _chromium()
-        self.proc = subprocess.Popen(
-            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-             f"--user-data-dir={tmp_path / 'profile'}", "--remote-debugging-pipe", "about:blank"],
-            preexec_fn=child, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for fd in (cmd_r, res_w, hi_r, hi_w):
-            os.close(fd)
-        self.w = os.fdopen(cmd_w, "wb", buffering=0)
-        self.r = os.fdopen(res_r, "rb", buffering=0)
-        self.buf = b""
-        self.next_id = 0
-        self.session = None
-
-    def _read_msg(self, deadline):
-        import select
-        import time
-
-        while b"\0" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.r], [], [], left)[0]:
-                raise TimeoutError("no reply from chromium")
-            chunk = self.r.read(65536)
-            if not chunk:
-                raise RuntimeError("chromium closed the pipe")
-            self.buf += chunk
-        msg, self.buf = self.buf.split(b"\0", 1)
-        return json.loads(msg)
-
-    def call(self, method, params=None, timeout=60.0, session=True):
-        import time
-
-        self.next_id += 1
-        m = {"id": self.next_id, "method": method, "params": params or {}}
-        if session and self.session:
-            m["sessionId"] = self.session
-        self.w.write(json.dumps(m).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            r = self._read_msg(deadline)
-            if r.get("id") == self.next_id:
-                if "error" in r:
-                    raise RuntimeError(f"{method}: {r['error']}")
-                return r.get("result", {})
-
-    def open(self, url):
-        tid = self.call("Target.createTarget", {"url": url}, session=False)["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": tid, "flatten": True}, session=False)["sessionId"]
-
-    def eval(self, expr, timeout=60.0):
-        return self.call("Runtime.evaluate", {"expression": expr, "returnByValue": True}, timeout)["result"].get("value")
-
-    def close(self):
-        try:
-            self.call("Browser.close", session=False, timeout=10)
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def _chromium_title(url, tmp_path, timeout=300.0):
     """Opens url and polls document.title until the page writes its result ("lmc:..." / "lmc-error:...").
     Also returns the longest time one poll (a Runtime.evaluate on the page's main thread) took: a page
     whose main thread decodes cannot answer until the decode ends."""
     import time
 
-    cdp = _Cdp(tmp_path)
+    cdp = Cdp(_chromium(), tmp_path / "profile")
     try:
         cdp.open(url)
         t_end = time.monotonic() + timeout
