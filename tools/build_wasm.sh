@@ -70,12 +70,13 @@ if [ ${#todo[@]} -gt 0 ]; then
     nice -n 10 $EMXX -std=c++17 $CFLAGS_STR -c "$s" -o "$o"' _ {}
 fi
 nice -n 10 emcc "${CFLAGS[@]}" -c web/lmc_wasm.c -o "$OBJ/lmc_wasm.o"
+nice -n 10 $EMXX -std=c++17 "${CFLAGS[@]}" -c web/lmc_wasm_profile.cc -o "$OBJ/lmc_wasm_profile.o"
 
 # ENVIRONMENT=web,worker also serves Node: web/lmcodec.mjs reads the .wasm itself
 # and hands it over (wasmBinary), so the core needs no require/__dirname and
 # installs no process-wide handlers in Node.
-EXPORTS='["_malloc","_free","_lmcw_info","_lmcw_model_open","_lmcw_model_describe","_lmcw_model_close","_lmcw_decode","_lmcw_last_error","_lmcw_version","_lmcw_kernels","_lmcw_set_kernels","_lmcw_free"]'
-nice -n 10 $EMXX -O3 $SIMD_FLAG -sDISABLE_EXCEPTION_CATCHING=0 "${objs[@]}" "$OBJ/lmc_wasm.o" -o "$OUT/lmcodec_core.mjs" \
+EXPORTS='["_malloc","_free","_lmcw_info","_lmcw_model_open","_lmcw_model_describe","_lmcw_model_close","_lmcw_decode","_lmcw_last_error","_lmcw_version","_lmcw_kernels","_lmcw_set_kernels","_lmcw_profile_enable","_lmcw_profile_take","_lmcw_free"]'
+nice -n 10 $EMXX -O3 $SIMD_FLAG -sDISABLE_EXCEPTION_CATCHING=0 "${objs[@]}" "$OBJ/lmc_wasm.o" "$OBJ/lmc_wasm_profile.o" -o "$OUT/lmcodec_core.mjs" \
   -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createLmcCore \
   -sENVIRONMENT=web,worker -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=64MB -sMAXIMUM_MEMORY=4GB \
   -sFILESYSTEM=0 -sEXPORTED_FUNCTIONS="$EXPORTS" \

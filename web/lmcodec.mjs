@@ -264,6 +264,23 @@ export async function setKernels(name) {
   }
 }
 
+/** Per-stage timings (src/cpp/util/profile.h) of the decodes run inside fn (awaited): [{name, calls, ms}]
+ * in first-seen order. For benchmarks. */
+export async function profile(fn) {
+  const core = await loadCore();
+  core._lmcw_profile_take();
+  core._lmcw_profile_enable(1);
+  try {
+    await fn();
+  } finally {
+    core._lmcw_profile_enable(0);
+  }
+  return core.UTF8ToString(core._lmcw_profile_take()).split('\n').filter(Boolean).map((l) => {
+    const [s, calls, name] = l.split('\t');
+    return { name, calls: Number(calls), ms: Number(s) * 1000 };
+  });
+}
+
 // ---- decoding in a worker -------------------------------------------------------------------------
 
 let workerState = null;  // { worker, pending: Map(id -> {resolve, reject}), next, node }
@@ -348,4 +365,5 @@ export function terminateWorker() {
   st.worker.terminate();
 }
 
-export default { decode, decodeInWorker, info, toRGBA, checksum, version, setKernels, setWorkerKernels, terminateWorker };
+export default { decode, decodeInWorker, info, toRGBA, checksum, version, setKernels, setWorkerKernels, terminateWorker,
+  profile };
