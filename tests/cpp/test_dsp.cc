@@ -1646,6 +1646,23 @@ void test_kernel_fma() {
       }
     std::printf("kernel fma (%s): %ld / %zu differ from fmaf\n", kt.name, bad, got.size());
     CHECK_EQ(bad, 0);
+    // the same trap inside a direct convolution (its micro-kernels, 4- and
+    // 3-channel blocks): one input channel of t, 3x3 weights zero but the
+    // centre 1 + 2^-23, bias 1 + 2^-23: every output is fma(1 + 2^-23, t,
+    // 1 + 2^-23) = 1 + 2^-23 (the zero taps add exact zeros)
+    for (int cout : {4, 3}) {
+      const int h = 9, w = 21;
+      std::vector<float> in((size_t)h * w, t), wt((size_t)cout * 9, 0.0f), bias(cout, 1.0f + u23);
+      for (int co = 0; co < cout; ++co) wt[(size_t)co * 9 + 4] = 1.0f + u23;
+      Conv2d conv(1, cout, 3, 1, wt.data(), bias.data());
+      conv.set_algorithm(ConvAlgo::Direct);
+      std::vector<float> out((size_t)cout * h * w, 0.0f);
+      conv.run(in.data(), h, w, out.data(), nullptr);
+      long cbad = 0;
+      for (float v : out) cbad += bits(v) != bits(1.0f + u23);
+      if (cbad) std::printf("  %s conv trap (cout %d): %ld / %zu outputs wrong\n", kt.name, cout, cbad, out.size());
+      CHECK_EQ(cbad, 0);
+    }
   }
   set_max_isa(kBestIsa);
 }

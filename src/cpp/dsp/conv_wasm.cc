@@ -19,9 +19,12 @@
 //     monotone). A midpoint has at most 25 significant bits, so its low 28
 //     mantissa bits are zero, and it is not a float itself. The check
 //     "low 28 bits of s zero and s != float(s)" is a superset of the
-//     midpoints (normal, subnormal and at the overflow threshold);
-//   * a lane pair that passes the check (rare: an exact 25-bit sum or a
-//     true rounding tie) is recomputed by the exact emulation conv_scalar.cc
+//     midpoints (normal, subnormal and at the overflow threshold). The hot
+//     loops check 4 lanes at once in two steps (fma2x2): a cheap filter on
+//     the low 28 bits alone (it passes exact floats and midpoints only),
+//     then the full check;
+//   * lanes that pass the check (rare: an exact 25-bit sum or a true
+//     rounding tie) are recomputed by the exact emulation conv_scalar.cc
 //     uses, vectorised: TwoSum gives the rounding error of s, an inexact even
 //     s moves one ulp towards the exact value (round to odd), and a double
 //     rounded to odd rounds correctly to float (Boldo & Melquiond 2008).
@@ -86,6 +89,31 @@ LMC_WI v128_t fma2(v128_t a, v128_t b, v128_t c) {
   return r;
 }
 
+// Two fma2 sharing a (the two halves of 4 lanes), checked together: first
+// the cheap filter "some lane has its low 28 bits zero" (i32x4.all_true of
+// the masked low words of the four sums; rare with real data: exact floats
+// and midpoints), then the full check of fma2 only when it passes.
+LMC_WI void fma2x2(v128_t a, v128_t b0, v128_t b1, v128_t& c0, v128_t& c1) {
+  const v128_t s0 = wasm_f64x2_add(wasm_f64x2_mul(a, b0), c0);
+  const v128_t s1 = wasm_f64x2_add(wasm_f64x2_mul(a, b1), c1);
+  const v128_t r0 = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(s0));
+  const v128_t r1 = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(s1));
+  // the low 32-bit words of the 4 doubles (the low 28 bits live there)
+  const v128_t lw = wasm_v128_and(wasm_i32x4_shuffle(s0, s1, 0, 2, 4, 6), wasm_i32x4_const_splat(0x0fffffff));
+  if (__builtin_expect(!wasm_i32x4_all_true(lw), 0)) {
+    const v128_t m28 = wasm_i64x2_const_splat(0x0fffffff), z = wasm_i64x2_const_splat(0);
+    const v128_t t0 = wasm_v128_and(wasm_i64x2_eq(wasm_v128_and(s0, m28), z), wasm_f64x2_ne(s0, r0));
+    const v128_t t1 = wasm_v128_and(wasm_i64x2_eq(wasm_v128_and(s1, m28), z), wasm_f64x2_ne(s1, r1));
+    if (wasm_v128_any_true(wasm_v128_or(t0, t1))) {
+      c0 = fma2_exact(a, b0, c0);
+      c1 = fma2_exact(a, b1, c1);
+      return;
+    }
+  }
+  c0 = r0;
+  c1 = r1;
+}
+
 // 4 floats <-> two float-valued f64x2.
 LMC_WI v128_t lo2(v128_t f) { return wasm_f64x2_promote_low_f32x4(f); }
 LMC_WI v128_t hi2(v128_t f) { return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(f, f, 2, 3, 2, 3)); }
@@ -93,6 +121,7 @@ LMC_WI v128_t join4(v128_t lo, v128_t hi) {
   return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 LMC_WI v128_t splat2(float w) { return wasm_f64x2_splat(static_cast<double>(w)); }
+LMC_WI v128_t splat2p(const float* p) { return wasm_f64x2_promote_low_f32x4(wasm_v128_load32_splat(p)); }
 LMC_WI v128_t ld(const float* p) { return wasm_v128_load(p); }
 LMC_WI void st(float* p, v128_t v) { wasm_v128_store(p, v); }
 
@@ -124,9 +153,7 @@ struct WasmMicro {
       const v128_t x0 = lo2(x), x1 = hi2(x);
 #pragma GCC unroll 4
       for (int m = 0; m < MR; ++m) {
-        const v128_t b = splat2(w[m]);
-        c[m][0] = fma2(b, x0, c[m][0]);
-        c[m][1] = fma2(b, x1, c[m][1]);
+        fma2x2(splat2p(w + m), x0, x1, c[m][0], c[m][1]);
       }
       w += MR;
     });
@@ -223,9 +250,7 @@ struct WasmMicro {
       const v128_t x0 = lo2(x), x1 = hi2(x);
 #pragma GCC unroll 4
       for (int m = 0; m < kMR; ++m) {
-        const v128_t b = splat2(w[m]);
-        c[m][0] = fma2(b, x0, c[m][0]);
-        c[m][1] = fma2(b, x1, c[m][1]);
+        fma2x2(splat2p(w + m), x0, x1, c[m][0], c[m][1]);
       }
     }
     v128_t cf[kMR];
@@ -413,10 +438,10 @@ void wasm_scale(float* x, int64_t n, float g) {
   for (; i < n; ++i) x[i] *= g;
 }
 
-// The block transforms' dense product (PCA codec), 4 columns at a time: acc =
-// bias, fused multiply-adds in ascending k, then + C when accumulating (the
-// reference's sequence); the last columns (n % 4) go through a scalar lane
-// of the same exact fma.
+// The dense product (the block transforms and TapGemm), 8 columns at a time
+// (fma2x2), then 2 (fma2): acc = bias, fused multiply-adds in ascending k,
+// then + C when accumulating (the reference's sequence). test_dsp's
+// test_kernel_fma checks both FMA forms through it.
 void wasm_gemm(const GemmJob& j) {
   for (int i = 0; i < j.m; ++i) {
     const float* a = j.a + int64_t(i) * j.lda;
@@ -429,10 +454,8 @@ void wasm_gemm(const GemmJob& j) {
       for (int k = 0; k < j.k; ++k, b += j.ldb) {
         const v128_t w = splat2(a[k]);
         const v128_t b0 = ld(b), b1 = ld(b + 4);
-        acc[0] = fma2(w, lo2(b0), acc[0]);
-        acc[1] = fma2(w, hi2(b0), acc[1]);
-        acc[2] = fma2(w, lo2(b1), acc[2]);
-        acc[3] = fma2(w, hi2(b1), acc[3]);
+        fma2x2(w, lo2(b0), hi2(b0), acc[0], acc[1]);
+        fma2x2(w, lo2(b1), hi2(b1), acc[2], acc[3]);
       }
       v128_t r0 = join4(acc[0], acc[1]), r1 = join4(acc[2], acc[3]);
       if (j.accumulate) {
