@@ -45,6 +45,22 @@ def main(argv=None) -> int:
     same = total = 0
     sym_diff = sym_total = 0
     max_px = 0
+    if ref.ctx is not None:  # a context model: the reference decodes its streams (it does not encode them)
+        for f in files:
+            img = np.asarray(Image.open(f).convert("RGB"))
+            for q in (float(v) for v in args.qualities.split(",")):
+                ours = cpp.encode(img, q, 2)
+                ex = lmcodec._core.internal.hyperprior_explain(str(weights), ours, 2)
+                _, z, r, mu, idx = ref._decode_latents(ours)
+                total += 1
+                same += int(all(np.array_equal(ex[k], v[0].numpy()) for k, v in
+                                (("z", z), ("r", r), ("idx", idx), ("mu", mu))))
+                px_c = cpp.decode(ours, 2)
+                max_px = max(max_px, int(np.abs(px_c.astype(int) - ref.decode(ours).astype(int)).max()))
+            print(f"{f.name}: {same}/{total} decoded to identical symbols and means so far", flush=True)
+        print(f"streams the reference decodes to the C++ decoder's symbols, indexes and means: {same}/{total}")
+        print(f"largest pixel difference, C++ vs PyTorch decoder on the same stream: {max_px}")
+        return 0
     for f in files:
         img = np.asarray(Image.open(f).convert("RGB"))
         for q in (float(v) for v in args.qualities.split(",")):

@@ -167,6 +167,9 @@ class ReferenceCodec:
 
     @torch.no_grad()
     def latents(self, x: torch.Tensor, qx: int, rdo: bool = True) -> dict:
+        if self.ctx is not None:
+            raise NotImplementedError("the reference encodes the plain hyperprior; a context model's LATC "
+                                      "streams it decodes only (see _decode_context)")
         """What the encoder computes for a batch x (B, 3, H, W) in [0, 1], H and W
         multiples of 64, at quality qx / 100: y, z_hat, mu, the scale indexes
         and the coded integers r (RDO-quantised unless rdo is False)."""
