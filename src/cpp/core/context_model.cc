@@ -51,9 +51,8 @@ std::unique_ptr<dsp::Conv2dI16> load_net(const Weights& w, const std::string& ne
 
 }  // namespace
 
-ContextModel::ContextModel(const Weights& w, int M, int frac, int64_t idx_base, int64_t idx_step, int scale_count,
-                           int64_t& params)
-    : M_(M), frac_(frac), idx_base_(idx_base), idx_step_(idx_step), scale_count_(scale_count) {
+ContextModel::ContextModel(const Weights& w, int M, int frac, ScaleIndexRule scale_index, int64_t& params)
+    : M_(M), frac_(frac), scale_index_(scale_index) {
   const std::vector<int64_t>& a = w.get_i64_array("arch.ctx");
   if (a.empty() || a.size() % 3 != 0 || a.size() / 3 > size_t(M)) bad_ctx("arch.ctx must hold [C, hc, hs] per group");
   if (frac != 12) bad_ctx("needs h_s means in Q12 (hs.frac_out 12)");
@@ -117,11 +116,6 @@ void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, c
   Buf<int16_t> fin;  // the fuses' input planes: [ch (hc)][hp16 (2C)][sp (hs)]
   Buf<int32_t> t32, pa, pn;
   Buf<int16_t> ya;
-  auto index_of = [&](int64_t ls) -> uint16_t {
-    const int64_t d = ls - idx_base_;
-    const int64_t k = std::min<int64_t>(d < 0 ? 0 : d / idx_step_, scale_count_ - 1);
-    return uint16_t(k);
-  };
   // p = clamp(hp + f, +-2^30) for the 2C planes of a group (f = null: p = hp)
   auto fuse_sum = [&](const Group& g, const int32_t* f, int32_t* p) {
     dsp::parallel_for(pool, 2 * g.C, [&](int64_t c, int) {
@@ -145,7 +139,7 @@ void ContextModel::run(const int32_t* hs, int h, int w, dsp::ThreadPool* pool, c
         for (int j = ps.phase < 0 ? 0 : (i + ps.phase) & 1; j < w; j += ps.phase < 0 ? 1 : 2) {
           const size_t o = size_t(i) * w + j;
           m[o] = pm[o];
-          ix[o] = index_of(pl[o]);
+          ix[o] = scale_index_(pl[o]);
         }
     });
   };

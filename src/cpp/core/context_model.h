@@ -28,6 +28,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/scale_index.h"
 #include "core/weights.h"
 #include "util/threadpool.h"
 
@@ -40,9 +41,8 @@ class ContextModel {
  public:
   static bool declared(const Weights& w) { return w.has("arch.ctx"); }
   // M latent channels; frac: h_s's output fraction (must be 12); the scale
-  // index rule of the model (base, step, count). Adds the nets' parameters.
-  ContextModel(const Weights& w, int M, int frac, int64_t idx_base, int64_t idx_step, int scale_count,
-               int64_t& params);
+  // index rule of the model. Adds the nets' parameters.
+  ContextModel(const Weights& w, int M, int frac, ScaleIndexRule scale_index, int64_t& params);
   ~ContextModel();
 
   // One coding pass: group g's channels [c0, c0 + C), at the positions of
@@ -77,8 +77,7 @@ class ContextModel {
   };
   std::vector<Group> groups_;
   int M_ = 0, frac_ = 12, s_y_ = 0, s_h_ = 0;
-  int64_t idx_base_ = 0, idx_step_ = 1;
-  int scale_count_ = 1;
+  ScaleIndexRule scale_index_;
   int64_t macs_ = 0;
 };
 

@@ -389,8 +389,8 @@ HyperpriorModel::HyperpriorModel(const Weights& w) {
   idx_step_ = w.get_i64("scale_index.step");
   scale_count_ = int(w.get_i64("scale.count"));
   if (idx_step_ < 1 || scale_count_ < 1 || scale_count_ > 4096) bad_model("bad scale index parameters");
-  if (ContextModel::declared(w))
-    ctx_ = std::make_unique<ContextModel>(w, M_, frac_, idx_base_, idx_step_, scale_count_, params_);
+  scale_index_ = ScaleIndexRule{idx_base_, idx_step_, scale_count_};
+  if (ContextModel::declared(w)) ctx_ = std::make_unique<ContextModel>(w, M_, frac_, scale_index_, params_);
   std::vector<float> g = w.floats("gain", size_t(anchors_) * M_);
   std::vector<float> ig = w.floats("inv_gain", size_t(anchors_) * M_);
   for (size_t i = 0; i < g.size(); ++i) {
@@ -457,16 +457,11 @@ void HyperpriorModel::hs_rows(const int16_t* zi, int zh, int zw, int r0, int r1,
   za = std::max(0, za);
   zb = std::min(zh, zb);
   const int rows = zb - za, yw = 4 * zw;
-  zs.resize(size_t(N_) * rows * zw);
-  for (int c = 0; c < N_; ++c)
-    std::memcpy(&zs[size_t(c) * rows * zw], &zi[(size_t(c) * zh + za) * zw], sizeof(int16_t) * size_t(rows) * zw);
+  plane_rows(zi, N_, zh, zw, za, rows, zs);
   int oh = 0, ow = 0;
   h_s_->run(zs.data(), rows, zw, full, oh, ow, pool, tag);
   if (ow != yw || oh != 4 * rows) fail(Status::Internal, "h_s strip shape");
-  const int n = r1 - r0, first = r0 - 4 * za;
-  out.resize(size_t(2 * M_) * n * yw);
-  for (int c = 0; c < 2 * M_; ++c)
-    std::memcpy(&out[size_t(c) * n * yw], &full[(size_t(c) * oh + first) * ow], sizeof(int32_t) * size_t(n) * yw);
+  plane_rows(full.data(), 2 * M_, oh, ow, r0 - 4 * za, r1 - r0, out);
 }
 
 void HyperpriorModel::decode_z(const uint8_t* side, size_t side_size, int zh, int zw, Buf<int16_t>& zi) const {
@@ -492,8 +487,7 @@ void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::Thre
                                      std::vector<int32_t>& idx, bool decoding) const {
   const char* tag = decoding ? "decode h_s" : "encode h_s";
   Buf<int16_t> zi;
-  zi.resize(size_t(N_) * zh * zw);
-  for (size_t i = 0; i < zi.size(); ++i) zi[i] = int16_t(std::max(-32767, std::min(32767, z[i])));
+  z_to_i16(z, size_t(N_) * zh * zw, zi);
   Buf<int32_t> out;
   hs_output(zi.data(), zh, zw, pool, out, tag);
   size_t n = size_t(M_) * 16 * zh * zw;
@@ -506,9 +500,7 @@ void HyperpriorModel::entropy_params(const int32_t* z, int zh, int zw, dsp::Thre
     const size_t i1 = std::min(n, size_t(t + 1) * kChunk);
     for (size_t i = size_t(t) * kChunk; i < i1; ++i) {
       mu[i] = float(out[i]) * inv;
-      int64_t d = int64_t(out[n + i]) - idx_base_;
-      int64_t k = d < 0 ? 0 : d / idx_step_;
-      idx[i] = int32_t(std::min<int64_t>(k, scale_count_ - 1));
+      idx[i] = scale_index_(out[n + i]);
     }
   });
 }
@@ -718,9 +710,8 @@ void HyperpriorModel::decode(const uint8_t* side, size_t side_size, const uint8_
           uint16_t* i_dst = &idx[(size_t(c) * yh + row) * yw];
           for (int x = 0; x < yw; ++x) {
             m_dst[x] = float(m_src[x]) * inv;
-            const int64_t d = int64_t(s_src[x]) - idx_base_;
-            const int64_t k = std::min<int64_t>(d < 0 ? 0 : d / idx_step_, scale_count_ - 1);
-            i_dst[x] = uint16_t(k);
+            const uint16_t k = scale_index_(s_src[x]);
+            i_dst[x] = k;
             bits += y_min_bits_[size_t(k)];
           }
         }

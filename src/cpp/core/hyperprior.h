@@ -16,7 +16,9 @@
 // thread count. g_a / g_s / h_a are float (fused GDN, FMA on AVX2).
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <functional>
 #include <cstdint>
 #include <memory>
@@ -25,6 +27,7 @@
 #include "util/buffers.h"
 #include "core/container.h"
 #include "core/rans.h"
+#include "core/scale_index.h"
 #include "core/weights.h"
 #include "dsp/conv.h"
 #include "util/threadpool.h"
@@ -64,6 +67,20 @@ struct QualityMap {
   std::vector<uint16_t> qx;  // [bh][bw]
   bool empty() const { return qx.empty(); }
 };
+
+// Rows [r0, r0 + n) of C planes of H x W, as C planes of n x W in out.
+template <typename T>
+void plane_rows(const T* src, int C, int H, int W, int r0, int n, Buf<T>& out) {
+  out.resize(size_t(C) * n * W);
+  for (int c = 0; c < C; ++c)
+    std::memcpy(&out[size_t(c) * n * W], &src[(size_t(c) * H + r0) * W], sizeof(T) * size_t(n) * W);
+}
+
+// Hyper-latents as h_s takes them: int16, clamped to +-32767.
+inline void z_to_i16(const int32_t* z, size_t n, Buf<int16_t>& zi) {
+  zi.resize(n);
+  for (size_t i = 0; i < n; ++i) zi[i] = int16_t(std::max(-32767, std::min(32767, z[i])));
+}
 
 // The RDO's reference scale: the smallest index with at least half of the n
 // elements at or below it (an exact integer histogram over 0..count-1).
@@ -215,6 +232,7 @@ class HyperpriorModel {
   std::unique_ptr<FloatNet> g_a_, g_s_, h_a_;
   std::unique_ptr<IntNet> h_s_;
   std::unique_ptr<ContextModel> ctx_;  // null: plain mean-scale hyperprior
+  ScaleIndexRule scale_index_;         // idx_base_, idx_step_, scale_count_ as the rule
   // Optional linear shortcut (arch.g_a_lin / arch.g_s_lin): a 16x16 block
   // transform added to g_a's output and its transpose added to g_s's.
   std::unique_ptr<dsp::BlockAnalysis> g_a_lin_;

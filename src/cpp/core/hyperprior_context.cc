@@ -67,35 +67,37 @@ void HyperpriorModel::analyse_context(const float* y, Latents& L, uint16_t qx, b
                                       dsp::ThreadPool* pool) const {
   const int yh = L.yh, yw = L.yw;
   const size_t plane = size_t(yh) * yw, n = plane * M_;
+  // h_s once over the whole image (its rows equal a strip's: integer
+  // arithmetic), cut into the bands below
   Buf<int16_t> zi;
-  zi.resize(L.z.size());
-  for (size_t i = 0; i < zi.size(); ++i) zi[i] = int16_t(std::max(-32767, std::min(32767, L.z[i])));
+  z_to_i16(L.z.data(), L.z.size(), zi);
+  Buf<int32_t> full;
+  hs_output(zi.data(), L.zh, L.zw, pool, full, "encode h_s");
+  zi.release();
   // The RDO weights are relative to the median scale index of the
   // hyperprior alone over the whole image (the final indexes exist only
-  // after the last pass); encoder-only, one h_s run for it.
+  // after the last pass); encoder-only.
   int t_med = 0;
+  L.idx.resize(n);
   if (rdo && has_rdo()) {
-    Buf<float> mu_h;
-    entropy_params(L.z.data(), L.zh, L.zw, pool, mu_h, L.idx, false);
+    for (size_t i = 0; i < n; ++i) L.idx[i] = scale_index_(full[n + i]);
     t_med = median_scale_index(L.idx.data(), n, scale_count_);
   }
   L.idx.assign(n, 0);
   L.r.assign(n, 0);
   const float inv = 1.0f / float(int64_t(1) << frac_);
-  Buf<int32_t> hs, full, mu_q, r;
-  Buf<int16_t> zs;
+  Buf<int32_t> hs, mu_q, r;
   Buf<uint16_t> idx;
   Buf<float> yb, mub;
   std::vector<int32_t> ib;
   for (int r0 = 0; r0 < yh; r0 += kContextBandRows) {
     const int r1 = std::min(yh, r0 + kContextBandRows), rows = r1 - r0;
     const size_t bp = size_t(rows) * yw, bn = bp * M_;
-    hs_rows(zi.data(), L.zh, L.zw, r0, r1, pool, hs, zs, full, "encode h_s");
+    plane_rows(full.data(), 2 * M_, yh, yw, r0, rows, hs);
     // the band's y, and its quality map rows (blocks of 4 latent rows; bands start at multiples of 4)
-    yb.resize(bn);
+    plane_rows(y, M_, yh, yw, r0, rows, yb);
     mub.resize(bn);
     ib.assign(bn, 0);
-    for (int c = 0; c < M_; ++c) std::memcpy(&yb[size_t(c) * bp], &y[size_t(c) * plane + size_t(r0) * yw], sizeof(float) * bp);
     QualityMap band_map;
     const bool mapped = qmap && !qmap->empty();
     if (mapped) {
@@ -225,8 +227,7 @@ void HyperpriorModel::decode_symbols(const uint8_t* side, size_t side_size, cons
     return;
   }
   Buf<int16_t> zi;
-  zi.resize(L.z.size());
-  for (size_t i = 0; i < zi.size(); ++i) zi[i] = int16_t(std::max(-32767, std::min(32767, L.z[i])));
+  z_to_i16(L.z.data(), L.z.size(), zi);
   const float inv = 1.0f / float(int64_t(1) << frac_);
   mu.resize(n);
   L.idx.resize(n);
@@ -266,8 +267,7 @@ std::vector<uint8_t> HyperpriorModel::latents_payload(const int32_t* z, int zh, 
     return out;
   }
   Buf<int16_t> zi, zs;
-  zi.resize(L.z.size());
-  for (size_t i = 0; i < zi.size(); ++i) zi[i] = int16_t(std::max(-32767, std::min(32767, L.z[i])));
+  z_to_i16(L.z.data(), L.z.size(), zi);
   L.idx.assign(n, 0);
   Buf<int32_t> hs, full, mu_q, r;
   Buf<uint16_t> idx;
@@ -278,7 +278,7 @@ std::vector<uint8_t> HyperpriorModel::latents_payload(const int32_t* z, int zh, 
     mu_q.resize(bn);
     idx.resize(bn);
     r.resize(bn);
-    for (int c = 0; c < M_; ++c) std::memcpy(&r[size_t(c) * bp], &r_in[size_t(c) * plane + size_t(r0) * L.yw], 4 * bp);
+    plane_rows(r_in, M_, L.yh, L.yw, r0, rows, r);
     // the given integers stay as they are; the passes give each its index
     ctx_->run(hs.data(), rows, L.yw, pool, [](const ContextModel::Pass&, const int32_t*, const uint16_t*, int32_t*) {},
               mu_q.data(), idx.data(), r.data(), "encode ctx");
